@@ -1,0 +1,259 @@
+"""Crossroads: `python bot.py [run|sandbox|migrate|sync]`.
+
+The entry point reads the settings, wires the database, content and clock into the bot,
+and runs it. Nothing else lives here.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import discord
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from advice.clock import Clock, SystemClock
+from advice.content import Content, ContentError, load_content
+from cogs._bot import CrossroadsBot, SyncPolicy
+from db import Database, DatabaseConfigError
+from db.database import parse_database_url
+from db.migrate import upgrade
+
+log = logging.getLogger("crossroads")
+
+SHUTDOWN_GRACE_SECONDS = 5
+SANDBOX_TOKEN = "sandbox-token"
+
+
+class Settings(BaseSettings):
+    """Every setting, read from the environment and `.env`; see `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr | None = None
+    database_url: str = "sqlite+aiosqlite:///data/crossroads.db"
+    dev_guild_id: int | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Testing only: the root URL of a Discord emulator (see sandbox/) to talk to instead of Discord.
+    discord_emulator_url: str | None = None
+
+
+class ConfigError(Exception):
+    """A setting the operator must fix; the message is the one line they will see."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+        raise ConfigError(f"{name} is invalid: {problem['msg']}") from None
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("discord.http").setLevel(max(logging.getLevelName(level), logging.INFO))
+
+
+def require_token(settings: Settings) -> str:
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not token:
+        raise ConfigError(
+            "DISCORD_TOKEN is not set: put your bot's token in .env (see .env.example), "
+            "or try Crossroads offline with `python bot.py sandbox`."
+        )
+    return token
+
+
+def load_shipped_content() -> Content:
+    try:
+        return load_content()
+    except ContentError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """Connect, migrate to the newest schema, and dispose on the way out."""
+    try:
+        database = Database(parse_database_url(settings.database_url))
+    except (DatabaseConfigError, OSError) as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        try:
+            await upgrade(database)
+        except (SQLAlchemyError, OSError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"DATABASE_URL: cannot use the database at {database.display_url} ({reason})"
+            ) from None
+        yield database
+    finally:
+        await database.dispose()
+
+
+def point_at_emulator(root_url: str) -> None:
+    from sandbox import point_discord_at
+
+    root = root_url.rstrip("/")
+    point_discord_at(f"{root}/api/v10", root.replace("http", "ws", 1) + "/gateway")
+
+
+def build_bot(
+    settings: Settings,
+    database: Database,
+    *,
+    clock: Clock | None = None,
+    sync: SyncPolicy = SyncPolicy.AUTO,
+) -> CrossroadsBot:
+    return CrossroadsBot(
+        database=database,
+        content=load_shipped_content(),
+        clock=clock or SystemClock(),
+        dev_guild_id=settings.dev_guild_id,
+        sync=sync,
+    )
+
+
+async def run_until_signalled(main: Coroutine[Any, Any, None], bot: CrossroadsBot) -> None:
+    """Run `main` until it ends or SIGINT/SIGTERM arrives; then close within the grace period."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(main)
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if not runner.done():
+        log.info("shutting down")
+        try:
+            await asyncio.wait_for(bot.close(), SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning("shutdown took longer than %ss; stopping anyway", SHUTDOWN_GRACE_SECONDS)
+        runner.cancel()
+    try:
+        await runner
+    except asyncio.CancelledError:
+        pass
+    except discord.LoginFailure:
+        raise ConfigError(
+            "DISCORD_TOKEN was rejected by Discord: copy a fresh token from the Developer "
+            "Portal (Bot > Reset Token) into .env."
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError(
+            "Discord refused the connection's intents; Crossroads needs none "
+            "privileged, so check the application's settings."
+        ) from None
+
+
+async def command_run(settings: Settings) -> None:
+    token = require_token(settings)
+    if settings.discord_emulator_url:
+        point_at_emulator(settings.discord_emulator_url)
+    async with open_database(settings) as database:
+        bot = build_bot(settings, database)
+        async with bot:
+            await run_until_signalled(bot.start(token), bot)
+
+
+async def command_sync(settings: Settings) -> None:
+    token = require_token(settings)
+    if settings.discord_emulator_url:
+        point_at_emulator(settings.discord_emulator_url)
+    async with open_database(settings) as database:
+        bot = build_bot(settings, database, sync=SyncPolicy.FORCE)
+        async with bot:
+            try:
+                await bot.login(token)  # login() runs setup_hook, which syncs
+            except discord.LoginFailure:
+                raise ConfigError("DISCORD_TOKEN was rejected by Discord.") from None
+
+
+async def command_migrate(settings: Settings) -> None:
+    async with open_database(settings) as database:
+        print(f"database at {database.display_url} is up to date")
+
+
+async def command_sandbox(settings: Settings) -> None:
+    """The real bot against a local Discord emulator, with you as a member at a console."""
+    from sandbox.console import run_console
+
+    from sandbox import Emulator, point_discord_at
+
+    emulator = Emulator()
+    await emulator.start()
+    try:
+        point_discord_at(emulator.api_base, emulator.gateway_url)
+        guild_id = emulator.add_guild("Crossroads Sandbox")
+        channel_id = emulator.add_text_channel(guild_id, "general")
+        user_id = emulator.add_user("you")
+        # You own the sandbox server, so the moderator commands work too.
+        emulator.add_member(guild_id, user_id, manage_guild=True)
+        async with open_database(settings) as database:
+            # A fresh emulator knows no commands, so the sandbox always syncs.
+            bot = build_bot(settings, database, sync=SyncPolicy.FORCE)
+            async with bot:
+                runner = asyncio.create_task(bot.start(SANDBOX_TOKEN))
+                await emulator.wait_until_ready()
+                await run_console(
+                    emulator, guild_id=guild_id, channel_id=channel_id, user_id=user_id
+                )
+                await bot.close()
+                await runner
+    finally:
+        await emulator.stop()
+
+
+COMMANDS = {
+    "run": command_run,
+    "sandbox": command_sandbox,
+    "migrate": command_migrate,
+    "sync": command_sync,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=COMMANDS,
+        help="run the bot (default), try it offline in the sandbox console, "
+        "apply database migrations, or re-sync slash commands",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        # The sandbox console is for reading the bot, not its logs, unless asked for them.
+        quiet = args.command == "sandbox" and "LOG_LEVEL" not in os.environ
+        configure_logging("WARNING" if quiet else settings.log_level)
+        asyncio.run(COMMANDS[args.command](settings))
+    except ConfigError as exc:
+        print(f"crossroads: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

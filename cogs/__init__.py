@@ -1,0 +1,6 @@
+"""The Discord face of Crossroads: one feature per extension module."""
+
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.advice",
+    "cogs.help",
+)

@@ -1,0 +1,65 @@
+"""One place that turns any failure of an interaction into an answer the member can read."""
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from advice.errors import UserFacingError
+from cogs._reply import reply
+
+log = logging.getLogger(__name__)
+
+
+def _explain(error: BaseException) -> str | None:
+    """The member-safe explanation of an expected error, or None for a bug."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        cause = error.__cause__ or getattr(error, "original", None)
+        if isinstance(cause, UserFacingError):
+            return cause.message
+    if isinstance(error, UserFacingError):
+        return error.message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works inside a server, not in direct messages."
+    if isinstance(error, app_commands.MissingPermissions):
+        return "Only members with the Manage Server permission can use this command."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} seconds."
+    if isinstance(error, app_commands.TransformerError):
+        return f"“{str(error.value)[:100]}” is not a valid choice here."
+    if isinstance(error, app_commands.CommandSignatureMismatch | app_commands.CommandNotFound):
+        return "This command changed since Discord last loaded it. Please try again in a minute."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    return None
+
+
+async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer the member (ephemerally); log bugs with a traceback and an id they can quote."""
+    message = _explain(error)
+    if message is None:
+        error_id = secrets.token_hex(4)
+        log.error(
+            "error %s in interaction %s (%s)",
+            error_id,
+            interaction.id,
+            _describe(interaction),
+            exc_info=error,
+        )
+        message = (
+            "Sorry, something went wrong on our side and it was logged. "
+            f"If it keeps happening, give the bot's operator this error id: `{error_id}`."
+        )
+    try:
+        await reply(interaction, message)
+    except discord.HTTPException as exc:
+        # Too late or already gone (e.g. the token expired): nothing more we can tell them.
+        log.warning("could not tell the member about an error: %s", exc)
+
+
+def _describe(interaction: discord.Interaction) -> str:
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    data = interaction.data or {}
+    return str(data.get("custom_id", interaction.type.name))[:100]

@@ -1,0 +1,42 @@
+"""The one way cogs answer an interaction, whether or not it was already answered."""
+
+from typing import Any
+
+import discord
+
+# Personal replies are private unless a feature says otherwise.
+EPHEMERAL_DEFAULT = True
+
+
+async def reply(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+    files: list[discord.File] | None = None,
+    ephemeral: bool = EPHEMERAL_DEFAULT,
+) -> None:
+    """Send the answer: the first response if none was sent yet, else a follow-up.
+
+    A deferred interaction gets its "thinking…" placeholder replaced by this answer.
+    """
+    kwargs: dict[str, Any] = {"content": content}
+    if embed is not None:
+        kwargs["embed"] = embed
+    if view is not None:
+        kwargs["view"] = view
+    if files:
+        kwargs["files"] = files
+    if not interaction.response.is_done():
+        await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+        return
+    deferred = interaction.response.type is discord.InteractionResponseType.deferred_channel_message
+    if deferred and not interaction.extras.get("placeholder_replaced"):
+        # The placeholder keeps the privacy chosen when deferring, so `ephemeral` is moot here.
+        interaction.extras["placeholder_replaced"] = True
+        if "files" in kwargs:
+            kwargs["attachments"] = kwargs.pop("files")
+        await interaction.edit_original_response(**kwargs)
+        return
+    await interaction.followup.send(ephemeral=ephemeral, **kwargs)

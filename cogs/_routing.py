@@ -1,0 +1,143 @@
+"""Buttons and modal submits, routed by their custom_id so they work after a restart.
+
+discord.py keeps views and modals in memory and silently drops an interaction whose view
+it no longer has: after a restart the member would see "The application did not respond",
+and the text of a modal would be lost. So every custom_id we send is `cr:<route>:<args>`,
+discord.py is told not to track our components (`RoutedButton.is_dispatchable`, modals
+stopped before sending), and this router answers every component and modal interaction:
+its handler, or a clear "no longer active" for a stale or forged id.
+"""
+
+import io
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from advice.errors import InvalidInput
+from cogs._errors import handle_interaction_error
+from cogs._reply import reply
+
+log = logging.getLogger(__name__)
+
+PREFIX = "cr"
+CUSTOM_ID_MAX = 100
+
+ButtonHandler = Callable[[discord.Interaction, list[str]], Awaitable[None]]
+ModalHandler = Callable[
+    [discord.Interaction, list[str], dict[str, str | list[str]]], Awaitable[None]
+]
+
+STALE_COMPONENT = "This button is no longer active. Run the command again to get a fresh one."
+
+
+def custom_id(route: str, *args: object) -> str:
+    value = ":".join([PREFIX, route, *map(str, args)])
+    if len(value) > CUSTOM_ID_MAX:
+        raise ValueError(f"custom_id too long: {value!r}")
+    return value
+
+
+class RoutedButton(discord.ui.Button[discord.ui.View]):
+    """A button answered by the Router, never by discord.py's in-memory view store."""
+
+    def __init__(self, *, route: str, args: tuple[object, ...] = (), **kwargs: Any) -> None:
+        super().__init__(custom_id=custom_id(route, *args), **kwargs)
+
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+class RenderedModal(discord.ui.Modal):
+    """A modal we only render: it is finished before sending, so discord.py never keeps it."""
+
+    def __init__(self, *, title: str, route: str, args: tuple[object, ...] = ()) -> None:
+        super().__init__(title=title[:45], custom_id=custom_id(route, *args))
+        self.stop()
+
+
+def submitted_values(data: Any) -> dict[str, str | list[str]]:
+    """custom_id -> value of every input in a modal submit, whatever its layout.
+
+    Accepts text inputs in action rows and inputs or selects wrapped in labels; ignores
+    anything malformed rather than trusting the payload's shape.
+    """
+    values: dict[str, str | list[str]] = {}
+    rows = data.get("components") if isinstance(data, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        children = row.get("components") or [row.get("component")]
+        for child in children if isinstance(children, list) else []:
+            if not isinstance(child, dict) or not isinstance(child.get("custom_id"), str):
+                continue
+            if isinstance(child.get("value"), str):
+                values[child["custom_id"]] = child["value"]
+            elif isinstance(child.get("values"), list):
+                values[child["custom_id"]] = [str(v) for v in child["values"]]
+    return values
+
+
+class Router:
+    def __init__(self) -> None:
+        self._buttons: dict[str, ButtonHandler] = {}
+        self._modals: dict[str, ModalHandler] = {}
+
+    def add_button(self, route: str, handler: ButtonHandler) -> None:
+        self._buttons[route] = handler
+
+    def add_modal(self, route: str, handler: ModalHandler) -> None:
+        self._modals[route] = handler
+
+    def remove(self, route: str) -> None:
+        self._buttons.pop(route, None)
+        self._modals.pop(route, None)
+
+    async def dispatch(self, interaction: discord.Interaction) -> None:
+        """Answer one component or modal interaction; never leaves it unanswered."""
+        data = interaction.data if isinstance(interaction.data, dict) else {}
+        raw_id = data.get("custom_id")
+        parts = raw_id.split(":") if isinstance(raw_id, str) else []
+        route, args = (parts[1], parts[2:]) if len(parts) >= 2 and parts[0] == PREFIX else ("", [])
+        try:
+            if interaction.type is discord.InteractionType.component:
+                button = self._buttons.get(route)
+                if button is None:
+                    await reply(interaction, STALE_COMPONENT)
+                    return
+                await button(interaction, args)
+            elif interaction.type is discord.InteractionType.modal_submit:
+                modal = self._modals.get(route)
+                values = submitted_values(data)
+                if modal is None:
+                    await _answer_unrouted_modal(interaction, values)
+                    return
+                await modal(interaction, args, values)
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
+
+
+async def _answer_unrouted_modal(
+    interaction: discord.Interaction, values: dict[str, str | list[str]]
+) -> None:
+    """Hand back what the member typed, so a form from an older version loses nothing."""
+    texts = [v for v in values.values() if isinstance(v, str) and v.strip()]
+    if not texts:
+        await reply(interaction, "This form is no longer active. Please run the command again.")
+        return
+    typed = "\n\n".join(texts).encode()
+    await reply(
+        interaction,
+        "This form is no longer active, so nothing was saved. What you wrote is attached, "
+        "to paste into a fresh one.",
+        files=[discord.File(io.BytesIO(typed), filename="what-you-wrote.txt")],
+    )
+
+
+def arg_int(args: list[str], index: int) -> int:
+    """A numeric argument of a custom_id; junk there means the id was forged or mangled."""
+    try:
+        return int(args[index])
+    except (IndexError, ValueError):
+        raise InvalidInput(STALE_COMPONENT) from None

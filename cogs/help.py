@@ -1,0 +1,67 @@
+"""/help: what Crossroads is for, how it treats your writing, and every command it has."""
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs._bot import CrossroadsBot
+from cogs._reply import reply
+
+ABOUT = (
+    "Crossroads helps you with one hard decision: *should I become an AI researcher?* "
+    "It walks you through the six points of an essay that answers: "
+    "“You need to figure it out yourself over the next year.”"
+)
+PRIVACY = (
+    "Everything Crossroads tells you is visible only to you. It stores your Discord user id "
+    "and what you choose to give it, nothing else: it cannot read your messages and keeps "
+    "no member lists. It never pings anyone."
+)
+EMBED_FIELD_MAX = 1024
+
+
+def command_lines(tree: app_commands.CommandTree) -> list[str]:
+    """One line per slash command, read from the tree so the list is never out of date."""
+    lines: list[str] = []
+    for command in sorted(tree.walk_commands(), key=lambda c: c.qualified_name):
+        if isinstance(command, app_commands.Command):
+            lines.append(f"`/{command.qualified_name}`: {command.description}")
+    return lines
+
+
+def chunk_lines(lines: list[str], limit: int) -> list[str]:
+    """Join lines into as few blocks of at most `limit` characters as they fit in."""
+    blocks: list[str] = []
+    for line in lines:
+        if blocks and len(blocks[-1]) + 1 + len(line) <= limit:
+            blocks[-1] += "\n" + line
+        else:
+            blocks.append(line[:limit])
+    return blocks
+
+
+def help_embed(tree: app_commands.CommandTree) -> discord.Embed:
+    embed = discord.Embed(title="Crossroads", description=ABOUT, colour=discord.Colour.blurple())
+    embed.add_field(name="Your privacy", value=PRIVACY, inline=False)
+    for index, block in enumerate(chunk_lines(command_lines(tree), EMBED_FIELD_MAX)):
+        embed.add_field(
+            name="Commands" if index == 0 else "More commands", value=block, inline=False
+        )
+    embed.set_footer(text="Start with /advice overview.")
+    return embed
+
+
+class Help(commands.Cog):
+    def __init__(self, bot: CrossroadsBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="help",
+        description="What Crossroads does, how it keeps your writing private, its commands",
+    )
+    async def help(self, interaction: discord.Interaction) -> None:
+        await reply(interaction, embed=help_embed(self.bot.tree))
+
+
+async def setup(bot: CrossroadsBot) -> None:
+    await bot.add_cog(Help(bot))

@@ -1,0 +1,143 @@
+"""Engine, sessions and transactions for SQLite (default) and PostgreSQL."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from advice.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# Raised by the driver when the database is gone, read-only, locked for too long or unreachable.
+_UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
+class DatabaseConfigError(Exception):
+    """DATABASE_URL cannot be used; the message is one line for the operator."""
+
+
+class StorageUnavailable(UserFacingError):
+    """The database refused or lost a transaction; nothing of it was saved."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Crossroads can't reach its storage right now, so nothing was saved. "
+            "Please try again in a few minutes."
+        )
+
+
+def parse_database_url(raw: str) -> URL:
+    """Check DATABASE_URL names a driver this bot ships with."""
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise DatabaseConfigError(f"DATABASE_URL is not a database URL ({exc})") from None
+    if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise DatabaseConfigError(
+            "DATABASE_URL must start with sqlite+aiosqlite:/// or postgresql+asyncpg://, "
+            f"not {url.drivername}://"
+        )
+    if url.drivername.startswith("sqlite") and not url.database:
+        raise DatabaseConfigError("DATABASE_URL names no SQLite file (in-memory is not kept)")
+    return url
+
+
+class Database:
+    """Owns the engine. Use `transaction()` for writes, `read()` for reads."""
+
+    def __init__(self, url: str | URL) -> None:
+        self.url = url if isinstance(url, URL) else parse_database_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        connect_args: dict[str, Any] = {}
+        if self.is_sqlite:
+            assert self.url.database
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        self.engine: AsyncEngine = create_async_engine(
+            self.url, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
+        )
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction: commits on success, rolls back on any error."""
+        async with self._session(write=True) as session:
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work (on SQLite a deferred transaction, so readers never queue)."""
+        async with self._session(write=False) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._sessions() as session, session.begin():
+                # The begin listener reads this option to choose BEGIN IMMEDIATE on SQLite.
+                await session.connection(execution_options={"crossroads_write": write})
+                yield session
+        except DBAPIError as exc:
+            if isinstance(exc, _UNAVAILABLE) or exc.connection_invalidated:
+                log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
+                raise StorageUnavailable() from exc
+            raise
+        except _UNAVAILABLE as exc:
+            log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
+            raise StorageUnavailable() from exc
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writes.
+
+    pysqlite's own transaction handling is switched off (isolation_level=None) so that
+    SQLAlchemy's begin event decides how each transaction starts: a write that starts
+    with BEGIN IMMEDIATE takes the lock up front instead of failing halfway on upgrade.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("crossroads_write", True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]

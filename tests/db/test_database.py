@@ -1,0 +1,122 @@
+"""The storage layer on SQLite and PostgreSQL: migrations, transactions, failure modes."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from db import Database, DatabaseConfigError, StorageUnavailable
+from db.database import parse_database_url
+from db.migrate import downgrade, upgrade
+from db.models import Base
+from db.state import get_state, set_state
+from db.users import ensure_user
+
+
+async def test_migrations_create_every_model_table(database: Database) -> None:
+    async with database.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+async def test_migrations_match_the_models(database: Database) -> None:
+    """A model changed without a migration shows up as a diff here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def diff(sync_conn: object) -> list[object]:
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_downgrade_to_base_and_back(database: Database) -> None:
+    await downgrade(database, "base")
+    async with database.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert not set(Base.metadata.tables) & tables
+    await upgrade(database)
+
+
+async def test_transaction_commits_and_rolls_back(database: Database, clock) -> None:
+    async with database.transaction() as session:
+        await set_state(session, "kept", "1", now=clock.now())
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as session:
+            await set_state(session, "dropped", "1", now=clock.now())
+            await session.flush()
+            raise RuntimeError("boom")
+    async with database.read() as session:
+        assert await get_state(session, "kept") == "1"
+        assert await get_state(session, "dropped") is None
+
+
+async def test_datetimes_come_back_aware_utc(database: Database, clock) -> None:
+    async with database.transaction() as session:
+        await ensure_user(session, 42, now=clock.now())
+    async with database.read() as session:
+        user = await ensure_user(session, 42, now=clock.now())
+    assert user.created_at == clock.now()
+    assert user.created_at.utcoffset() is not None
+
+
+async def test_ensure_user_is_idempotent(database: Database, clock) -> None:
+    for _ in range(2):
+        async with database.transaction() as session:
+            await ensure_user(session, 7, now=clock.now())
+    async with database.read() as session:
+        count = (await session.execute(text("SELECT COUNT(*) FROM users"))).scalar_one()
+    assert count == 1
+
+
+async def test_sqlite_pragmas(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'x.db'}")
+    async with database.read() as session:
+        journal = (await session.execute(text("PRAGMA journal_mode"))).scalar_one()
+        foreign_keys = (await session.execute(text("PRAGMA foreign_keys"))).scalar_one()
+        busy = (await session.execute(text("PRAGMA busy_timeout"))).scalar_one()
+    await database.dispose()
+    assert (journal, foreign_keys, busy) == ("wal", 1, 5000)
+    assert (tmp_path / "nested").is_dir()
+
+
+async def test_read_only_sqlite_database_gives_storage_unavailable(tmp_path: Path, clock) -> None:
+    """SQLite's read-only mode stands in for a read-only file: CI runs as root, which can
+    write any file whatever its permissions."""
+    path = tmp_path / "ro.db"
+    writable = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(writable)
+    await writable.dispose()
+    read_only = Database(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(StorageUnavailable) as caught:
+        async with read_only.transaction() as session:
+            await set_state(session, "k", "v", now=clock.now())
+    await read_only.dispose()
+    assert "nothing was saved" in caught.value.message
+
+
+async def test_unreachable_postgres_gives_storage_unavailable() -> None:
+    database = Database("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    with pytest.raises(StorageUnavailable):
+        async with database.read() as session:
+            await session.execute(text("SELECT 1"))
+    await database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql://x@y/z", "must start with sqlite+aiosqlite"),
+        ("sqlite+aiosqlite://", "names no SQLite file"),
+    ],
+)
+def test_bad_database_urls_name_the_setting(url: str, fragment: str) -> None:
+    with pytest.raises(DatabaseConfigError) as caught:
+        parse_database_url(url)
+    message = str(caught.value)
+    assert message.startswith("DATABASE_URL") and fragment in message
+    assert "\n" not in message
