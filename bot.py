@@ -12,17 +12,20 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Literal
 
 import discord
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from advice.clock import Clock, SystemClock
+from advice.clock import SystemClock
 from advice.content import Content, ContentError, load_content
 from cogs._bot import CrossroadsBot, SyncPolicy
 from db import Database, DatabaseConfigError
+from db.crypto import DataKeyError, TextCipher, load_or_create_key_file, parse_key
 from db.database import parse_database_url
 from db.migrate import upgrade
 
@@ -41,6 +44,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///data/crossroads.db"
     dev_guild_id: int | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Encrypts what members write. SQLite without it: a key file is made beside the database.
+    data_key: SecretStr | None = None
     # Testing only: the root URL of a Discord emulator (see sandbox/) to talk to instead of Discord.
     discord_emulator_url: str | None = None
 
@@ -84,13 +89,20 @@ def load_shipped_content() -> Content:
         raise ConfigError(str(exc)) from None
 
 
+def database_url(settings: Settings) -> URL:
+    try:
+        return parse_database_url(settings.database_url)
+    except DatabaseConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Connect, migrate to the newest schema, and dispose on the way out."""
     try:
-        database = Database(parse_database_url(settings.database_url))
-    except (DatabaseConfigError, OSError) as exc:
-        raise ConfigError(str(exc)) from None
+        database = Database(database_url(settings))
+    except OSError as exc:
+        raise ConfigError(f"DATABASE_URL: cannot create the database ({exc})") from None
     try:
         try:
             await upgrade(database)
@@ -111,17 +123,39 @@ def point_at_emulator(root_url: str) -> None:
     point_discord_at(f"{root}/api/v10", root.replace("http", "ws", 1) + "/gateway")
 
 
+def load_cipher(settings: Settings) -> TextCipher:
+    """DATA_KEY, or on SQLite a key file beside the database (made on first run)."""
+    url = database_url(settings)
+    try:
+        if settings.data_key and settings.data_key.get_secret_value().strip():
+            return TextCipher(parse_key(settings.data_key.get_secret_value()))
+        if url.get_backend_name() != "sqlite":
+            raise ConfigError(
+                "DATA_KEY is not set: with PostgreSQL the encryption key must come from the "
+                "environment; make one with: python -c 'import db.crypto as c; "
+                "print(c.generate_key())'"
+            )
+        assert url.database
+        key_file = Path(url.database).with_suffix(".key")
+        return TextCipher(load_or_create_key_file(key_file))
+    except DataKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"DATA_KEY: cannot read or create the key file ({exc})") from None
+
+
 def build_bot(
     settings: Settings,
     database: Database,
+    cipher: TextCipher,
     *,
-    clock: Clock | None = None,
     sync: SyncPolicy = SyncPolicy.AUTO,
 ) -> CrossroadsBot:
     return CrossroadsBot(
         database=database,
         content=load_shipped_content(),
-        clock=clock or SystemClock(),
+        cipher=cipher,
+        clock=SystemClock(),
         dev_guild_id=settings.dev_guild_id,
         sync=sync,
     )
@@ -168,8 +202,9 @@ async def command_run(settings: Settings) -> None:
     token = require_token(settings)
     if settings.discord_emulator_url:
         point_at_emulator(settings.discord_emulator_url)
+    cipher = load_cipher(settings)
     async with open_database(settings) as database:
-        bot = build_bot(settings, database)
+        bot = build_bot(settings, database, cipher)
         async with bot:
             await run_until_signalled(bot.start(token), bot)
 
@@ -178,8 +213,9 @@ async def command_sync(settings: Settings) -> None:
     token = require_token(settings)
     if settings.discord_emulator_url:
         point_at_emulator(settings.discord_emulator_url)
+    cipher = load_cipher(settings)
     async with open_database(settings) as database:
-        bot = build_bot(settings, database, sync=SyncPolicy.FORCE)
+        bot = build_bot(settings, database, cipher, sync=SyncPolicy.FORCE)
         async with bot:
             try:
                 await bot.login(token)  # login() runs setup_hook, which syncs
@@ -194,9 +230,8 @@ async def command_migrate(settings: Settings) -> None:
 
 async def command_sandbox(settings: Settings) -> None:
     """The real bot against a local Discord emulator, with you as a member at a console."""
-    from sandbox.console import run_console
-
     from sandbox import Emulator, point_discord_at
+    from sandbox.console import run_console
 
     emulator = Emulator()
     await emulator.start()
@@ -207,9 +242,10 @@ async def command_sandbox(settings: Settings) -> None:
         user_id = emulator.add_user("you")
         # You own the sandbox server, so the moderator commands work too.
         emulator.add_member(guild_id, user_id, manage_guild=True)
+        cipher = load_cipher(settings)
         async with open_database(settings) as database:
             # A fresh emulator knows no commands, so the sandbox always syncs.
-            bot = build_bot(settings, database, sync=SyncPolicy.FORCE)
+            bot = build_bot(settings, database, cipher, sync=SyncPolicy.FORCE)
             async with bot:
                 runner = asyncio.create_task(bot.start(SANDBOX_TOKEN))
                 await emulator.wait_until_ready()

@@ -3,4 +3,9 @@
 EXTENSIONS: tuple[str, ...] = (
     "cogs.advice",
     "cogs.help",
+    "cogs.reflect",
+    "cogs.journal",
+    "cogs.decide",
+    "cogs.progress",
+    "cogs.mydata",
 )

@@ -13,6 +13,7 @@ from cogs._routing import Router
 from cogs._sync import sync_commands
 from cogs._tree import CrossroadsTree
 from db import Database
+from db.crypto import TextCipher
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class CrossroadsBot(commands.Bot):
         *,
         database: Database,
         content: Content,
+        cipher: TextCipher,
         clock: Clock,
         dev_guild_id: int | None = None,
         sync: SyncPolicy = SyncPolicy.AUTO,
@@ -52,6 +54,7 @@ class CrossroadsBot(commands.Bot):
         )
         self.database = database
         self.content = content
+        self.cipher = cipher
         self.clock = clock
         self.router = Router()
         self.dev_guild_id = dev_guild_id

@@ -1,5 +1,6 @@
 """One place that turns any failure of an interaction into an answer the member can read."""
 
+import io
 import logging
 import secrets
 
@@ -8,8 +9,16 @@ from discord import app_commands
 
 from advice.errors import UserFacingError
 from cogs._reply import reply
+from db import StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The error a command raised, unwrapped from discord.py's CommandInvokeError."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        return error.original
+    return error
 
 
 def _explain(error: BaseException) -> str | None:
@@ -35,9 +44,22 @@ def _explain(error: BaseException) -> str | None:
     return None
 
 
-async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
-    """Answer the member (ephemerally); log bugs with a traceback and an id they can quote."""
+async def handle_interaction_error(
+    interaction: discord.Interaction, error: BaseException, *, typed: str | None = None
+) -> None:
+    """Answer the member (ephemerally); log bugs with a traceback and an id they can quote.
+
+    `typed` is what the member wrote in the failed interaction. When the failure is ours
+    (a bug, or storage down) rather than their input, it goes back to them as a file.
+    """
     message = _explain(error)
+    ours = message is None or isinstance(_cause(error), StorageUnavailable)
+    if interaction.type is discord.InteractionType.autocomplete:
+        # Autocomplete cannot show a message; an empty list beats a spinner that never ends.
+        log.log(logging.INFO if message else logging.ERROR, "autocomplete failed", exc_info=error)
+        if not interaction.response.is_done():
+            await interaction.response.autocomplete([])
+        return
     if message is None:
         error_id = secrets.token_hex(4)
         log.error(
@@ -51,8 +73,12 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
             "Sorry, something went wrong on our side and it was logged. "
             f"If it keeps happening, give the bot's operator this error id: `{error_id}`."
         )
+    files = []
+    if ours and typed and typed.strip():
+        message += " What you wrote is attached, so nothing is lost."
+        files.append(discord.File(io.BytesIO(typed.encode()), filename="what-you-wrote.txt"))
     try:
-        await reply(interaction, message)
+        await reply(interaction, message, files=files)
     except discord.HTTPException as exc:
         # Too late or already gone (e.g. the token expired): nothing more we can tell them.
         log.warning("could not tell the member about an error: %s", exc)
@@ -63,3 +89,17 @@ def _describe(interaction: discord.Interaction) -> str:
         return f"/{interaction.command.qualified_name}"
     data = interaction.data or {}
     return str(data.get("custom_id", interaction.type.name))[:100]
+
+
+def typed_options(interaction: discord.Interaction) -> str | None:
+    """The free text a member typed into a slash command's options (not picked choices)."""
+    command = interaction.command
+    if not isinstance(command, app_commands.Command):
+        return None
+    free = {
+        p.name
+        for p in command.parameters
+        if p.type is discord.AppCommandOptionType.string and not p.choices and not p.autocomplete
+    }
+    texts = [v for name, v in interaction.namespace if name in free and isinstance(v, str)]
+    return "\n\n".join(texts) or None

@@ -100,6 +100,11 @@ class Router:
         raw_id = data.get("custom_id")
         parts = raw_id.split(":") if isinstance(raw_id, str) else []
         route, args = (parts[1], parts[2:]) if len(parts) >= 2 and parts[0] == PREFIX else ("", [])
+        values = (
+            submitted_values(data)
+            if interaction.type is discord.InteractionType.modal_submit
+            else {}
+        )
         try:
             if interaction.type is discord.InteractionType.component:
                 button = self._buttons.get(route)
@@ -109,13 +114,13 @@ class Router:
                 await button(interaction, args)
             elif interaction.type is discord.InteractionType.modal_submit:
                 modal = self._modals.get(route)
-                values = submitted_values(data)
                 if modal is None:
                     await _answer_unrouted_modal(interaction, values)
                     return
                 await modal(interaction, args, values)
         except Exception as error:
-            await handle_interaction_error(interaction, error)
+            typed = "\n\n".join(v for v in values.values() if isinstance(v, str))
+            await handle_interaction_error(interaction, error, typed=typed)
 
 
 async def _answer_unrouted_modal(
@@ -141,3 +146,9 @@ def arg_int(args: list[str], index: int) -> int:
         return int(args[index])
     except (IndexError, ValueError):
         raise InvalidInput(STALE_COMPONENT) from None
+
+
+def owner_only(interaction: discord.Interaction, args: list[str]) -> None:
+    """Buttons that act on someone's data carry their id first; nobody else may press them."""
+    if arg_int(args, 0) != interaction.user.id:
+        raise InvalidInput("These buttons belong to someone else.")

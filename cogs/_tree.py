@@ -3,11 +3,11 @@
 import discord
 from discord import app_commands
 
-from cogs._errors import handle_interaction_error
+from cogs._errors import handle_interaction_error, typed_options
 
 
 class CrossroadsTree(app_commands.CommandTree[discord.Client]):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        await handle_interaction_error(interaction, error)
+        await handle_interaction_error(interaction, error, typed=typed_options(interaction))

@@ -10,6 +10,7 @@ from discord.ext import commands
 from advice.content import Content, Point, UnknownPoint
 from advice.errors import NotFound
 from cogs._bot import CrossroadsBot
+from cogs._reflection_form import reflect_button
 from cogs._reply import reply
 from cogs._routing import RoutedButton
 
@@ -66,10 +67,11 @@ def overview_view(content: Content) -> discord.ui.View:
 
 
 def point_view(content: Content, point: Point) -> discord.ui.View:
-    """Previous / Overview / Next: a reader can walk the essay without retyping commands."""
+    """Reflect, then Previous / Overview / Next to walk the essay without retyping commands."""
     points = content.points
     index = points.index(point)
     view = discord.ui.View(timeout=None)
+    view.add_item(reflect_button(point, row=0))
     if index > 0:
         view.add_item(page_button(points[index - 1], label="◀ Previous", row=0))
     view.add_item(page_button(None, label="Overview", row=0))

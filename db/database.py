@@ -63,7 +63,7 @@ class Database:
         self.url = url if isinstance(url, URL) else parse_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
-        if self.is_sqlite:
+        if self.is_sqlite and not self.url.query.get("uri"):  # a file: URI names its own path
             assert self.url.database
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000

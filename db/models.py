@@ -3,7 +3,22 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Dialect, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints keep Alembic's batch mode on SQLite and PostgreSQL in step.
@@ -72,3 +87,38 @@ class AppState(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Reflection(Base):
+    """What a member wrote about one point. `body` is encrypted (db.crypto)."""
+
+    __tablename__ = "reflections"
+    __table_args__ = (
+        # The same modal submitted twice carries the same key: one entry, not two.
+        UniqueConstraint("user_id", "submission_key", name="uq_reflections_user_submission"),
+        Index("ix_reflections_user_created", "user_id", "created_at"),
+        Index("ix_reflections_user_point_created", "user_id", "point", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    point: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(10))  # advice.journey.PromptKind
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    comfort: Mapped[int | None] = mapped_column(SmallInteger)
+    submission_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Decision(Base):
+    """One `/decide`: where the member stood that day. Kept as a history, never overwritten."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    leaning: Mapped[int] = mapped_column(SmallInteger)  # advice.progress.Leaning
+    reason: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,6 +12,7 @@ from advice.content import load_content
 from cogs import EXTENSIONS
 from cogs._bot import CrossroadsBot, SyncPolicy
 from db import Database
+from db.crypto import TextCipher, generate_key, parse_key
 
 NAME = re.compile(r"^[-_\w]{1,32}$")
 
@@ -20,7 +21,11 @@ NAME = re.compile(r"^[-_\w]{1,32}$")
 async def loaded_bot(tmp_path: Path) -> AsyncIterator[CrossroadsBot]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
     bot = CrossroadsBot(
-        database=database, content=load_content(), clock=ManualClock(), sync=SyncPolicy.NEVER
+        database=database,
+        content=load_content(),
+        cipher=TextCipher(parse_key(generate_key())),
+        clock=ManualClock(),
+        sync=SyncPolicy.NEVER,
     )
     await bot.setup_hook()
     yield bot
@@ -84,7 +89,11 @@ async def test_a_seventh_point_in_the_yaml_needs_no_code(tmp_path: Path) -> None
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'seven.db'}")
     bot = CrossroadsBot(
-        database=database, content=load_content(path), clock=ManualClock(), sync=SyncPolicy.NEVER
+        database=database,
+        content=load_content(path),
+        cipher=TextCipher(parse_key(generate_key())),
+        clock=ManualClock(),
+        sync=SyncPolicy.NEVER,
     )
     await bot.setup_hook()
     advice = bot.tree.get_command("advice")

@@ -1,0 +1,73 @@
+"""/decide: record where you stand today; the history is kept, never overwritten."""
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from advice.errors import InvalidInput
+from advice.progress import Leaning, decision_trend
+from cogs._bot import CrossroadsBot
+from cogs._reflection_form import clean_text, text_file
+from cogs._reply import reply
+from db.decisions import add_decision, decision_history
+
+REASON_MAX = 1000
+
+
+class Decide(commands.Cog):
+    def __init__(self, bot: CrossroadsBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="decide", description="Record where you stand today on becoming an AI researcher"
+    )
+    @app_commands.describe(
+        leaning="Where you stand today",
+        why="Optional: what brought you here (up to 1000 characters)",
+    )
+    @app_commands.choices(
+        leaning=[
+            app_commands.Choice(name=leaning.label, value=leaning.label) for leaning in Leaning
+        ]
+    )
+    async def decide(
+        self,
+        interaction: discord.Interaction,
+        leaning: str,
+        why: app_commands.Range[str, 1, REASON_MAX] | None = None,
+    ) -> None:
+        try:
+            stance = Leaning.from_label(leaning)
+        except ValueError:
+            raise InvalidInput("Pick one of the five answers from the list.") from None
+        reason = clean_text(why) if why else None
+        if reason and len(reason) > REASON_MAX:
+            await reply(
+                interaction,
+                f"Your reason is {len(reason)} characters; the limit is {REASON_MAX}. Nothing "
+                "was saved: your text is attached so you can shorten it.",
+                files=[text_file(reason, "your-reason.txt")],
+            )
+            return
+        async with self.bot.database.transaction() as session:
+            await add_decision(
+                session,
+                self.bot.cipher,
+                user_id=interaction.user.id,
+                leaning=stance,
+                reason=reason or None,
+                now=self.bot.clock.now(),
+            )
+            history = await decision_history(
+                session, self.bot.cipher, user_id=interaction.user.id, with_reasons=False
+            )
+        trend = decision_trend([(s.created_at, s.leaning) for s in history])
+        await reply(
+            interaction,
+            f"Recorded: today you're at **{stance.label}**. Only you can see this.\n"
+            f"Your path so far: {trend}. `/progress` shows it over time.",
+        )
+
+
+async def setup(bot: CrossroadsBot) -> None:
+    await bot.add_cog(Decide(bot))

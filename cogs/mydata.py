@@ -1,0 +1,178 @@
+"""/mydata show, export and forget: what is stored about you, all of it, and deleting it."""
+
+import io
+import json
+from datetime import datetime
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from advice.content import Content, UnknownPoint
+from cogs._bot import CrossroadsBot
+from cogs._reply import reply
+from cogs._routing import RoutedButton, owner_only
+from db.mydata import export, forget, summarize
+
+FORGET_ROUTE = "mydata-forget"
+KEEP_ROUTE = "mydata-keep"
+
+
+def _day(at: datetime | None) -> str:
+    return f"<t:{int(at.timestamp())}:D>" if at else "never"
+
+
+def export_markdown(content: Content, data: dict[str, Any]) -> str:
+    """The export as a document a person can read (the JSON is for machines)."""
+    lines = [
+        "# Your Crossroads journal",
+        f"Exported {data['exported_at']} (UTC). Everything Crossroads stores about you.",
+        "",
+        f"- Time zone: {data['user']['timezone'] or 'not set'}",
+        f"- Journey started: {data['user']['journey_started_at'] or 'not yet'}",
+        "",
+        "## Reflections",
+    ]
+    for entry in data["reflections"]:
+        try:
+            title = content.point(entry["point"]).heading
+        except UnknownPoint:
+            title = entry["point"]
+        rating = f", comfort {entry['comfort']}/5" if entry["comfort"] else ""
+        edited = f", edited {entry['edited_at']}" if entry["edited_at"] else ""
+        lines += [
+            "",
+            f"### {title}",
+            f"*{entry['created_at']} ({entry['kind']} reflection{rating}{edited})*",
+            "",
+            entry["text"],
+        ]
+    if not data["reflections"]:
+        lines += ["", "None yet."]
+    lines += ["", "## Decisions"]
+    for decision in data["decisions"]:
+        reason = f": {decision['reason']}" if decision["reason"] else ""
+        lines.append(f"- {decision['created_at']}: **{decision['leaning']}**{reason}")
+    if not data["decisions"]:
+        lines.append("None yet.")
+    return "\n".join(lines) + "\n"
+
+
+class MyData(
+    commands.GroupCog, group_name="mydata", group_description="Your data: see, export or delete it"
+):
+    def __init__(self, bot: CrossroadsBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="show", description="What Crossroads stores about you")
+    async def show(self, interaction: discord.Interaction) -> None:
+        async with self.bot.database.read() as session:
+            summary = await summarize(session, user_id=interaction.user.id)
+        if not summary.known:
+            await reply(interaction, "Crossroads stores nothing about you.")
+            return
+        embed = discord.Embed(
+            title="What Crossroads stores about you", colour=discord.Colour.blurple()
+        )
+        embed.description = (
+            "Your Discord user id, and what you gave it below. Reflection text and decision "
+            "reasons are encrypted at rest. No messages, names or member lists."
+        )
+        embed.add_field(
+            name="Reflections",
+            value=(
+                f"{summary.reflections} on {summary.points_covered} of "
+                f"{len(self.bot.content.points)} points\n"
+                f"first {_day(summary.first_at)}, latest {_day(summary.last_at)}"
+            ),
+            inline=False,
+        )
+        embed.add_field(name="Decisions recorded", value=str(summary.decisions), inline=True)
+        embed.add_field(name="Time zone", value=summary.timezone or "not set", inline=True)
+        embed.add_field(name="Journey started", value=_day(summary.journey_started_at), inline=True)
+        embed.add_field(name="Check-in schedule", value="none", inline=True)
+        embed.set_footer(text="/mydata export gives you a copy; /mydata forget deletes it all.")
+        await reply(interaction, embed=embed)
+
+    @app_commands.command(
+        name="export", description="A copy of everything stored about you (JSON and Markdown)"
+    )
+    async def export(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.read() as session:
+            data = await export(
+                session, self.bot.cipher, user_id=interaction.user.id, now=self.bot.clock.now()
+            )
+        stamp = self.bot.clock.now().strftime("%Y-%m-%d")
+        files = [
+            discord.File(
+                io.BytesIO(json.dumps(data, ensure_ascii=False, indent=2).encode()),
+                f"crossroads-{stamp}.json",
+            ),
+            discord.File(
+                io.BytesIO(export_markdown(self.bot.content, data).encode()),
+                f"crossroads-{stamp}.md",
+            ),
+        ]
+        count = len(data["reflections"])
+        await reply(
+            interaction,
+            f"Your data: {count} reflections, {len(data['decisions'])} decisions.",
+            files=files,
+        )
+
+    @app_commands.command(
+        name="forget",
+        description="Delete everything Crossroads stores about you, after you confirm",
+    )
+    async def forget(self, interaction: discord.Interaction) -> None:
+        owner = interaction.user.id
+        view = discord.ui.View(timeout=None)
+        view.add_item(
+            RoutedButton(
+                route=FORGET_ROUTE,
+                args=(owner,),
+                label="Delete everything",
+                style=discord.ButtonStyle.danger,
+            )
+        )
+        view.add_item(
+            RoutedButton(
+                route=KEEP_ROUTE,
+                args=(owner,),
+                label="Keep my data",
+                style=discord.ButtonStyle.secondary,
+            )
+        )
+        await reply(
+            interaction,
+            "This deletes every reflection, decision and setting of yours, for good. "
+            "`/mydata export` first if you want a copy. Delete everything?",
+            view=view,
+        )
+
+    async def _confirm_forget(self, interaction: discord.Interaction, args: list[str]) -> None:
+        owner_only(interaction, args)
+        async with self.bot.database.transaction() as session:
+            await forget(session, user_id=interaction.user.id)
+        await interaction.response.edit_message(
+            content="Done: everything Crossroads stored about you is deleted.", view=None
+        )
+
+    async def _keep(self, interaction: discord.Interaction, args: list[str]) -> None:
+        owner_only(interaction, args)
+        await interaction.response.edit_message(content="Kept. Nothing was deleted.", view=None)
+
+    async def cog_load(self) -> None:
+        self.bot.router.add_button(FORGET_ROUTE, self._confirm_forget)
+        self.bot.router.add_button(KEEP_ROUTE, self._keep)
+
+    async def cog_unload(self) -> None:
+        self.bot.router.remove(FORGET_ROUTE)
+        self.bot.router.remove(KEEP_ROUTE)
+
+
+async def setup(bot: CrossroadsBot) -> None:
+    await bot.add_cog(MyData(bot))

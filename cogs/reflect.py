@@ -1,0 +1,117 @@
+"""/reflect and the Reflect button: write about one point, privately."""
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from advice.content import Point, UnknownPoint
+from advice.errors import NotFound
+from advice.journey import PromptKind, prompts_for
+from advice.progress import coverage
+from cogs._bot import CrossroadsBot
+from cogs._reflection_form import REFLECT_ROUTE as ROUTE
+from cogs._reflection_form import read_or_hand_back, reflection_modal
+from cogs._reply import reply
+from db.journal import add_reflection, first_reflection_at, reflected_points
+
+
+class Reflect(commands.Cog):
+    def __init__(self, bot: CrossroadsBot) -> None:
+        self.bot = bot
+        self.command = self._build_command()
+
+    def _build_command(self) -> app_commands.Command:
+        choices = [
+            app_commands.Choice(name=point.heading[:100], value=point.slug)
+            for point in self.bot.content.points
+        ]
+
+        @app_commands.command(name="reflect", description="Write a private reflection on one point")
+        @app_commands.describe(point="The point you want to write about")
+        @app_commands.choices(point=choices)
+        async def reflect(interaction: discord.Interaction, point: str) -> None:
+            await self.open_form(interaction, point)
+
+        return reflect
+
+    def _point(self, slug: str) -> Point:
+        try:
+            return self.bot.content.point(slug)
+        except UnknownPoint:
+            raise NotFound("That point doesn't exist. Pick one from the list.") from None
+
+    async def open_form(self, interaction: discord.Interaction, slug: str) -> None:
+        point = self._point(slug)
+        async with self.bot.database.read() as session:
+            first = await first_reflection_at(session, user_id=interaction.user.id, point=slug)
+        kind, prompts = prompts_for(point, first)
+        title = point.title if kind is PromptKind.FIRST else f"Revisit: {point.title}"
+        # The opening interaction's id makes the submission key: a double submit saves once.
+        modal = reflection_modal(
+            title=title, route=ROUTE, args=(slug, interaction.id), prompts=prompts
+        )
+        await interaction.response.send_modal(modal)
+
+    async def _open_from_button(self, interaction: discord.Interaction, args: list[str]) -> None:
+        await self.open_form(interaction, args[0] if args else "")
+
+    async def _save(
+        self,
+        interaction: discord.Interaction,
+        args: list[str],
+        values: dict[str, str | list[str]],
+    ) -> None:
+        submission = await read_or_hand_back(interaction, values)
+        if submission is None:
+            return
+        point = self._point(args[0] if args else "")
+        submission_key = args[1] if len(args) > 1 else None
+        async with self.bot.database.transaction() as session:
+            entry, created = await add_reflection(
+                session,
+                self.bot.cipher,
+                user_id=interaction.user.id,
+                point=point.slug,
+                text=submission.text,
+                comfort=submission.comfort,
+                submission_key=submission_key,
+                now=self.bot.clock.now(),
+            )
+            covered = await reflected_points(session, user_id=interaction.user.id)
+        if not created:
+            await reply(
+                interaction, "That reflection was already saved. See it with `/journal list`."
+            )
+            return
+        await reply(
+            interaction, self._confirmation(point, entry.kind, covered, submission.comfort_note)
+        )
+
+    def _confirmation(
+        self, point: Point, kind: PromptKind, covered: set[str], note: str | None
+    ) -> str:
+        content = self.bot.content
+        progress = coverage(covered, content.slugs)
+        what = "first reflection" if kind is PromptKind.FIRST else "revisit"
+        lines = [f"Saved your {what} on **{point.title}**. Only you can see it.", progress.bar()]
+        if note:
+            lines.append(note)
+        missing = [p for p in content.points if p.slug not in covered]
+        if missing:
+            lines.append(f"Next, perhaps: `/advice {missing[0].slug}` ({missing[0].title}).")
+        else:
+            lines.append("You've reflected on every point. See how you've moved with `/progress`.")
+        return "\n".join(lines)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.command)
+        self.bot.router.add_button(ROUTE, self._open_from_button)
+        self.bot.router.add_modal(ROUTE, self._save)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.command.name)
+        self.bot.router.remove(ROUTE)
+
+
+async def setup(bot: CrossroadsBot) -> None:
+    await bot.add_cog(Reflect(bot))

@@ -1,0 +1,61 @@
+"""Where a member stands on the decision, recorded over time (never overwritten)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advice.progress import Leaning
+from db.crypto import TextCipher
+from db.models import Decision
+from db.users import ensure_user
+
+
+@dataclass(frozen=True)
+class Stance:
+    leaning: Leaning
+    reason: str | None
+    created_at: datetime
+
+
+async def add_decision(
+    session: AsyncSession,
+    cipher: TextCipher,
+    *,
+    user_id: int,
+    leaning: Leaning,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    await ensure_user(session, user_id, now=now)
+    session.add(
+        Decision(
+            user_id=user_id,
+            leaning=int(leaning),
+            reason=cipher.encrypt(reason, owner_id=user_id) if reason else None,
+            created_at=now,
+        )
+    )
+    await session.flush()
+
+
+async def decision_history(
+    session: AsyncSession, cipher: TextCipher, *, user_id: int, with_reasons: bool = True
+) -> list[Stance]:
+    """Oldest first."""
+    rows = await session.scalars(
+        select(Decision)
+        .where(Decision.user_id == user_id)
+        .order_by(Decision.created_at, Decision.id)
+    )
+    return [
+        Stance(
+            leaning=Leaning(row.leaning),
+            reason=cipher.decrypt(row.reason, owner_id=user_id)
+            if with_reasons and row.reason
+            else None,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]

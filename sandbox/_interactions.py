@@ -1,0 +1,419 @@
+"""Interactions: the payloads a member's client would cause, and tracking the bot's answers.
+
+The builders mirror what Discord puts in INTERACTION_CREATE for slash commands, autocomplete,
+buttons, selects and modal submits, including the client-side rules a real member could not break
+(an unknown option, a disabled button, a too-long text input) which raise ValueError here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ._world import MEMBER_PERMISSIONS, MESSAGE_EPHEMERAL, World
+
+JSON = Any
+
+APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+
+SUB_COMMAND = 1
+SUB_COMMAND_GROUP = 2
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6, 7, 8, 9, 10
+
+TOKEN_LIFETIME = 15 * 60  # seconds a token accepts follow-ups and edits
+
+
+class Interaction:
+    """One interaction sent to the bot, and everything the bot did with it."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        id: int,
+        token: str,
+        type: int,
+        user_id: int,
+        payload: dict[str, JSON],
+        guild_id: int | None,
+        channel_id: int,
+        source_message_id: int | None = None,
+    ) -> None:
+        self.id = id
+        self.token = token
+        self.type = type
+        self.user_id = user_id
+        self.payload = payload
+        self.guild_id = guild_id
+        self.channel_id = channel_id
+        self.callbacks: list[dict[str, JSON]] = []
+        self.followups: list[dict[str, JSON]] = []
+        self.created = time.monotonic()
+        # The message a component was on: what @original means after a type 6/7 callback.
+        self.source_message_id = source_message_id
+        self.original_id: int | None = None
+        self.answer_id: int | None = None
+        self.choices_data: list[dict[str, JSON]] | None = None
+        self._world = world
+        self._responded = asyncio.Event()
+        self._answered = asyncio.Event()
+
+    @property
+    def acknowledged(self) -> bool:
+        return bool(self.callbacks)
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() - self.created > TOKEN_LIFETIME
+
+    # --- recording (called by the REST side) ------------------------------------------------
+
+    def record_callback(self, body: dict[str, JSON]) -> None:
+        self.callbacks.append(body)
+        self._responded.set()
+
+    def answer(self, message_id: int | None = None) -> None:
+        """The member now sees a final answer (a message, or autocomplete choices / a modal)."""
+        if message_id is not None and self.answer_id is None:
+            self.answer_id = message_id
+        self._answered.set()
+
+    # --- for tests --------------------------------------------------------------------------
+
+    async def response(self, timeout: float = 5.0) -> dict[str, JSON]:  # noqa: ASYNC109 (fixed API)
+        """The first callback body (type, data) the bot posted."""
+        await asyncio.wait_for(self._responded.wait(), timeout)
+        return self.callbacks[0]
+
+    async def message(self, timeout: float = 10.0) -> dict[str, JSON]:  # noqa: ASYNC109 (fixed API)
+        """The message the member finally sees as the answer, as it is now."""
+        await asyncio.wait_for(self._answered.wait(), timeout)
+        if self.answer_id is None:
+            kind = self.callbacks[0].get("type") if self.callbacks else None
+            raise AssertionError(f"the answer was not a message (callback type {kind})")
+        return copy.deepcopy(self._world.messages[self.answer_id])
+
+    async def modal(self, timeout: float = 5.0) -> dict[str, JSON]:  # noqa: ASYNC109 (fixed API)
+        """The ``data`` of the type-9 (modal) callback."""
+        body = await self.response(timeout)
+        if body.get("type") != 9:
+            raise AssertionError(f"expected a modal (callback type 9), got type {body.get('type')}")
+        data: dict[str, JSON] = body["data"]
+        return data
+
+    async def choices(self, timeout: float = 5.0) -> list[dict[str, JSON]]:  # noqa: ASYNC109 (fixed API)
+        """The autocomplete choices (type-8 callback)."""
+        body = await self.response(timeout)
+        if body.get("type") != 8:
+            raise AssertionError(f"expected autocomplete (callback type 8), got {body.get('type')}")
+        return list((body.get("data") or {}).get("choices") or [])
+
+    def is_ephemeral(self) -> bool:
+        message_id = self.answer_id or self.original_id
+        if message_id is None or message_id not in self._world.messages:
+            return False
+        return bool(self._world.messages[message_id]["flags"] & MESSAGE_EPHEMERAL)
+
+    def __repr__(self) -> str:
+        return f"<Interaction id={self.id} type={self.type} callbacks={len(self.callbacks)}>"
+
+
+# --- application command options ------------------------------------------------------------
+
+
+def command_data(
+    world: World,
+    command: dict[str, JSON],
+    path: list[str],
+    options: Mapping[str, object],
+    guild_id: int | None,
+    *,
+    focused: str | None = None,
+    enforce_client_limits: bool = True,
+) -> dict[str, JSON]:
+    """``data`` of an APPLICATION_COMMAND (or AUTOCOMPLETE when ``focused`` names an option).
+
+    With ``enforce_client_limits`` (the default) values outside the option's choices or
+    min/max bounds raise ValueError, since a member's client would not send them.
+    """
+    definitions = command.get("options") or []
+    # Walk down "group subcommand" to the leaf; its options are the ones the member fills in.
+    chain: list[dict[str, JSON]] = []
+    for part in path:
+        match = [o for o in definitions if o.get("name") == part and o["type"] in (1, 2)]
+        if not match:
+            raise ValueError(f"/{command['name']} has no subcommand or group {part!r}")
+        chain.append(match[0])
+        definitions = match[0].get("options") or []
+    if any(o["type"] in (1, 2) for o in definitions):
+        names = ", ".join(o["name"] for o in definitions)
+        raise ValueError(f"/{' '.join([command['name'], *path])} needs a subcommand ({names})")
+    resolved: dict[str, dict[str, JSON]] = {}
+    wrapped = _build_options(
+        world, definitions, options, guild_id, resolved, focused, enforce_client_limits
+    )
+    for node in reversed(chain):
+        wrapped = [{"name": node["name"], "type": node["type"], "options": wrapped}]
+    data: dict[str, JSON] = {
+        "id": command["id"],
+        "name": command["name"],
+        "type": command.get("type", 1),
+        "options": wrapped,
+    }
+    if command.get("guild_id"):
+        data["guild_id"] = command["guild_id"]
+    if resolved:
+        data["resolved"] = resolved
+    return data
+
+
+def _build_options(
+    world: World,
+    definitions: list[dict[str, JSON]],
+    given: Mapping[str, object],
+    guild_id: int | None,
+    resolved: dict[str, dict[str, JSON]],
+    focused: str | None,
+    enforce: bool,
+) -> list[dict[str, JSON]]:
+    by_name = {d["name"]: d for d in definitions}
+    for name in given:
+        if name not in by_name:
+            known = ", ".join(by_name) or "none"
+            raise ValueError(f"unknown option {name!r} (options: {known})")
+    built: list[dict[str, JSON]] = []
+    for definition in definitions:
+        name = definition["name"]
+        if name not in given:
+            if definition.get("required") and focused is None:
+                raise ValueError(f"option {name!r} is required")
+            continue
+        if name == focused:
+            # The member is still typing: Discord sends the raw text, whatever the type.
+            built.append(
+                {
+                    "name": name,
+                    "type": definition["type"],
+                    "value": str(given[name]),
+                    "focused": True,
+                }
+            )
+            continue
+        value = _coerce(world, definition, given[name], guild_id, resolved, enforce)
+        built.append({"name": name, "type": definition["type"], "value": value})
+    return built
+
+
+def _coerce(
+    world: World,
+    definition: dict[str, JSON],
+    raw: object,
+    guild_id: int | None,
+    resolved: dict[str, dict[str, JSON]],
+    enforce: bool,
+) -> JSON:
+    kind = definition["type"]
+    name = definition["name"]
+    value: JSON
+    try:
+        if kind == STRING:
+            value = str(raw)
+        elif kind == INTEGER:
+            value = int(str(raw))
+        elif kind == NUMBER:
+            value = float(str(raw))
+        elif kind == BOOLEAN:
+            value = _boolean(raw)
+        elif kind == USER:
+            value = _resolve_user(world, raw, guild_id, resolved)
+        elif kind == CHANNEL:
+            value = _resolve_channel(world, raw, guild_id, resolved)
+        elif kind in (ROLE, MENTIONABLE):
+            value = str(int(str(raw)))
+        else:
+            raise ValueError(f"option type {kind} is not supported by the emulator")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"option {name!r}: {exc}") from None
+    if not enforce:
+        return value
+    choices = definition.get("choices")
+    if choices and value not in [c["value"] for c in choices]:
+        allowed = ", ".join(str(c["value"]) for c in choices)
+        raise ValueError(f"option {name!r} must be one of: {allowed}")
+    try:
+        _check_range(definition, value)
+    except ValueError as exc:
+        raise ValueError(f"option {name!r}: {exc}") from None
+    return value
+
+
+def _boolean(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean (true/false)")
+
+
+def _check_range(definition: dict[str, JSON], value: JSON) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        low, high = definition.get("min_value"), definition.get("max_value")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"{value} is outside {low}..{high}")
+    if isinstance(value, str):
+        low, high = definition.get("min_length", 0), definition.get("max_length", 6000)
+        if not low <= len(value) <= high:
+            raise ValueError(f"length {len(value)} is outside {low}..{high}")
+
+
+def _resolve_user(
+    world: World, raw: object, guild_id: int | None, resolved: dict[str, dict[str, JSON]]
+) -> str:
+    text = str(raw).strip().removeprefix("<@").removesuffix(">").lstrip("!@")
+    matches = [u for u in world.users.values() if str(u.id) == text or u.name == text]
+    if not matches:
+        raise ValueError(f"no user {raw!r}")
+    user = matches[0]
+    resolved.setdefault("users", {})[str(user.id)] = user.payload()
+    if guild_id is not None:
+        guild = world.guild(guild_id)
+        if user.id in guild.members:
+            member = world.member_payload(guild, guild.members[user.id])
+            member.pop("user")
+            resolved.setdefault("members", {})[str(user.id)] = member
+    return str(user.id)
+
+
+def _resolve_channel(
+    world: World, raw: object, guild_id: int | None, resolved: dict[str, dict[str, JSON]]
+) -> str:
+    text = str(raw).strip().removeprefix("<#").removesuffix(">").lstrip("#")
+    matches = [
+        c
+        for c in world.channels.values()
+        if str(c.id) == text or (c.name == text and c.guild_id == guild_id and c.name)
+    ]
+    if not matches:
+        raise ValueError(f"no channel {raw!r}")
+    channel = matches[0]
+    # Resolved channels carry the invoking member's permissions in them.
+    payload = {**world.channel_payload(channel), "permissions": str(MEMBER_PERMISSIONS)}
+    resolved.setdefault("channels", {})[str(channel.id)] = payload
+    return str(channel.id)
+
+
+# --- components -------------------------------------------------------------------------------
+
+
+def walk_components(components: list[dict[str, JSON]]) -> Iterator[dict[str, JSON]]:
+    """Every component, depth first, through rows, labels, sections and containers."""
+    for component in components:
+        yield component
+        if isinstance(component.get("components"), list):
+            yield from walk_components(component["components"])
+        if isinstance(component.get("component"), dict):
+            yield from walk_components([component["component"]])
+        if isinstance(component.get("accessory"), dict):
+            yield from walk_components([component["accessory"]])
+
+
+def find_component(message: dict[str, JSON], custom_id: str, kind: int) -> dict[str, JSON]:
+    for component in walk_components(message.get("components") or []):
+        if component.get("custom_id") == custom_id and component.get("type") == kind:
+            return component
+    raise LookupError(f"no component of type {kind} with custom_id {custom_id!r} on the message")
+
+
+def select_values(component: dict[str, JSON], values: list[str]) -> list[str]:
+    """Check values the way the member's client would: known options, within min/max."""
+    options = [o["value"] for o in component.get("options") or []]
+    if component.get("type") == 3:
+        unknown = [v for v in values if v not in options]
+        if unknown:
+            raise ValueError(f"{unknown} not among the select's options {options}")
+    low, high = component.get("min_values", 1), component.get("max_values", 1)
+    if not low <= len(values) <= high:
+        raise ValueError(f"pick between {low} and {high} values, not {len(values)}")
+    return list(values)
+
+
+# --- modals -------------------------------------------------------------------------------
+
+
+def modal_submit_data(
+    modal: dict[str, JSON], values: dict[str, str | list[str]], *, enforce_client_limits: bool
+) -> dict[str, JSON]:
+    """``data`` of a MODAL_SUBMIT for ``modal`` filled in with ``values`` (custom_id -> value)."""
+    known = {
+        c["custom_id"] for c in walk_components(modal.get("components") or []) if "custom_id" in c
+    }
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"the modal has no input(s) {sorted(unknown)}; it has {sorted(known)}")
+    counter = iter(range(1, 1000))
+
+    def submitted(component: dict[str, JSON]) -> dict[str, JSON]:
+        # Discord numbers components when the bot did not; submissions echo those ids.
+        ident = component.get("id") or next(counter)
+        kind = component["type"]
+        if kind == 1:
+            return {
+                "type": 1,
+                "id": ident,
+                "components": [submitted(c) for c in component["components"]],
+            }
+        if kind == 18:
+            return {"type": 18, "id": ident, "component": submitted(component["component"])}
+        if kind == 4:
+            return {
+                "type": 4,
+                "id": ident,
+                "custom_id": component["custom_id"],
+                "value": _text(component),
+            }
+        if kind in (3, 5, 6, 7, 8):
+            return {
+                "type": kind,
+                "id": ident,
+                "custom_id": component["custom_id"],
+                "values": _picked(component),
+            }
+        return {"type": kind, "id": ident}
+
+    def _text(component: dict[str, JSON]) -> str:
+        custom_id = component["custom_id"]
+        raw = values.get(custom_id, component.get("value") or "")
+        text = raw if isinstance(raw, str) else " ".join(raw)
+        required = component.get("required", True)
+        low, high = component.get("min_length") or 0, component.get("max_length") or 4000
+        if enforce_client_limits:
+            if required and not text:
+                raise ValueError(f"{custom_id!r} is required")
+            if text and not low <= len(text) <= high:
+                raise ValueError(f"{custom_id!r} must be {low}-{high} characters, not {len(text)}")
+        return text
+
+    def _picked(component: dict[str, JSON]) -> list[str]:
+        raw = values.get(component["custom_id"])
+        if raw is None:  # untouched: the client submits the options marked default
+            raw = [o["value"] for o in component.get("options") or [] if o.get("default")]
+        picked = [raw] if isinstance(raw, str) else list(raw)
+        if not enforce_client_limits or (not picked and not component.get("required", True)):
+            return picked
+        return select_values(component, picked)
+
+    return {
+        "custom_id": modal["custom_id"],
+        "components": [submitted(c) for c in modal.get("components") or []],
+    }

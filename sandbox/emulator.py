@@ -1,0 +1,486 @@
+"""A Discord stand-in on 127.0.0.1 that the real, unmodified discord.py bot talks to.
+
+One aiohttp app serves the REST API under ``/api/v10`` and the gateway websocket at ``/gateway``.
+Tests, benchmarks and ``python bot.py sandbox`` build a small world (guilds, channels, members),
+act as members (slash commands, buttons, selects, modals, autocomplete) and read back what the
+bot did. Every request body is checked against Discord's OpenAPI spec and the limits the spec
+lacks; each break is answered as Discord would answer it *and* recorded in ``violations``.
+
+Messages are stored as full Discord message objects (plus the ``allowed_mentions`` the bot sent).
+Attachment bytes are not inside the message dicts (they travel as JSON to the bot); read them
+with ``Emulator.attachment_bytes(message, filename)``.
+
+``channel_messages`` and ``dm_messages`` list what everyone in the channel sees: ephemeral
+interaction replies are left out (read them through ``Interaction.message()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from . import _validation
+from ._gateway import Gateway
+from ._interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    Interaction,
+    command_data,
+    find_component,
+    modal_submit_data,
+    select_values,
+)
+from ._rest import ApiError, RestApi, rate_limited
+from ._world import (
+    ATTACHMENT_SIZE_LIMIT,
+    BOT_PERMISSIONS,
+    MANAGE_GUILD,
+    MEMBER_PERMISSIONS,
+    MESSAGE_EPHEMERAL,
+    Member,
+    User,
+    World,
+)
+
+log = logging.getLogger(__name__)
+
+JSON = Any
+DEFAULT_SPEC_PATH = (
+    Path(__file__).resolve().parents[1].parent / "shared/discord-api-spec/openapi.json"
+)
+DEFAULT_APPLICATION_ID = 1_290_000_000_000_000_001
+
+
+@dataclass
+class Violation:
+    """A rule the bot broke: which request, which rule, and the details."""
+
+    method: str
+    path: str
+    rule: str
+    detail: str
+
+
+@dataclass
+class RequestRecord:
+    """One REST request the bot made (path without ``/api/v10``; ``json`` is payload_json for
+    multipart bodies; ``files`` lists uploaded files' names and sizes)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: JSON = None
+    files: list[dict[str, JSON]] = field(default_factory=list)
+    status: int = 0
+
+
+@dataclass
+class _Failure:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    code: int | None
+    times: int
+    retry_after: float
+
+
+def point_discord_at(api_base: str, gateway_url: str) -> None:
+    """Aim discord.py at the emulator: the only two places discord.py 2.7 needs changed."""
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    discord.http.Route.BASE = api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class Emulator:
+    def __init__(
+        self,
+        *,
+        spec_path: Path | None = DEFAULT_SPEC_PATH,
+        application_id: int = DEFAULT_APPLICATION_ID,
+        bot_name: str = "Crossroads",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        response_deadline: float = 3.0,
+    ) -> None:
+        self.application_id = application_id
+        self.bot_user_id = application_id
+        self.response_deadline = response_deadline
+        self.violations: list[Violation] = []
+        self.requests: list[RequestRecord] = []
+        self._spec_path = spec_path
+        self._host = host
+        self._port = port
+        self._world = World(application_id, bot_name)
+        self._validator: _validation.SpecValidator | None = None
+        self._gateway = Gateway(self._world, lambda: self.gateway_url)
+        self._rest = RestApi(self)
+        self._runner: web.AppRunner | None = None
+        self._failures: list[_Failure] = []
+        self._interactions: dict[int, Interaction] = {}
+        self._interactions_by_token: dict[str, Interaction] = {}
+        # (user id, modal custom_id) -> the interaction that opened it: where a submit comes from.
+        self._modal_origins: dict[tuple[int, Any], Interaction] = {}
+        self._deleted: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._validator = _validation.load_validator(self._spec_path)
+        app = web.Application(client_max_size=100 * 1024 * 1024)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest.handle)
+        app.router.add_get("/gateway", self._gateway.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+        self._port = self._runner.addresses[0][1]
+        log.info("Discord emulator listening on %s", self.api_base)
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        await self._gateway.close()
+        await runner.cleanup()
+        for task in list(self._tasks):
+            task.cancel()
+
+    @property
+    def validating(self) -> bool:
+        return self._validator is not None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{self._host}:{self._port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self._host}:{self._port}/gateway"
+
+    async def wait_until_ready(self, timeout: float = 10) -> None:  # noqa: ASYNC109 (fixed API)
+        """Until a bot identified and got READY plus every GUILD_CREATE."""
+        await asyncio.wait_for(self._gateway.ready.wait(), timeout)
+
+    async def disconnect_gateway(self, *, resumable: bool = True) -> None:
+        """Drop the bot's websocket; it RESUMEs (or, if not resumable, IDENTIFYs again)."""
+        await self._gateway.disconnect(resumable=resumable)
+
+    # --- the world ---------------------------------------------------------------------------
+
+    def add_guild(self, name: str = "Test Server") -> int:
+        guild = self._world.add_guild(name)
+        if self._gateway.ready.is_set():
+            self._later(
+                self._gateway.dispatch("GUILD_CREATE", self._world.guild_create_payload(guild))
+            )
+        return guild.id
+
+    def add_text_channel(self, guild_id: int, name: str = "general") -> int:
+        channel = self._world.add_channel(guild_id, name)
+        if self._gateway.ready.is_set():
+            self._later(
+                self._gateway.dispatch("CHANNEL_CREATE", self._world.channel_payload(channel))
+            )
+        return channel.id
+
+    def add_user(self, name: str) -> int:
+        user = User(self._world.snowflake(), name)
+        self._world.users[user.id] = user
+        return user.id
+
+    def add_member(self, guild_id: int, user_id: int, *, manage_guild: bool = False) -> None:
+        self._world.user(user_id)  # must exist
+        permissions = MEMBER_PERMISSIONS | (MANAGE_GUILD if manage_guild else 0)
+        self._world.guild(guild_id).members[user_id] = Member(user_id, permissions)
+
+    def _later(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- acting as a member ----------------------------------------------------------------
+
+    async def slash(
+        self,
+        user_id: int,
+        command_line: str,
+        *,
+        options: Mapping[str, object] | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        enforce_client_limits: bool = True,
+    ) -> Interaction:
+        """Invoke ``/command [group] [subcommand]`` with ``options`` (name -> value).
+
+        Values are coerced to the option types; user/channel options accept ids, names,
+        ``@name``/``#name`` and fill ``resolved``. Unknown or missing required options raise
+        ValueError, and so do values a member's client would refuse (not among the choices,
+        outside min/max) unless ``enforce_client_limits=False``.
+        """
+        name, *path = command_line.strip().lstrip("/").split()
+        guild_id, channel_id = self._where(user_id, guild_id, channel_id)
+        command = self._command(name, guild_id)
+        data = command_data(
+            self._world,
+            command,
+            path,
+            options or {},
+            guild_id,
+            enforce_client_limits=enforce_client_limits,
+        )
+        return await self._send(APPLICATION_COMMAND, user_id, data, guild_id, channel_id)
+
+    async def autocomplete(
+        self,
+        user_id: int,
+        command_line: str,
+        *,
+        focused: str,
+        value: str,
+        options: Mapping[str, object] | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> list[dict[str, JSON]]:
+        """Type ``value`` into option ``focused``; returns the choices the bot answered."""
+        name, *path = command_line.strip().lstrip("/").split()
+        guild_id, channel_id = self._where(user_id, guild_id, channel_id)
+        command = self._command(name, guild_id)
+        given = {**(options or {}), focused: value}
+        data = command_data(self._world, command, path, given, guild_id, focused=focused)
+        interaction = await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id)
+        return await interaction.choices()
+
+    async def click(self, user_id: int, message: dict[str, JSON], custom_id: str) -> Interaction:
+        """Press the button ``custom_id`` on ``message``, exactly as given (it is what the member
+        sees; a test may pass an old or forged copy to press stale buttons)."""
+        button = find_component(message, custom_id, 2)
+        if button.get("disabled"):
+            raise ValueError(f"button {custom_id!r} is disabled")
+        data: dict[str, JSON] = {"custom_id": custom_id, "component_type": 2}
+        if "id" in button:
+            data["id"] = button["id"]
+        return await self._send_component(user_id, message, data)
+
+    async def select(
+        self, user_id: int, message: dict[str, JSON], custom_id: str, values: list[str]
+    ) -> Interaction:
+        """Pick ``values`` in the string select ``custom_id`` on ``message`` (as given)."""
+        menu = find_component(message, custom_id, 3)
+        if menu.get("disabled"):
+            raise ValueError(f"select {custom_id!r} is disabled")
+        data: dict[str, JSON] = {
+            "custom_id": custom_id,
+            "component_type": 3,
+            "values": select_values(menu, values),
+        }
+        if "id" in menu:
+            data["id"] = menu["id"]
+        return await self._send_component(user_id, message, data)
+
+    async def submit_modal(
+        self,
+        user_id: int,
+        modal: dict[str, JSON],
+        values: dict[str, str | list[str]],
+        *,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        enforce_client_limits: bool = True,
+    ) -> Interaction:
+        """Fill in and submit ``modal`` (the ``data`` of a type-9 callback).
+
+        Where it is submitted from defaults to where the modal was opened. With
+        ``enforce_client_limits=False`` over-long or missing values go through unchecked.
+        """
+        data = modal_submit_data(modal, values, enforce_client_limits=enforce_client_limits)
+        origin = self._modal_origins.get((user_id, modal.get("custom_id")))
+        message = None
+        if guild_id is None and channel_id is None and origin is not None:
+            guild_id, channel_id = origin.guild_id, origin.channel_id
+            if origin.source_message_id is not None:
+                message = self._world.messages[origin.source_message_id]
+        guild_id, channel_id = self._where(user_id, guild_id, channel_id)
+        return await self._send(MODAL_SUBMIT, user_id, data, guild_id, channel_id, message)
+
+    async def _send_component(
+        self, user_id: int, message: dict[str, JSON], data: dict[str, JSON]
+    ) -> Interaction:
+        channel = self._world.channels[int(message["channel_id"])]
+        return await self._send(
+            MESSAGE_COMPONENT, user_id, data, channel.guild_id, channel.id, message
+        )
+
+    def _where(
+        self, user_id: int, guild_id: int | None, channel_id: int | None
+    ) -> tuple[int | None, int]:
+        """Resolve (guild, channel): a guild's first text channel, or the user's DM channel."""
+        world = self._world
+        if channel_id is not None:
+            if channel_id not in world.channels:
+                raise LookupError(f"no channel {channel_id}")
+            return world.channels[channel_id].guild_id, channel_id
+        if guild_id is None:
+            return None, world.dm_channel(user_id).id
+        guild = world.guild(guild_id)
+        if not guild.channel_ids:
+            raise LookupError(f"guild {guild_id} has no text channel")
+        return guild_id, guild.channel_ids[0]
+
+    def _command(self, name: str, guild_id: int | None) -> dict[str, JSON]:
+        scopes = ([guild_id] if guild_id is not None else []) + [None]
+        for scope in scopes:
+            for command in self._world.commands.get(scope, {}).values():
+                if command["name"] == name and command.get("type", 1) == 1:
+                    return command
+        raise LookupError(f"/{name} is not registered")
+
+    async def _send(
+        self,
+        kind: int,
+        user_id: int,
+        data: dict[str, JSON],
+        guild_id: int | None,
+        channel_id: int,
+        message: dict[str, JSON] | None = None,
+    ) -> Interaction:
+        """Build the INTERACTION_CREATE payload Discord would send, and dispatch it."""
+        world = self._world
+        user = world.user(user_id)
+        channel = world.channels[channel_id]
+        interaction_id = world.snowflake()
+        token = f"sandbox.{secrets.token_urlsafe(48)}"
+        payload: dict[str, JSON] = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "app_permissions": str(BOT_PERMISSIONS),
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "channel_id": str(channel_id),
+        }
+        if guild_id is not None:
+            guild = world.guild(guild_id)
+            member = guild.members.get(user_id)
+            if member is None:
+                raise LookupError(f"user {user_id} is not a member of guild {guild_id}")
+            payload.update(
+                guild_id=str(guild_id),
+                guild={"id": str(guild_id), "locale": "en-US", "features": []},
+                guild_locale="en-US",
+                member=world.member_payload(guild, member),
+                channel={**world.channel_payload(channel), "permissions": str(member.permissions)},
+                context=0,
+                authorizing_integration_owners={"0": str(guild_id)},
+            )
+        else:
+            payload.update(
+                user=user.payload(),
+                channel=world.channel_payload(channel),
+                context=1,
+                authorizing_integration_owners={"0": "0"},
+            )
+        if message is not None:
+            payload["message"] = copy.deepcopy(message)
+        interaction = Interaction(
+            world,
+            id=interaction_id,
+            token=token,
+            type=kind,
+            user_id=user_id,
+            payload=payload,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            source_message_id=int(message["id"]) if message is not None else None,
+        )
+        self._interactions[interaction_id] = interaction
+        self._interactions_by_token[token] = interaction
+        await self._gateway.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    # --- what the bot did --------------------------------------------------------------------
+
+    def channel_messages(self, channel_id: int) -> list[dict[str, JSON]]:
+        """Messages everyone in the channel sees (no ephemeral ones), oldest first."""
+        world = self._world
+        return [
+            copy.deepcopy(world.messages[m])
+            for m in world.channel_log.get(channel_id, [])
+            if m not in self._deleted and not world.messages[m]["flags"] & MESSAGE_EPHEMERAL
+        ]
+
+    def dm_messages(self, user_id: int) -> list[dict[str, JSON]]:
+        """Messages in the user's DM channel with the bot, oldest first."""
+        channel_id = self._world.dm_channel_of.get(user_id)
+        return [] if channel_id is None else self.channel_messages(channel_id)
+
+    def dm_channel_id(self, user_id: int) -> int:
+        """The user's DM channel with the bot (created on first use, as on Discord)."""
+        return self._world.dm_channel(user_id).id
+
+    def registered_commands(self, guild_id: int | None = None) -> list[dict[str, JSON]]:
+        return copy.deepcopy(list(self._world.commands.get(guild_id, {}).values()))
+
+    def attachment_bytes(self, message: dict[str, JSON], filename: str) -> bytes:
+        """The uploaded bytes of the attachment ``filename`` on ``message``."""
+        for attachment in message.get("attachments", []):
+            if attachment["filename"] == filename:
+                return self._world.attachment_data[int(attachment["id"])]
+        raise LookupError(f"no attachment {filename!r} on message {message.get('id')}")
+
+    def fail_next(
+        self,
+        method: str,
+        path_pattern: str,
+        *,
+        status: int,
+        code: int | None = None,
+        times: int = 1,
+        retry_after: float = 0.05,
+    ) -> None:
+        """Answer the next ``times`` matching requests (regex on the path) with an error."""
+        pattern = re.compile(path_pattern)
+        self._failures.append(_Failure(method.upper(), pattern, status, code, times, retry_after))
+
+    def _take_failure(self, method: str, path: str) -> ApiError | None:
+        for rule in self._failures:
+            if rule.method == method and rule.pattern.search(path):
+                rule.times -= 1
+                if rule.times <= 0:
+                    self._failures.remove(rule)
+                if rule.status == 429:
+                    return rate_limited(rule.retry_after)
+                if rule.status == 403 and rule.code == 50007:
+                    return ApiError(403, "Cannot send messages to this user", 50007)
+                return ApiError(rule.status, f"{rule.status}: injected failure", rule.code or 0)
+        return None
+
+    def _record_request(self, method: str, path: str, query: dict[str, str]) -> RequestRecord:
+        record = RequestRecord(method, path, query)
+        self.requests.append(record)
+        return record
+
+    def _add_violation(self, method: str, path: str, rule: str, detail: str) -> None:
+        log.warning("bot broke %s: %s %s: %s", rule, method, path, detail)
+        self.violations.append(Violation(method, path, rule, detail))
+
+    def _delete_message(self, message_id: int) -> None:
+        self._deleted.add(message_id)

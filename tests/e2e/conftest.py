@@ -1,0 +1,117 @@
+"""The real bot, real discord.py, over real HTTP and websocket to the emulator on 127.0.0.1.
+
+Every test ends by asserting the emulator recorded no violation: a request that breaks
+Discord's spec or limits, or an interaction answered late or twice, fails the test.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from advice.clock import ManualClock
+from advice.content import load_content
+from cogs._bot import CrossroadsBot, SyncPolicy
+from db import Database
+from db.crypto import TextCipher, generate_key, parse_key
+from db.migrate import upgrade
+from sandbox import Emulator, Interaction, point_discord_at
+from tests.conftest import database_backends, database_url, reset_postgres_schema
+
+
+@dataclass
+class World:
+    emulator: Emulator
+    bot: CrossroadsBot
+    database: Database
+    clock: ManualClock
+    guild_id: int
+    channel_id: int
+    alice: int
+    bob: int
+    moderator: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+    async def slash(
+        self, user_id: int, command: str, *, enforce_client_limits: bool = True, **options: object
+    ) -> Interaction:
+        """A slash command from the test server's channel; options as name=value."""
+        return await self.emulator.slash(
+            user_id,
+            command,
+            options=options or None,
+            guild_id=self.guild_id,
+            channel_id=self.channel_id,
+            enforce_client_limits=enforce_client_limits,
+        )
+
+    async def dm_slash(self, user_id: int, command: str, **options: object) -> Interaction:
+        return await self.emulator.slash(user_id, command, options=options or None)
+
+
+async def start_world(database: Database, clock: ManualClock) -> tuple[World, asyncio.Task[None]]:
+    emulator = Emulator()
+    await emulator.start()
+    point_discord_at(emulator.api_base, emulator.gateway_url)
+    guild_id = emulator.add_guild("Test Server")
+    channel_id = emulator.add_text_channel(guild_id, "general")
+    alice, bob, moderator = (emulator.add_user(n) for n in ("alice", "bob", "mod"))
+    emulator.add_member(guild_id, alice)
+    emulator.add_member(guild_id, bob)
+    emulator.add_member(guild_id, moderator, manage_guild=True)
+    bot = CrossroadsBot(
+        database=database,
+        content=load_content(),
+        cipher=TextCipher(parse_key(generate_key())),
+        clock=clock,
+        sync=SyncPolicy.AUTO,
+    )
+    runner = asyncio.create_task(bot.start("test-token"))
+    ready = asyncio.create_task(emulator.wait_until_ready())
+    await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if runner.done():  # the bot died while starting: show why instead of a time-out
+        ready.cancel()
+        await emulator.stop()
+        runner.result()
+    await ready
+    world = World(emulator, bot, database, clock, guild_id, channel_id, alice, bob, moderator)
+    return world, runner
+
+
+async def stop_world(world: World, runner: asyncio.Task[None]) -> None:
+    await world.bot.close()
+    await runner
+    await world.emulator.stop()
+
+
+@pytest.fixture
+async def world(tmp_path: Path, clock: ManualClock) -> AsyncIterator[World]:
+    """The bot on an SQLite file, connected to a fresh emulator."""
+    async for each in _world("sqlite", tmp_path, clock):
+        yield each
+
+
+@pytest.fixture(params=database_backends())
+async def world_any_db(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> AsyncIterator[World]:
+    """The same, once on SQLite and once on PostgreSQL (when TEST_DATABASE_URL is set)."""
+    async for each in _world(request.param, tmp_path, clock):
+        yield each
+
+
+async def _world(backend: str, tmp_path: Path, clock: ManualClock) -> AsyncIterator[World]:
+    url = database_url(backend, tmp_path)
+    if backend == "postgresql":
+        await reset_postgres_schema(url)
+    database = Database(url)
+    await upgrade(database)
+    world, runner = await start_world(database, clock)
+    try:
+        yield world
+    finally:
+        await stop_world(world, runner)
+        await database.dispose()
+    assert world.emulator.violations == [], world.emulator.violations

@@ -1,0 +1,71 @@
+"""When storage fails mid-run: a clear private answer, nothing saved lost, nothing typed lost."""
+
+import sys
+
+from db import Database
+from tests.e2e.conftest import World
+from tests.e2e.test_journal import write
+from tests.e2e.test_reflect import entries, open_reflect
+
+GONE = "postgresql+asyncpg://nobody@127.0.0.1:9/unreachable"
+
+
+async def test_database_gone_mid_run_hands_back_what_was_typed(world: World) -> None:
+    await write(world, world.alice, "purpose", "saved before the outage")
+    modal = await open_reflect(world, world.alice, "money")
+    healthy, world.bot.database = world.bot.database, Database(GONE)
+    try:
+        ix = await world.emulator.submit_modal(world.alice, modal, {"text": "typed during it"})
+        answer = await ix.message()
+        assert ix.is_ephemeral()
+        assert "can't reach its storage" in answer["content"]
+        assert world.emulator.attachment_bytes(answer, "what-you-wrote.txt") == b"typed during it"
+        ix = await world.slash(world.alice, "decide", leaning="no", why="a reason worth keeping")
+        answer = await ix.message()
+        assert "nothing was saved" in answer["content"]
+        assert b"a reason worth keeping" in world.emulator.attachment_bytes(
+            answer, "what-you-wrote.txt"
+        )
+        listing = await (await world.slash(world.alice, "journal list")).message()
+        assert "can't reach its storage" in listing["content"]
+        assert "Traceback" not in str(listing)
+    finally:
+        await world.bot.database.dispose()
+        world.bot.database = healthy
+    assert [e.text for e in await entries(world, world.alice)] == ["saved before the outage"]
+
+
+async def test_read_only_database_refuses_writes_but_still_reads(world: World) -> None:
+    await write(world, world.alice, "purpose", "already here")
+    path = world.database.url.database
+    healthy, world.bot.database = (
+        world.bot.database,
+        Database(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"),
+    )
+    try:
+        listing = await (await world.slash(world.alice, "journal list")).message()
+        assert "already here" in str(listing["embeds"])
+        modal = await open_reflect(world, world.alice, "fame")
+        ix = await world.emulator.submit_modal(world.alice, modal, {"text": "not lost"})
+        answer = await ix.message()
+        assert "nothing was saved" in answer["content"]
+        assert world.emulator.attachment_bytes(answer, "what-you-wrote.txt") == b"not lost"
+    finally:
+        await world.bot.database.dispose()
+        world.bot.database = healthy
+
+
+async def test_a_bug_gets_an_apology_with_an_error_id(world: World, monkeypatch, caplog) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    # The module discord.py loaded as the extension, which is the one the command calls.
+    monkeypatch.setattr(sys.modules["cogs.help"], "help_embed", broken)
+    ix = await world.slash(world.alice, "help")
+    answer = await ix.message()
+    assert ix.is_ephemeral()
+    assert "something went wrong on our side" in answer["content"]
+    error_id = answer["content"].split("`")[1]
+    assert "simulated bug" not in answer["content"]
+    logged = [r for r in caplog.records if error_id in r.getMessage()]
+    assert logged and logged[0].exc_info is not None  # the operator gets the traceback

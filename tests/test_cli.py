@@ -1,0 +1,147 @@
+"""`python bot.py` as an operator runs it: real entry point, settings from the environment."""
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import Emulator
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "smoke-test-token-3f9a"
+
+
+def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """A clean environment: nothing from this machine's .env or shell leaks in."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env.update(settings)
+    return env
+
+
+async def run_cli(
+    tmp_path: Path, *args: str, stdin: bytes = b"", seconds: float = 60, **settings: str
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        *args,
+        cwd=tmp_path,  # no .env there, and ./data must not be the repo's
+        env=cli_env(tmp_path, **settings),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), seconds)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_no_token_is_one_line_naming_the_setting_and_the_sandbox(tmp_path: Path) -> None:
+    code, _, err = await run_cli(tmp_path)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "DISCORD_TOKEN" in err and "python bot.py sandbox" in err
+
+
+@pytest.mark.parametrize(
+    ("settings", "names"),
+    [
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/none"}, "DATABASE_URL"),
+        ({"DEV_GUILD_ID": "abc"}, "DEV_GUILD_ID"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"DATA_KEY": "too-short", "DISCORD_TOKEN": TOKEN}, "DATA_KEY"),
+    ],
+)
+async def test_bad_settings_are_one_line_naming_the_setting(
+    tmp_path: Path, settings: dict[str, str], names: str
+) -> None:
+    command = "run" if "DISCORD_TOKEN" in settings else "migrate"
+    code, _, err = await run_cli(tmp_path, command, **settings)
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert names in err
+
+
+async def test_postgres_without_data_key_refuses_to_start(tmp_path: Path) -> None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("TEST_DATABASE_URL is not set: the PostgreSQL case was skipped")
+    code, _, err = await run_cli(tmp_path, DISCORD_TOKEN=TOKEN, DATABASE_URL=url)
+    assert code == 2 and "DATA_KEY is not set" in err and err.count("\n") == 1
+
+
+async def test_migrate_creates_the_sqlite_file_under_data(tmp_path: Path) -> None:
+    code, out, _ = await run_cli(tmp_path, "migrate", DATABASE_URL="sqlite+aiosqlite:///data/x.db")
+    assert code == 0 and "up to date" in out
+    assert (tmp_path / "data" / "x.db").is_file()
+
+
+async def test_rejected_token_is_one_line(tmp_path: Path) -> None:
+    emulator = Emulator()
+    await emulator.start()
+    try:
+        code, _, err = await run_cli(
+            tmp_path,
+            DISCORD_TOKEN="invalid-token",
+            DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
+        )
+    finally:
+        await emulator.stop()
+    # Start-up logs come first; the failure itself is the last, single line.
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("crossroads: DISCORD_TOKEN was rejected")
+
+
+async def test_smoke_run_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """The real entry point against the emulator: a command works, SIGTERM ends it in 5 s."""
+    emulator = Emulator()
+    await emulator.start()
+    guild = emulator.add_guild()
+    channel = emulator.add_text_channel(guild)
+    member = emulator.add_user("smoke")
+    emulator.add_member(guild, member)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        cwd=tmp_path,
+        env=cli_env(
+            tmp_path,
+            DISCORD_TOKEN=TOKEN,
+            DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
+            LOG_LEVEL="DEBUG",
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await emulator.wait_until_ready(timeout=30)
+        ix = await emulator.slash(member, "advice purpose", guild_id=guild, channel_id=channel)
+        message = await ix.message()
+        assert message["embeds"][0]["title"].startswith("1.")
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 5)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await emulator.stop()
+    logs = err.decode()
+    assert process.returncode == 0, logs[-2000:]
+    assert "shutting down" in logs
+    assert TOKEN not in logs  # even at DEBUG
+    assert (tmp_path / "cli.key").is_file()  # the data key was made beside the database
+    assert oct((tmp_path / "cli.key").stat().st_mode & 0o777) == "0o600"
+    assert emulator.violations == []
+
+
+async def test_sandbox_console_is_scriptable(tmp_path: Path) -> None:
+    code, out, err = await run_cli(tmp_path, "sandbox", stdin=b"/advice purpose\n")
+    assert code == 0, err[-2000:]
+    assert "Know why you want it" in out
+    assert "Determine the reason you want to be an AI researcher" in out
+    assert "Reflect" in out
