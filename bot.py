@@ -69,7 +69,13 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("discord.http").setLevel(max(logging.getLevelName(level), logging.INFO))
+    # At DEBUG these log every request body and gateway event, i.e. members' reflections.
+    for noisy in ("discord.http", "discord.gateway"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
+    # Crossroads has no voice features; discord.py's warning about voice libraries is noise.
+    logging.getLogger("discord.client").addFilter(
+        lambda record: "voice will NOT be supported" not in record.getMessage()
+    )
 
 
 def require_token(settings: Settings) -> str:

@@ -13,9 +13,11 @@ ABOUT = (
     "“You need to figure it out yourself over the next year.”"
 )
 PRIVACY = (
-    "Everything Crossroads tells you is visible only to you. It stores your Discord user id "
-    "and what you choose to give it, nothing else: it cannot read your messages and keeps "
-    "no member lists. It never pings anyone."
+    "Everything Crossroads tells you is visible only to you, and nobody else can reach your "
+    "entries. It stores your Discord user id and what you choose to give it, nothing else: "
+    "it cannot read your messages and keeps no member lists. What you write is encrypted at "
+    "rest. `/mydata export` gives you a copy; `/mydata forget` deletes it all. It never pings "
+    "anyone."
 )
 EMBED_FIELD_MAX = 1024
 

@@ -111,12 +111,17 @@ class Journal(commands.GroupCog, group_name="journal", group_description="Your r
                 await reply(interaction, message)
             return
         heading = "Your journal" + (f" · {point_title(self.bot.content, point)}" if point else "")
-        footer = f"Page {result.number + 1} of {result.count} · {result.total} reflections"
+        plural = "reflection" if result.total == 1 else "reflections"
+        footer = f"Page {result.number + 1} of {result.count} · {result.total} {plural}"
         embed = journal_embed(self.bot.content, result.entries, heading=heading, footer=footer)
         view = discord.ui.View(timeout=None)
         for label, target, enabled in (
-            ("◀ Previous", result.number - 1, result.number > 0),
-            ("Next ▶", result.number + 1, result.number + 1 < result.count),
+            ()
+            if result.count == 1
+            else (
+                ("◀ Previous", result.number - 1, result.number > 0),
+                ("Next ▶", result.number + 1, result.number + 1 < result.count),
+            )
         ):
             view.add_item(
                 RoutedButton(

@@ -12,6 +12,7 @@ from sandbox import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "smoke-test-token-3f9a"
+CANARY = "cli-canary-reflection-8e2d"
 
 
 def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -123,6 +124,9 @@ async def test_smoke_run_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -
         ix = await emulator.slash(member, "advice purpose", guild_id=guild, channel_id=channel)
         message = await ix.message()
         assert message["embeds"][0]["title"].startswith("1.")
+        modal = await (await emulator.click(member, message, "cr:reflect:purpose")).modal()
+        saved = await (await emulator.submit_modal(member, modal, {"text": CANARY})).message()
+        assert "Saved" in saved["content"]
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 5)
     finally:
@@ -134,6 +138,7 @@ async def test_smoke_run_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -
     assert process.returncode == 0, logs[-2000:]
     assert "shutting down" in logs
     assert TOKEN not in logs  # even at DEBUG
+    assert CANARY not in logs  # nor what members write
     assert (tmp_path / "cli.key").is_file()  # the data key was made beside the database
     assert oct((tmp_path / "cli.key").stat().st_mode & 0o777) == "0o600"
     assert emulator.violations == []
@@ -145,3 +150,18 @@ async def test_sandbox_console_is_scriptable(tmp_path: Path) -> None:
     assert "Know why you want it" in out
     assert "Determine the reason you want to be an AI researcher" in out
     assert "Reflect" in out
+
+
+def test_a_corrupted_points_file_is_one_line_naming_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot
+    from advice.content import load_content
+
+    broken = tmp_path / "points.yaml"
+    broken.write_text("frame: {title: x}\npoints: []\n", encoding="utf-8")
+    monkeypatch.setattr(bot, "load_content", lambda: load_content(broken))
+    with pytest.raises(bot.ConfigError) as caught:
+        bot.load_shipped_content()
+    message = str(caught.value)
+    assert "points.yaml" in message and "frame" in message and "\n" not in message
