@@ -68,7 +68,9 @@ class Gateway:
         finally:
             self._sockets.discard(ws)
             if self.session is not None and self.session.ws is ws:
+                # The bot went away (not a disconnect we caused): it is no longer ready.
                 self.session.ws = None
+                self.ready.clear()
         return ws
 
     async def _identify(self, ws: web.WebSocketResponse, data: dict[str, JSON]) -> None:
