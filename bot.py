@@ -27,7 +27,8 @@ from cogs._bot import CrossroadsBot, SyncPolicy
 from db import Database, DatabaseConfigError
 from db.crypto import DataKeyError, TextCipher, load_or_create_key_file, parse_key
 from db.database import parse_database_url
-from db.migrate import upgrade
+from db.migrate import MigrationError, upgrade
+from db.mydata import holds_encrypted_text
 
 log = logging.getLogger("crossroads")
 
@@ -38,7 +39,10 @@ SANDBOX_TOKEN = "sandbox-token"
 class Settings(BaseSettings):
     """Every setting, read from the environment and `.env`; see `.env.example`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: `.env.example` copied as it is leaves optional settings blank.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     discord_token: SecretStr | None = None
     database_url: str = "sqlite+aiosqlite:///data/crossroads.db"
@@ -112,6 +116,10 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     try:
         try:
             await upgrade(database)
+        except MigrationError as exc:
+            raise ConfigError(
+                f"DATABASE_URL: migrating {database.display_url} failed: {exc}"
+            ) from None
         except (SQLAlchemyError, OSError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise ConfigError(
@@ -129,23 +137,43 @@ def point_at_emulator(root_url: str) -> None:
     point_discord_at(f"{root}/api/v10", root.replace("http", "ws", 1) + "/gateway")
 
 
-def load_cipher(settings: Settings) -> TextCipher:
-    """DATA_KEY, or on SQLite a key file beside the database (made on first run)."""
-    url = database_url(settings)
+def explicit_data_key(settings: Settings) -> bytes | None:
+    """DATA_KEY when set; checked before anything else so a bad key fails fast."""
+    raw = settings.data_key.get_secret_value().strip() if settings.data_key else ""
+    if raw:
+        try:
+            return parse_key(raw)
+        except DataKeyError as exc:
+            raise ConfigError(str(exc)) from None
+    if database_url(settings).get_backend_name() != "sqlite":
+        raise ConfigError(
+            "DATA_KEY is not set: with PostgreSQL the encryption key must come from the "
+            "environment; make one with: python -c 'import db.crypto as c; "
+            "print(c.generate_key())'"
+        )
+    return None
+
+
+async def load_cipher(settings: Settings, database: Database) -> TextCipher:
+    """DATA_KEY, or on SQLite a key file beside the database (made on first run only)."""
+    key = explicit_data_key(settings)
+    if key is not None:
+        return TextCipher(key)
+    assert database.url.database
+    key_file = Path(database.url.database).with_suffix(".key")
+    if not key_file.exists():
+        async with database.read() as session:
+            if await holds_encrypted_text(session):
+                # A new key would make every existing entry unreadable, silently.
+                raise ConfigError(
+                    f"DATA_KEY: the key file {key_file} is missing but the database holds "
+                    "encrypted reflections; restore the key file from your backup "
+                    "(or set DATA_KEY to the key)"
+                )
     try:
-        if settings.data_key and settings.data_key.get_secret_value().strip():
-            return TextCipher(parse_key(settings.data_key.get_secret_value()))
-        if url.get_backend_name() != "sqlite":
-            raise ConfigError(
-                "DATA_KEY is not set: with PostgreSQL the encryption key must come from the "
-                "environment; make one with: python -c 'import db.crypto as c; "
-                "print(c.generate_key())'"
-            )
-        assert url.database
-        key_file = Path(url.database).with_suffix(".key")
         return TextCipher(load_or_create_key_file(key_file))
     except DataKeyError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"{key_file}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"DATA_KEY: cannot read or create the key file ({exc})") from None
 
@@ -208,9 +236,9 @@ async def command_run(settings: Settings) -> None:
     token = require_token(settings)
     if settings.discord_emulator_url:
         point_at_emulator(settings.discord_emulator_url)
-    cipher = load_cipher(settings)
+    explicit_data_key(settings)
     async with open_database(settings) as database:
-        bot = build_bot(settings, database, cipher)
+        bot = build_bot(settings, database, await load_cipher(settings, database))
         async with bot:
             await run_until_signalled(bot.start(token), bot)
 
@@ -219,8 +247,9 @@ async def command_sync(settings: Settings) -> None:
     token = require_token(settings)
     if settings.discord_emulator_url:
         point_at_emulator(settings.discord_emulator_url)
-    cipher = load_cipher(settings)
+    explicit_data_key(settings)
     async with open_database(settings) as database:
+        cipher = await load_cipher(settings, database)
         bot = build_bot(settings, database, cipher, sync=SyncPolicy.FORCE)
         async with bot:
             try:
@@ -248,8 +277,9 @@ async def command_sandbox(settings: Settings) -> None:
         user_id = emulator.add_user("you")
         # You own the sandbox server, so the moderator commands work too.
         emulator.add_member(guild_id, user_id, manage_guild=True)
-        cipher = load_cipher(settings)
+        explicit_data_key(settings)
         async with open_database(settings) as database:
+            cipher = await load_cipher(settings, database)
             # A fresh emulator knows no commands, so the sandbox always syncs.
             bot = build_bot(settings, database, cipher, sync=SyncPolicy.FORCE)
             async with bot:

@@ -31,13 +31,27 @@ def _aware(value: datetime, name: str) -> datetime:
     return value
 
 
-def prompt_kind(first_reflection_at: datetime | None) -> PromptKind:
-    return PromptKind.FIRST if first_reflection_at is None else PromptKind.REVISIT
+def prompt_kind(first_reflection_at: datetime | None, now: datetime) -> PromptKind:
+    """FIRST until the point's first revisit round is (nearly) due, REVISIT from then on.
+
+    A second reflection an hour after the first is still the first pass: the revisit prompt
+    ("read what you wrote back then") only makes sense once some months have gone by.
+    """
+    if first_reflection_at is None:
+        return PromptKind.FIRST
+    first_round = _aware(first_reflection_at, "first_reflection_at") + REVISIT_AFTER[0]
+    return (
+        PromptKind.REVISIT
+        if _aware(now, "now") >= first_round - REVISIT_TOLERANCE
+        else PromptKind.FIRST
+    )
 
 
-def prompts_for(point: Point, first_reflection_at: datetime | None) -> tuple[PromptKind, list[str]]:
-    """The prompts to show: all of a point's prompts the first time, its revisit prompt after."""
-    kind = prompt_kind(first_reflection_at)
+def prompts_for(
+    point: Point, first_reflection_at: datetime | None, now: datetime
+) -> tuple[PromptKind, list[str]]:
+    """The prompts to show: the point's prompts in the first pass, its revisit prompt after."""
+    kind = prompt_kind(first_reflection_at, now)
     if kind is PromptKind.FIRST:
         return kind, list(point.prompts)
     return kind, [point.revisit_prompt]

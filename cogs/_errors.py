@@ -53,7 +53,13 @@ async def handle_interaction_error(
     (a bug, or storage down) rather than their input, it goes back to them as a file.
     """
     message = _explain(error)
-    ours = message is None or isinstance(_cause(error), StorageUnavailable)
+    # Give back what they typed unless the problem was the input itself; a form (modal) is
+    # always answered with its text, since Discord's client forgets it once submitted.
+    ours = (
+        message is None
+        or isinstance(_cause(error), StorageUnavailable)
+        or interaction.type is discord.InteractionType.modal_submit
+    )
     if interaction.type is discord.InteractionType.autocomplete:
         # Autocomplete cannot show a message; an empty list beats a spinner that never ends.
         log.log(logging.INFO if message else logging.ERROR, "autocomplete failed", exc_info=error)

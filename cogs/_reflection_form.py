@@ -105,11 +105,13 @@ class TextTooLong(InvalidInput):
 
 
 def clean_text(raw: str) -> str:
-    """Drop control characters (keeping line breaks and tabs) and outer whitespace."""
+    """Drop control characters (keeping line breaks and tabs) and outer whitespace.
+
+    Only category Cc: format characters (Cf) carry meaning, e.g. the joiners inside
+    emoji sequences and the zero-width non-joiner of Persian words.
+    """
     raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(
-        ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
-    ).strip()
+    return "".join(ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
 
 
 def read_submission(values: dict[str, str | list[str]]) -> Submission:

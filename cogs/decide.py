@@ -36,6 +36,8 @@ class Decide(commands.Cog):
         leaning: str,
         why: app_commands.Range[str, 1, REASON_MAX] | None = None,
     ) -> None:
+        # Acknowledge first: a busy database may take longer than Discord's 3 seconds.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             stance = Leaning.from_label(leaning)
         except ValueError:

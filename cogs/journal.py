@@ -179,7 +179,10 @@ class Journal(commands.GroupCog, group_name="journal", group_description="Your r
             title=f"Edit: {point_title(self.bot.content, found.point)}",
             route="journal-edit",
             args=(found.id,),
-            prompts=[f"Written {found.created_at:%d %B %Y}. Your edit keeps that date."],
+            prompts=[
+                f"Written {found.created_at:%d %B %Y}. Your edit keeps that date.",
+                "Leave the rating empty to keep the one you gave.",
+            ],
             text=found.text,
             comfort=found.comfort,
         )
@@ -197,6 +200,7 @@ class Journal(commands.GroupCog, group_name="journal", group_description="Your r
         args: list[str],
         values: dict[str, str | list[str]],
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         submission = await read_or_hand_back(interaction, values)
         if submission is None:
             return
@@ -260,9 +264,11 @@ class Journal(commands.GroupCog, group_name="journal", group_description="Your r
 
     async def _confirm_delete(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
+        entry_id = arg_int(args, 1)
+        await interaction.response.defer()  # the write may outlast Discord's 3 seconds
         async with self.bot.database.transaction() as session:
-            await delete_entry(session, user_id=interaction.user.id, entry_id=arg_int(args, 1))
-        await interaction.response.edit_message(content="Deleted.", view=None)
+            await delete_entry(session, user_id=interaction.user.id, entry_id=entry_id)
+        await interaction.edit_original_response(content="Deleted.", view=None)
 
     async def _keep(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)

@@ -15,6 +15,12 @@ from cogs._reply import reply
 from db.journal import add_reflection, first_reflection_at, reflected_points
 
 
+def submission_key_from(args: list[str]) -> str | None:
+    """The opening interaction's id from the form's custom_id; anything else is ignored."""
+    key = args[1] if len(args) > 1 else ""
+    return key if key.isdecimal() and len(key) <= 20 else None
+
+
 class Reflect(commands.Cog):
     def __init__(self, bot: CrossroadsBot) -> None:
         self.bot = bot
@@ -44,7 +50,7 @@ class Reflect(commands.Cog):
         point = self._point(slug)
         async with self.bot.database.read() as session:
             first = await first_reflection_at(session, user_id=interaction.user.id, point=slug)
-        kind, prompts = prompts_for(point, first)
+        kind, prompts = prompts_for(point, first, self.bot.clock.now())
         title = point.title if kind is PromptKind.FIRST else f"Revisit: {point.title}"
         # The opening interaction's id makes the submission key: a double submit saves once.
         modal = reflection_modal(
@@ -61,11 +67,13 @@ class Reflect(commands.Cog):
         args: list[str],
         values: dict[str, str | list[str]],
     ) -> None:
+        # Acknowledge first: a busy database may take longer than Discord's 3 seconds.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         submission = await read_or_hand_back(interaction, values)
         if submission is None:
             return
         point = self._point(args[0] if args else "")
-        submission_key = args[1] if len(args) > 1 else None
+        submission_key = submission_key_from(args)
         async with self.bot.database.transaction() as session:
             entry, created = await add_reflection(
                 session,
@@ -92,8 +100,8 @@ class Reflect(commands.Cog):
     ) -> str:
         content = self.bot.content
         progress = coverage(covered, content.slugs)
-        what = "first reflection" if kind is PromptKind.FIRST else "revisit"
-        lines = [f"Saved your {what} on **{point.title}**. Only you can see it.", progress.bar()]
+        what = "reflection on" if kind is PromptKind.FIRST else "revisit of"
+        lines = [f"Saved your {what} **{point.title}**. Only you can see it.", progress.bar()]
         if note:
             lines.append(note)
         missing = [p for p in content.points if p.slug not in covered]

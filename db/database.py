@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +21,7 @@ from advice.errors import UserFacingError
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+POSTGRES_CONNECT_TIMEOUT_S = 5
 
 # Raised by the driver when the database is gone, read-only, locked for too long or unreachable.
 _UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
@@ -67,6 +68,10 @@ class Database:
             assert self.url.database
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        else:
+            # asyncpg waits a minute by default; an unreachable server should fail a command
+            # in seconds, with the member's text handed back, not hang it.
+            connect_args["timeout"] = POSTGRES_CONNECT_TIMEOUT_S
         self.engine: AsyncEngine = create_async_engine(
             self.url, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
         )
@@ -105,10 +110,6 @@ class Database:
         except _UNAVAILABLE as exc:
             log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
             raise StorageUnavailable() from exc
-
-    async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.progress import Leaning
@@ -43,19 +43,18 @@ async def add_decision(
 async def decision_history(
     session: AsyncSession, cipher: TextCipher, *, user_id: int, with_reasons: bool = True
 ) -> list[Stance]:
-    """Oldest first."""
-    rows = await session.scalars(
-        select(Decision)
+    """Oldest first. Without reasons nothing is decrypted (or even read)."""
+    reason = Decision.reason if with_reasons else null().label("reason")
+    rows = await session.execute(
+        select(Decision.leaning, reason, Decision.created_at)
         .where(Decision.user_id == user_id)
         .order_by(Decision.created_at, Decision.id)
     )
     return [
         Stance(
-            leaning=Leaning(row.leaning),
-            reason=cipher.decrypt(row.reason, owner_id=user_id)
-            if with_reasons and row.reason
-            else None,
-            created_at=row.created_at,
+            leaning=Leaning(leaning),
+            reason=cipher.decrypt(sealed, owner_id=user_id) if sealed else None,
+            created_at=created_at,
         )
-        for row in rows
+        for leaning, sealed, created_at in rows
     ]

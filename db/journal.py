@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
+from typing import NamedTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,7 +79,7 @@ async def add_reflection(
     user = await ensure_user(session, user_id, now=now)
     if user.journey_started_at is None:
         user.journey_started_at = now
-    kind = prompt_kind(await first_reflection_at(session, user_id=user_id, point=point))
+    kind = prompt_kind(await first_reflection_at(session, user_id=user_id, point=point), now)
     insert = (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(Reflection)
     reflection_id = await session.scalar(
         insert.values(
@@ -166,23 +167,35 @@ async def edit_entry(
     comfort: int | None,
     now: datetime,
 ) -> Entry:
-    """Replace the text (and the rating, when given); keeps the creation time."""
-    row = await session.scalar(_owned(user_id).where(Reflection.id == entry_id))
+    """Replace the text (and the rating, when given); keeps the creation time.
+
+    One UPDATE ... RETURNING, so an edit racing a delete finds no row (NotFound) instead of
+    failing halfway on a row that vanished after it was read.
+    """
+    values: dict[str, object] = {"body": cipher.encrypt(text, owner_id=user_id), "edited_at": now}
+    if comfort is not None:
+        values["comfort"] = comfort
+    row = (
+        await session.execute(
+            update(Reflection)
+            .where(Reflection.user_id == user_id, Reflection.id == entry_id)
+            .values(**values)
+            .returning(Reflection)
+        )
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
-    row.body = cipher.encrypt(text, owner_id=user_id)
-    if comfort is not None:
-        row.comfort = comfort
-    row.edited_at = now
-    await session.flush()
     return _entry(row, cipher)
 
 
 async def delete_entry(session: AsyncSession, *, user_id: int, entry_id: int) -> None:
-    row = await session.scalar(_owned(user_id).where(Reflection.id == entry_id))
-    if row is None:
+    deleted = await session.scalar(
+        delete(Reflection)
+        .where(Reflection.user_id == user_id, Reflection.id == entry_id)
+        .returning(Reflection.id)
+    )
+    if deleted is None:
         raise NotFound(ENTRY_NOT_FOUND)
-    await session.delete(row)
 
 
 async def reflected_points(session: AsyncSession, *, user_id: int) -> set[str]:
@@ -192,9 +205,11 @@ async def reflected_points(session: AsyncSession, *, user_id: int) -> set[str]:
     return set(rows)
 
 
-@dataclass(frozen=True)
-class Mark:
-    """A reflection without its text: enough for charts and coverage."""
+class Mark(NamedTuple):
+    """A reflection without its text: enough for charts and coverage.
+
+    A tuple, not a dataclass: /progress builds one per reflection, a thousand at a time.
+    """
 
     id: int
     point: str
@@ -209,7 +224,7 @@ async def marks(session: AsyncSession, *, user_id: int) -> list[Mark]:
         .where(Reflection.user_id == user_id)
         .order_by(Reflection.created_at, Reflection.id)
     )
-    return [Mark(*row) for row in rows]
+    return [Mark._make(row) for row in rows]
 
 
 async def texts(

@@ -1,5 +1,6 @@
 """Alembic, driven from code: applied at start-up and by `python bot.py migrate`."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +12,10 @@ from db.database import Database
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 
 
+class MigrationError(Exception):
+    """A migration left the database inconsistent; the message is for the operator."""
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -20,12 +25,42 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(database: Database, revision: str = "head") -> None:
-    async with database.engine.begin() as conn:
-        await conn.run_sync(lambda sync_conn: command.upgrade(alembic_config(sync_conn), revision))
+    await run_migration(database, lambda conn: command.upgrade(alembic_config(conn), revision))
 
 
 async def downgrade(database: Database, revision: str) -> None:
-    async with database.engine.begin() as conn:
-        await conn.run_sync(
-            lambda sync_conn: command.downgrade(alembic_config(sync_conn), revision)
-        )
+    await run_migration(database, lambda conn: command.downgrade(alembic_config(conn), revision))
+
+
+async def run_migration(database: Database, migrate: Callable[[Connection], None]) -> None:
+    """Run schema changes on one connection; on SQLite with foreign keys off meanwhile.
+
+    SQLite alters most things by rebuilding the table (Alembic's batch mode: create a copy,
+    DROP the original, rename). With foreign keys on, dropping `users` would cascade and
+    delete every reflection. So they are off while migrating, and checked before turning
+    them back on, as SQLite's documentation prescribes for table rebuilds.
+    """
+    async with database.engine.connect() as conn:
+        if database.is_sqlite:
+            await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=OFF")
+        try:
+            await conn.run_sync(migrate)
+            await conn.commit()
+            if database.is_sqlite:
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                await conn.commit()
+                if broken:
+                    raise MigrationError(
+                        f"the migration left {len(broken)} rows pointing at missing rows"
+                    )
+        finally:
+            if database.is_sqlite:
+                await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragma(conn: Connection, pragma: str) -> None:
+    # Straight on the driver connection: PRAGMA foreign_keys is ignored inside a transaction,
+    # and going through SQLAlchemy would begin one first.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(pragma)
+    cursor.close()

@@ -49,6 +49,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
+        if value.tzinfo is UTC:  # asyncpg's usual answer; runs per row, so skip the copy
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -96,7 +98,8 @@ class Reflection(Base):
     __table_args__ = (
         # The same modal submitted twice carries the same key: one entry, not two.
         UniqueConstraint("user_id", "submission_key", name="uq_reflections_user_submission"),
-        Index("ix_reflections_user_created", "user_id", "created_at"),
+        # Covers /progress's scan (no text), so it never touches the table itself.
+        Index("ix_reflections_user_created", "user_id", "created_at", "id", "point", "comfort"),
         Index("ix_reflections_user_point_created", "user_id", "point", "created_at"),
     )
 

@@ -54,6 +54,15 @@ async def summarize(session: AsyncSession, *, user_id: int) -> DataSummary:
     )
 
 
+async def holds_encrypted_text(session: AsyncSession) -> bool:
+    """Whether anyone's writing is stored (so the encryption key must not change)."""
+    reflection = await session.scalar(select(Reflection.id).limit(1))
+    decision = await session.scalar(
+        select(Decision.id).where(Decision.reason.is_not(None)).limit(1)
+    )
+    return reflection is not None or decision is not None
+
+
 async def export(
     session: AsyncSession, cipher: TextCipher, *, user_id: int, now: datetime
 ) -> dict[str, Any]:

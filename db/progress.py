@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.crypto import TextCipher
@@ -25,7 +26,11 @@ class ProgressData:
 
 
 async def progress_data(session: AsyncSession, cipher: TextCipher, *, user_id: int) -> ProgressData:
-    user = await session.get(User, user_id)
+    user = (
+        await session.execute(
+            select(User.journey_started_at, User.timezone).where(User.id == user_id)
+        )
+    ).one_or_none()
     all_marks = await marks(session, user_id=user_id)
     by_point: dict[str, list[Mark]] = {}
     for mark in all_marks:

@@ -2,16 +2,25 @@
 
 from datetime import datetime
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
 
 
 async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> User:
-    """The member's row, created on first use."""
+    """The member's row, created on first use.
+
+    Insert-or-ignore, not read-then-insert: two first writes of a new member (a double
+    submit, /decide during /reflect) race on PostgreSQL, and the loser must not fail.
+    """
     user = await session.get(User, user_id)
     if user is None:
-        user = User(id=user_id, created_at=now)
-        session.add(user)
-        await session.flush()
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(User).values(id=user_id, created_at=now).on_conflict_do_nothing()
+        )
+        user = await session.get(User, user_id, populate_existing=True)
+        assert user is not None
     return user

@@ -63,6 +63,7 @@ class Interaction:
         self._world = world
         self._responded = asyncio.Event()
         self._answered = asyncio.Event()
+        self.answered_at: float | None = None  # perf_counter() when the answer arrived
 
     @property
     def acknowledged(self) -> bool:
@@ -82,6 +83,8 @@ class Interaction:
         """The member now sees a final answer (a message, or autocomplete choices / a modal)."""
         if message_id is not None and self.answer_id is None:
             self.answer_id = message_id
+        if not self._answered.is_set():
+            self.answered_at = time.perf_counter()
         self._answered.set()
 
     # --- for tests --------------------------------------------------------------------------
@@ -90,6 +93,12 @@ class Interaction:
         """The first callback body (type, data) the bot posted."""
         await asyncio.wait_for(self._responded.wait(), timeout)
         return self.callbacks[0]
+
+    async def answered(self, timeout: float = 10.0) -> float:  # noqa: ASYNC109 (fixed API)
+        """Wait for the final answer; the perf_counter() instant it reached the emulator."""
+        await asyncio.wait_for(self._answered.wait(), timeout)
+        assert self.answered_at is not None
+        return self.answered_at
 
     async def message(self, timeout: float = 10.0) -> dict[str, JSON]:  # noqa: ASYNC109 (fixed API)
         """The message the member finally sees as the answer, as it is now."""

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     jsonschema = None
 
 JSON = Any
+VERDICT_CACHE_SIZE = 4096  # distinct request bodies whose verdict is remembered
 # One problem in a request body: (location like "embeds.0.title", human message).
 Problem = tuple[str, str]
 
@@ -62,8 +63,25 @@ class SpecValidator:
     def __init__(self, spec: dict[str, JSON]) -> None:
         self._spec = spec
         self._cache: dict[tuple[str, str], Any] = {}
+        self._verdicts: dict[tuple[str, str, str], list[Problem]] = {}
 
     def validate(self, method: str, template: str, body: JSON) -> list[Problem]:
+        """Problems with ``body``; bodies seen before are answered from memory.
+
+        The verdict depends only on the body and the spec, so remembering it is exact; it keeps
+        the emulator's own cost (jsonschema is slow on component unions) out of what a
+        benchmark measures of the bot.
+        """
+        key = (method.lower(), template, json.dumps(body, sort_keys=True, default=str))
+        if key in self._verdicts:
+            return self._verdicts[key]
+        problems = self._check(method, template, body)
+        if len(self._verdicts) >= VERDICT_CACHE_SIZE:
+            self._verdicts.pop(next(iter(self._verdicts)))
+        self._verdicts[key] = problems
+        return problems
+
+    def _check(self, method: str, template: str, body: JSON) -> list[Problem]:
         validator = self._validator(method.lower(), template)
         if validator is None:
             return []

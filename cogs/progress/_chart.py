@@ -1,7 +1,8 @@
 """Draw the /progress chart: comfort per point and where the member leans, as one PNG.
 
-The cog renders in a worker thread (``asyncio.to_thread``), possibly several at once, so this
-module never imports ``matplotlib.pyplot``: pyplot keeps a global figure registry and a global
+It runs in the chart worker process (``_renderer.py``); it also stays safe to call from
+several threads at once (the benchmark and tests do), so this module never imports
+``matplotlib.pyplot``: pyplot keeps a global figure registry and a global
 "current figure/axes", and choosing its backend mutates process-wide state. Instead every call
 builds its own ``Figure`` bound to its own ``FigureCanvasAgg`` and touches no shared mutable
 state: no ``matplotlib.use()``, no ``rcParams`` writes, no ``rc_context`` (which swaps the
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import matplotlib.dates as mdates
@@ -26,6 +26,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
+
+from cogs.progress._samples import ComfortSample, LeaningSample
 
 __all__ = [
     "COMFORT_PLACEHOLDER",
@@ -35,23 +37,6 @@ __all__ = [
     "LeaningSample",
     "render_progress_chart",
 ]
-
-
-@dataclass(frozen=True)
-class ComfortSample:
-    """One reflection's "how well can you live with this?" rating for one point."""
-
-    slug: str  # point slug, e.g. "purpose"
-    at: datetime  # aware UTC
-    rating: int  # 1..5
-
-
-@dataclass(frozen=True)
-class LeaningSample:
-    """Where the member leaned at one moment: -2 no … 2 yes."""
-
-    at: datetime  # aware UTC
-    leaning: int  # -2..2
 
 
 # Friendly words shown instead of an empty panel; the cog normally only calls us with data.

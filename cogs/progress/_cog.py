@@ -1,8 +1,7 @@
-"""/progress: how your thinking moved, as an embed and a chart (rendered off the event loop)."""
+"""/progress: how your thinking moved, as an embed and a chart (rendered off the bot's process)."""
 
-import asyncio
 import io
-from datetime import UTC
+from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import discord
@@ -11,26 +10,32 @@ from discord.ext import commands
 
 from cogs._bot import CrossroadsBot
 from cogs._reply import reply
-from cogs.progress._chart import ComfortSample, LeaningSample, render_progress_chart
 from cogs.progress._render import CHART_FILENAME, progress_embed, start_message
+from cogs.progress._renderer import ChartRenderer
+from cogs.progress._samples import ComfortSample, LeaningSample
 from db.progress import ProgressData, progress_data
 
 
-def chart_png(bot: CrossroadsBot, data: ProgressData) -> bytes:
-    """Runs in a worker thread: matplotlib is CPU-bound and would stall every other member."""
+def member_zone(data: ProgressData) -> tzinfo:
     try:
-        zone = ZoneInfo(data.timezone) if data.timezone else None
-    except ZoneInfoNotFoundError:
-        zone = None
-    labels = {point.slug: point.label for point in bot.content.points}
+        return ZoneInfo(data.timezone) if data.timezone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def chart_samples(data: ProgressData) -> tuple[list[ComfortSample], list[LeaningSample]]:
     comfort = [ComfortSample(m.point, m.created_at, m.comfort) for m in data.marks if m.comfort]
     leanings = [LeaningSample(s.created_at, int(s.leaning)) for s in data.stances]
-    return render_progress_chart(comfort, leanings, labels=labels, tz=zone or UTC)
+    return comfort, leanings
 
 
 class Progress(commands.Cog):
     def __init__(self, bot: CrossroadsBot) -> None:
         self.bot = bot
+        self.renderer = ChartRenderer()
+
+    async def cog_unload(self) -> None:
+        await self.renderer.close()
 
     @app_commands.command(
         name="progress", description="Your coverage, then-vs-now, decision trend and a chart"
@@ -43,5 +48,7 @@ class Progress(commands.Cog):
             await reply(interaction, start_message(self.bot.content))
             return
         embed = progress_embed(self.bot.content, data, now=self.bot.clock.now())
-        png = await asyncio.to_thread(chart_png, self.bot, data)
+        comfort, leanings = chart_samples(data)
+        labels = {point.slug: point.label for point in self.bot.content.points}
+        png = await self.renderer.render(comfort, leanings, labels=labels, tz=member_zone(data))
         await reply(interaction, embed=embed, files=[discord.File(io.BytesIO(png), CHART_FILENAME)])

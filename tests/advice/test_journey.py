@@ -33,14 +33,19 @@ def test_the_schedule_is_three_six_and_twelve_months() -> None:
 
 
 def test_prompt_kind() -> None:
-    assert prompt_kind(None) is PromptKind.FIRST
-    assert prompt_kind(T0) is PromptKind.REVISIT
+    assert prompt_kind(None, T0) is PromptKind.FIRST
+    # An hour later it is still the first pass: revisiting needs months in between.
+    assert prompt_kind(T0, T0 + timedelta(hours=1)) is PromptKind.FIRST
+    almost = T0 + REVISIT_AFTER[0] - REVISIT_TOLERANCE
+    assert prompt_kind(T0, almost - timedelta(seconds=1)) is PromptKind.FIRST
+    assert prompt_kind(T0, almost) is PromptKind.REVISIT
+    assert prompt_kind(T0, T0 + timedelta(days=400)) is PromptKind.REVISIT
     assert str(PromptKind.REVISIT) == "revisit"
 
 
 def test_prompts_for_first_time_are_the_point_prompts() -> None:
     point = load_content().point("money")
-    kind, prompts = prompts_for(point, None)
+    kind, prompts = prompts_for(point, None, T0)
     assert kind is PromptKind.FIRST
     assert prompts == list(point.prompts)
     assert len(prompts) >= 2
@@ -48,7 +53,10 @@ def test_prompts_for_first_time_are_the_point_prompts() -> None:
 
 def test_prompts_for_a_revisit_is_the_revisit_prompt_only() -> None:
     point = load_content().point("money")
-    assert prompts_for(point, T0) == (PromptKind.REVISIT, [point.revisit_prompt])
+    assert prompts_for(point, T0, T0 + REVISIT_AFTER[0]) == (
+        PromptKind.REVISIT,
+        [point.revisit_prompt],
+    )
 
 
 # revisits_due

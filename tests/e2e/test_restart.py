@@ -1,6 +1,7 @@
 """A restart: commands are not re-synced, and old buttons and open forms keep working."""
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from advice.clock import ManualClock
@@ -60,6 +61,7 @@ async def test_restart_keeps_buttons_and_forms_and_syncs_only_on_change(
             await emulator.submit_modal(alice, open_form, {"text": "typed before the restart"})
         ).message()
         assert "Saved" in saved["content"]
+        clock.advance(timedelta(days=91))
         again = await (await emulator.click(alice, page, "cr:reflect:purpose")).modal()
         assert again["title"].startswith("Revisit")
         async with database.transaction() as session:
