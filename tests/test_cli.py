@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,39 @@ def test_a_corrupted_points_file_is_one_line_naming_the_field(
         bot.load_shipped_content()
     message = str(caught.value)
     assert "points.yaml" in message and "frame" in message and "\n" not in message
+
+
+async def test_env_example_copied_as_it_is_works(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text(encoding="utf-8"))
+    code, _, err = await run_cli(tmp_path, "migrate", DATABASE_URL="")
+    assert code == 0, err
+    assert (tmp_path / "data" / "crossroads.db").is_file()  # the documented default
+
+
+async def test_a_lost_key_file_stops_start_up_instead_of_minting_a_new_key(
+    tmp_path: Path,
+) -> None:
+    """A new key would make every existing entry unreadable, without a word."""
+    from db import Database
+    from db.crypto import TextCipher, generate_key, parse_key
+    from db.journal import add_reflection
+    from db.migrate import upgrade
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    await upgrade(database)
+    async with database.transaction() as session:
+        await add_reflection(
+            session,
+            TextCipher(parse_key(generate_key())),
+            user_id=1,
+            point="purpose",
+            text="written under the old key",
+            comfort=None,
+            submission_key=None,
+            now=datetime.now(UTC),
+        )
+    await database.dispose()
+    code, _, err = await run_cli(tmp_path, DISCORD_TOKEN=TOKEN)
+    assert code == 2 and "key file" in err and "missing" in err
+    assert err.strip().splitlines()[-1].startswith("crossroads: DATA_KEY")
+    assert not (tmp_path / "cli.key").exists()

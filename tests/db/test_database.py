@@ -120,3 +120,61 @@ def test_bad_database_urls_name_the_setting(url: str, fragment: str) -> None:
     message = str(caught.value)
     assert message.startswith("DATABASE_URL") and fragment in message
     assert "\n" not in message
+
+
+async def test_writes_begin_immediate_and_reads_do_not(tmp_path: Path, clock) -> None:
+    """Writers take SQLite's write lock up front instead of failing halfway on upgrade."""
+    from sqlalchemy import event
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'begin.db'}")
+    await upgrade(database)
+    issued: list[str] = []
+    event.listen(
+        database.engine.sync_engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_: issued.append(statement),
+    )
+    async with database.transaction() as session:
+        await set_state(session, "k", "v", now=clock.now())
+    async with database.read() as session:
+        await get_state(session, "k")
+    await database.dispose()
+    begins = [statement.strip() for statement in issued if statement.startswith("BEGIN")]
+    assert begins == ["BEGIN IMMEDIATE", "BEGIN"]
+
+
+async def test_a_batch_rebuild_of_users_keeps_every_reflection(tmp_path: Path, clock) -> None:
+    """SQLite rebuilds tables to alter them; with foreign keys on, that would cascade."""
+    import sqlalchemy as sa
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    from db.crypto import TextCipher, generate_key, parse_key
+    from db.journal import add_reflection, marks
+    from db.migrate import run_migration
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'batch.db'}")
+    await upgrade(database)
+    cipher = TextCipher(parse_key(generate_key()))
+    async with database.transaction() as session:
+        await add_reflection(
+            session,
+            cipher,
+            user_id=1,
+            point="purpose",
+            text="keep me",
+            comfort=3,
+            submission_key=None,
+            now=clock.now(),
+        )
+
+    def rebuild_users(conn: object) -> None:
+        operations = Operations(MigrationContext.configure(conn))  # type: ignore[arg-type]
+        with operations.batch_alter_table("users", recreate="always") as batch:
+            batch.add_column(sa.Column("nickname", sa.String(20)))
+
+    await run_migration(database, rebuild_users)
+    async with database.read() as session:
+        assert len(await marks(session, user_id=1)) == 1
+        assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+    await database.dispose()
