@@ -48,6 +48,7 @@ import logging
 import os
 import platform
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -60,8 +61,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import bare_bot
 import discord
-from discord import app_commands
+from bare_bot import BareBot
 
 from advice.clock import SystemClock
 from advice.content import load_content
@@ -71,6 +73,7 @@ from db.crypto import TextCipher, generate_key, parse_key
 from db.migrate import upgrade
 from sandbox import Emulator, Violation, point_discord_at
 
+REPO = Path(__file__).resolve().parents[1]
 COMMAND = "advice purpose"
 WARMUP = 50
 MEMBERS = 50  # interactions come round-robin from this many members of one guild
@@ -80,26 +83,6 @@ BARE = "bare"
 
 
 # --- the baseline ------------------------------------------------------------------------------
-
-
-class BareBot(discord.Client):
-    """The least a discord.py bot can do for /advice purpose: answer "ok", privately."""
-
-    def __init__(self) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True
-        super().__init__(intents=intents)
-        self.tree: app_commands.CommandTree[BareBot] = app_commands.CommandTree(self)
-        advice = app_commands.Group(name="advice", description="Baseline group")
-
-        @advice.command(name="purpose", description="Baseline no-op")
-        async def purpose(interaction: discord.Interaction[BareBot]) -> None:
-            await interaction.response.send_message("ok", ephemeral=True)
-
-        self.tree.add_command(advice)
-
-    async def setup_hook(self) -> None:
-        await self.tree.sync()  # a fresh emulator knows no commands
 
 
 # --- one bot against its own emulator ------------------------------------------------------
@@ -143,7 +126,10 @@ def peak_rss_bytes() -> int:
 
 
 async def start_session(kind: str, workdir: Path) -> Session:
-    emulator = Emulator()  # validates against ../shared/discord-api-spec/openapi.json
+    # Validates against ../shared/discord-api-spec/openapi.json. It keeps no request log and
+    # forgets each interaction once timed: Discord's memory is not the bot's, but here the
+    # emulator shares the bot's process, and a growing heap would lengthen every GC pause.
+    emulator = Emulator(record_requests=False)
     await emulator.start()
     if not emulator.validating:
         await emulator.stop()
@@ -276,6 +262,7 @@ async def run_batch(session: Session, count: int, concurrency: int, *, check: bo
             latencies[index] = await interaction.answered() - started
         if check:
             check_answer(session.kind, await interaction.message())
+        emulator.discard(interaction)
 
     with measure_overheads(emulator) as overheads:
         started = time.perf_counter()
@@ -353,6 +340,53 @@ def machine_line() -> str:
 # --- main --------------------------------------------------------------------------------------
 
 
+async def process_rss(kind: str) -> int:
+    """VmRSS of the bot in a process of its own, once it has answered one /advice purpose.
+
+    Crossroads runs as an operator runs it (`python bot.py`, pointed at the emulator); the
+    bare bot runs from this file (`--serve-bare`). Neither shares memory with the emulator.
+    """
+    emulator = Emulator(record_requests=False)
+    await emulator.start()
+    guild_id = emulator.add_guild("RSS Server")
+    channel_id = emulator.add_text_channel(guild_id, "general")
+    member = emulator.add_user("member")
+    emulator.add_member(guild_id, member)
+    root = emulator.api_base.removesuffix("/api/v10")
+    script = [str(REPO / "bot.py")] if kind == CROSSROADS else [bare_bot.__file__, root]
+    with tempfile.TemporaryDirectory(prefix="crossroads-rss-") as workdir:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "DISCORD_TOKEN": "bench-token",
+            "DISCORD_EMULATOR_URL": root,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/crossroads.db",
+            "LOG_LEVEL": "WARNING",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *script,
+            cwd=workdir,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await emulator.wait_until_ready(timeout=60)
+            interaction = await emulator.slash(
+                member, COMMAND, guild_id=guild_id, channel_id=channel_id
+            )
+            await interaction.answered(timeout=30)
+            status = Path(f"/proc/{process.pid}/status").read_text(encoding="ascii")  # noqa: ASYNC240
+            rss = next(
+                int(line.split()[1]) * 1024 for line in status.splitlines() if "VmRSS:" in line
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await process.wait()
+            await emulator.stop()
+    return rss
+
+
 async def measure_startup(kind: str) -> tuple[int, int]:
     """Start ``kind`` against a fresh emulator, with no load: (RSS growth, RSS at ready)."""
     with tempfile.TemporaryDirectory(prefix="crossroads-bench-") as workdir:
@@ -385,8 +419,13 @@ async def bench(args: argparse.Namespace) -> int:
         f"  crossroads:                {growth(crossroads_growth)}  (database open + migration, "
         f"content, bot and cogs, login, command sync, gateway)"
     )
+    print(f"  process at crossroads ready: {mib(crossroads_rss)} (emulator and bare bot included)")
+    bare_alone, crossroads_alone = await process_rss(BARE), await process_rss(CROSSROADS)
+    print("bot in its own process after start-up and one answer (VmRSS):")
+    print(f"  bare discord.py bot:       {mib(bare_alone)}")
     print(
-        f"  process at crossroads ready: {mib(crossroads_rss)} (emulator and bare bot included)\n"
+        f"  crossroads (python bot.py): {mib(crossroads_alone)}  "
+        f"({crossroads_alone / bare_alone:.2f}x bare)\n"
     )
 
     batches: dict[str, list[Batch]] = {CROSSROADS: [], BARE: []}

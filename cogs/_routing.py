@@ -49,6 +49,17 @@ class RoutedButton(discord.ui.Button[discord.ui.View]):
         return False
 
 
+class RenderedView(discord.ui.View):
+    """Buttons we only render: finished before sending, so discord.py never keeps the view.
+
+    (It would otherwise hold every ephemeral view, with a timer, for 15 minutes.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+        self.stop()
+
+
 class RenderedModal(discord.ui.Modal):
     """A modal we only render: it is finished before sending, so discord.py never keeps it."""
 

@@ -12,7 +12,7 @@ from advice.errors import NotFound
 from cogs._bot import CrossroadsBot
 from cogs._reflection_form import reflect_button
 from cogs._reply import reply
-from cogs._routing import RoutedButton
+from cogs._routing import RenderedView, RoutedButton
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def page_button(target: Point | None, *, label: str, row: int) -> RoutedButton:
 
 
 def overview_view(content: Content) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
+    view = RenderedView()
     for index, point in enumerate(content.points):
         button = page_button(point, label=point.label, row=index // BUTTONS_PER_ROW)
         button.emoji = point.emoji
@@ -70,7 +70,7 @@ def point_view(content: Content, point: Point) -> discord.ui.View:
     """Reflect, then Previous / Overview / Next to walk the essay without retyping commands."""
     points = content.points
     index = points.index(point)
-    view = discord.ui.View(timeout=None)
+    view = RenderedView()
     view.add_item(reflect_button(point, row=0))
     if index > 0:
         view.add_item(page_button(points[index - 1], label="◀ Previous", row=0))

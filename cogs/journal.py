@@ -12,7 +12,7 @@ from advice.progress import opening_words
 from cogs._bot import CrossroadsBot
 from cogs._reflection_form import read_or_hand_back, reflection_modal, text_file
 from cogs._reply import reply
-from cogs._routing import RoutedButton, arg_int, owner_only
+from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
 from db.journal import (
     ENTRY_NOT_FOUND,
     Entry,
@@ -114,7 +114,7 @@ class Journal(commands.GroupCog, group_name="journal", group_description="Your r
         plural = "reflection" if result.total == 1 else "reflections"
         footer = f"Page {result.number + 1} of {result.count} · {result.total} {plural}"
         embed = journal_embed(self.bot.content, result.entries, heading=heading, footer=footer)
-        view = discord.ui.View(timeout=None)
+        view = RenderedView()
         for label, target, enabled in (
             ()
             if result.count == 1
@@ -236,7 +236,7 @@ class Journal(commands.GroupCog, group_name="journal", group_description="Your r
     async def delete(self, interaction: discord.Interaction, entry: str) -> None:
         found = await self._own_entry(interaction, entry)
         owner = interaction.user.id
-        view = discord.ui.View(timeout=None)
+        view = RenderedView()
         view.add_item(
             RoutedButton(
                 route="journal-delete",

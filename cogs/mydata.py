@@ -12,7 +12,7 @@ from discord.ext import commands
 from advice.content import Content, UnknownPoint
 from cogs._bot import CrossroadsBot
 from cogs._reply import reply
-from cogs._routing import RoutedButton, owner_only
+from cogs._routing import RenderedView, RoutedButton, owner_only
 from db.mydata import export, forget, summarize
 
 FORGET_ROUTE = "mydata-forget"
@@ -129,7 +129,7 @@ class MyData(
     )
     async def forget(self, interaction: discord.Interaction) -> None:
         owner = interaction.user.id
-        view = discord.ui.View(timeout=None)
+        view = RenderedView()
         view.add_item(
             RoutedButton(
                 route=FORGET_ROUTE,

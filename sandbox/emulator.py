@@ -115,7 +115,11 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         response_deadline: float = 3.0,
+        record_requests: bool = True,
     ) -> None:
+        # record_requests=False keeps `requests` empty: a long benchmark would otherwise hold
+        # every request body alive, and the collector's pauses would grow with it.
+        self.record_requests = record_requests
         self.application_id = application_id
         self.bot_user_id = application_id
         self.response_deadline = response_deadline
@@ -475,8 +479,19 @@ class Emulator:
 
     def _record_request(self, method: str, path: str, query: dict[str, str]) -> RequestRecord:
         record = RequestRecord(method, path, query)
-        self.requests.append(record)
+        if self.record_requests:
+            self.requests.append(record)
         return record
+
+    def discard(self, interaction: Interaction) -> None:
+        """Forget an answered interaction and its messages (for long benchmark runs)."""
+        self._interactions.pop(interaction.id, None)
+        self._interactions_by_token.pop(interaction.token, None)
+        for message_id in (interaction.original_id, interaction.answer_id):
+            if message_id is not None:
+                self._world.messages.pop(message_id, None)
+        for followup in interaction.followups:
+            self._world.messages.pop(int(followup["id"]), None)
 
     def _add_violation(self, method: str, path: str, rule: str, detail: str) -> None:
         log.warning("bot broke %s: %s %s: %s", rule, method, path, detail)

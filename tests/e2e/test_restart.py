@@ -13,6 +13,7 @@ from db.journal import marks
 from db.migrate import upgrade
 from db.state import set_state
 from sandbox import Emulator, point_discord_at
+from tests.e2e.conftest import World
 
 
 async def test_restart_keeps_buttons_and_forms_and_syncs_only_on_change(
@@ -81,3 +82,17 @@ async def test_restart_keeps_buttons_and_forms_and_syncs_only_on_change(
         await emulator.stop()
         await database.dispose()
     assert emulator.violations == []
+
+
+async def test_answered_interactions_leave_nothing_behind_in_the_bot(world: World) -> None:
+    """Every button is routed by custom_id, so no view needs to stay in memory afterwards
+    (discord.py would otherwise keep each ephemeral view, with a timer, for 15 minutes)."""
+    import gc
+
+    from cogs._routing import RoutedButton
+
+    for _ in range(20):
+        await (await world.slash(world.alice, "advice purpose")).message()
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, RoutedButton)]
+    assert alive == []
