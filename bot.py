@@ -125,6 +125,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
             raise ConfigError(
                 f"DATABASE_URL: cannot use the database at {database.display_url} ({reason})"
             ) from None
+        log.info("database: %s", database.display_url)
         yield database
     finally:
         await database.dispose()

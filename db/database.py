@@ -81,6 +81,9 @@ class Database:
 
     @property
     def display_url(self) -> str:
+        """The URL without its password; an SQLite path made absolute, so the log says where."""
+        if self.is_sqlite and self.url.database and not self.url.query.get("uri"):
+            return f"sqlite:///{Path(self.url.database).resolve()}"
         return self.url.render_as_string(hide_password=True)
 
     @asynccontextmanager

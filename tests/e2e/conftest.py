@@ -51,7 +51,13 @@ class World:
         return await self.emulator.slash(user_id, command, options=options or None)
 
 
-async def start_world(database: Database, clock: ManualClock) -> tuple[World, asyncio.Task[None]]:
+async def start_world(
+    database: Database, clock: ManualClock, *, dev_guild: bool = False
+) -> tuple[World, asyncio.Task[None]]:
+    """The emulator with a test server of three members, and the bot connected to it.
+
+    With `dev_guild` the test server is the bot's DEV_GUILD_ID.
+    """
     emulator = Emulator()
     await emulator.start()
     point_discord_at(emulator.api_base, emulator.gateway_url)
@@ -66,6 +72,7 @@ async def start_world(database: Database, clock: ManualClock) -> tuple[World, as
         content=load_content(),
         cipher=TextCipher(parse_key(generate_key())),
         clock=clock,
+        dev_guild_id=guild_id if dev_guild else None,
         sync=SyncPolicy.AUTO,
     )
     runner = asyncio.create_task(bot.start("test-token"))

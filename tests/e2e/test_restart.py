@@ -96,3 +96,23 @@ async def test_answered_interactions_leave_nothing_behind_in_the_bot(world: Worl
     gc.collect()
     alive = [o for o in gc.get_objects() if isinstance(o, RoutedButton)]
     assert alive == []
+
+
+async def test_dev_guild_gets_the_commands_and_global_stays_empty(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    from tests.e2e.conftest import start_world, stop_world
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}")
+    await upgrade(database)
+    world, runner = await start_world(database, clock, dev_guild=True)
+    try:
+        registered = {c["name"] for c in world.emulator.registered_commands(world.guild_id)}
+        assert {"advice", "reflect", "journal", "help"} <= registered
+        assert world.emulator.registered_commands() == []
+        message = await (await world.slash(world.alice, "advice fame")).message()
+        assert message["embeds"][0]["title"].startswith("5.")
+    finally:
+        await stop_world(world, runner)
+        await database.dispose()
+    assert world.emulator.violations == []
