@@ -106,3 +106,13 @@ async def test_an_edit_racing_a_delete_hands_the_text_back(world: World) -> None
     answer = await submit(world, world.alice, modal, "my careful rewrite")
     assert "no longer exists" in answer["content"]
     assert world.emulator.attachment_bytes(answer, "your-reflection.txt") == b"my careful rewrite"
+
+
+async def test_a_page_of_the_longest_entries_stays_within_discords_limits(world: World) -> None:
+    for index in range(5):
+        await write(world, world.alice, "purpose", f"{index} " + "w" * 3990)
+    message = await (await world.slash(world.alice, "journal list")).message()
+    embed = message["embeds"][0]
+    assert len(embed["fields"]) == 5
+    assert all(field["value"].endswith("…") for field in embed["fields"])
+    # The fixture fails the test if any request broke a limit (field 1024, embed 6000, ...).
