@@ -23,11 +23,15 @@ EMBED_FIELD_MAX = 1024
 
 
 def command_lines(tree: app_commands.CommandTree) -> list[str]:
-    """One line per slash command, read from the tree so the list is never out of date."""
+    """One line per top-level command, in the order the features load, read from the tree so
+    the list is never out of date; a group lists its subcommands on its line."""
     lines: list[str] = []
-    for command in sorted(tree.walk_commands(), key=lambda c: c.qualified_name):
-        if isinstance(command, app_commands.Command):
-            lines.append(f"`/{command.qualified_name}`: {command.description}")
+    for command in tree.get_commands(type=discord.AppCommandType.chat_input):
+        if isinstance(command, app_commands.Group):
+            names = " · ".join(sub.name for sub in command.commands)
+            lines.append(f"`/{command.name}` {names}: {command.description}")
+        else:
+            lines.append(f"`/{command.name}`: {command.description}")
     return lines
 
 

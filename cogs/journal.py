@@ -68,7 +68,11 @@ def journal_embed(
     return embed
 
 
-class Journal(commands.GroupCog, group_name="journal", group_description="Your reflections"):
+class Journal(
+    commands.GroupCog,
+    group_name="journal",
+    group_description="Your reflections: read, edit or delete them",
+):
     def __init__(self, bot: CrossroadsBot) -> None:
         self.bot = bot
         super().__init__()

@@ -19,6 +19,10 @@ FORGET_ROUTE = "mydata-forget"
 KEEP_ROUTE = "mydata-keep"
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _day(at: datetime | None) -> str:
     return f"<t:{int(at.timestamp())}:D>" if at else "never"
 
@@ -119,7 +123,8 @@ class MyData(
         count = len(data["reflections"])
         await reply(
             interaction,
-            f"Your data: {count} reflections, {len(data['decisions'])} decisions.",
+            f"Your data: {plural(count, 'reflection')}, "
+            f"{plural(len(data['decisions']), 'decision')}.",
             files=files,
         )
 

@@ -54,7 +54,9 @@ async def test_help_lists_commands_and_privacy(world: World) -> None:
     message = await ix.message()
     assert ix.is_ephemeral()
     text = str(message["embeds"][0])
-    assert "/advice purpose" in text and "/help" in text
+    assert "`/advice` overview · purpose · autonomy" in text
+    for name in ("reflect", "journal", "decide", "progress", "mydata", "help"):
+        assert f"`/{name}`" in text
     assert "visible only to you" in text
 
 
