@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from advice.clock import SystemClock
 from advice.content import Content, ContentError, load_content
 from cogs._bot import CrossroadsBot, SyncPolicy
-from db import Database, DatabaseConfigError
+from db import Database, DatabaseConfigError, StorageUnavailable
 from db.crypto import DataKeyError, TextCipher, load_or_create_key_file, parse_key
 from db.database import parse_database_url
 from db.migrate import MigrationError, upgrade
@@ -163,14 +163,18 @@ async def load_cipher(settings: Settings, database: Database) -> TextCipher:
     assert database.url.database
     key_file = Path(database.url.database).with_suffix(".key")
     if not key_file.exists():
-        async with database.read() as session:
-            if await holds_encrypted_text(session):
-                # A new key would make every existing entry unreadable, silently.
-                raise ConfigError(
-                    f"DATA_KEY: the key file {key_file} is missing but the database holds "
-                    "encrypted reflections; restore the key file from your backup "
-                    "(or set DATA_KEY to the key)"
-                )
+        try:
+            async with database.read() as session:
+                holds_writing = await holds_encrypted_text(session)
+        except StorageUnavailable:
+            raise ConfigError(f"DATABASE_URL: cannot read {database.display_url}") from None
+        if holds_writing:
+            # A new key would make every existing entry unreadable, silently.
+            raise ConfigError(
+                f"DATA_KEY: the key file {key_file} is missing but the database holds "
+                "encrypted reflections; restore the key file from your backup "
+                "(or set DATA_KEY to the key)"
+            )
     try:
         return TextCipher(load_or_create_key_file(key_file))
     except DataKeyError as exc:

@@ -1,11 +1,12 @@
 """The Discord face of Crossroads: one feature per extension module."""
 
 EXTENSIONS: tuple[str, ...] = (
+    # In the order of the journey: /help lists commands in this order.
     "cogs.advice",
-    "cogs.help",
     "cogs.reflect",
     "cogs.journal",
     "cogs.decide",
     "cogs.progress",
     "cogs.mydata",
+    "cogs.help",
 )

@@ -68,7 +68,7 @@ class Database:
             assert self.url.database
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
-        else:
+        elif not self.is_sqlite:
             # asyncpg waits a minute by default; an unreachable server should fail a command
             # in seconds, with the member's text handed back, not hang it.
             connect_args["timeout"] = POSTGRES_CONNECT_TIMEOUT_S

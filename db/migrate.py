@@ -5,6 +5,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from db.database import Database
@@ -41,21 +42,33 @@ async def run_migration(database: Database, migrate: Callable[[Connection], None
     them back on, as SQLite's documentation prescribes for table rebuilds.
     """
     async with database.engine.connect() as conn:
-        if database.is_sqlite:
-            await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=OFF")
-        try:
+        if not database.is_sqlite:
             await conn.run_sync(migrate)
             await conn.commit()
-            if database.is_sqlite:
+            return
+        await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=OFF")
+        try:
+            before = await conn.run_sync(_revision)
+            await conn.run_sync(migrate)
+            await conn.commit()
+            # Only a migration that ran can have broken references (and the check scans
+            # every table, so it does not run on every start).
+            if await conn.run_sync(_revision) != before:
                 broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
-                await conn.commit()
                 if broken:
                     raise MigrationError(
                         f"the migration left {len(broken)} rows pointing at missing rows"
                     )
         finally:
-            if database.is_sqlite:
-                await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=ON")
+            # PRAGMA foreign_keys is ignored inside a transaction, and a failed migration
+            # leaves one open: end it, or the pooled connection would keep them off.
+            if conn.in_transaction():
+                await conn.rollback()
+            await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=ON")
+
+
+def _revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def _sqlite_pragma(conn: Connection, pragma: str) -> None:

@@ -10,14 +10,28 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import signal
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import tzinfo
 
+from advice.errors import UserFacingError
 from cogs.progress._samples import ComfortSample, LeaningSample
 
 log = logging.getLogger(__name__)
+
+RENDER_TIMEOUT_S = 30  # far above a real chart (~0.2 s); only a hung worker gets here
+
+
+class ChartUnavailable(UserFacingError):
+    def __init__(self) -> None:
+        super().__init__("Your chart couldn't be drawn just now. Please try `/progress` again.")
+
+
+def _ignore_interrupts() -> None:
+    """Worker start-up: Ctrl-C is the bot's to handle; the bot stops its worker itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _render(
@@ -30,17 +44,24 @@ def _render(
 
 
 class ChartRenderer:
-    """Owns the worker: started on first use, restarted if it dies, stopped with the cog."""
+    """Owns the worker: started on first use, replaced if it dies or hangs, stopped with the
+    cog (and never restarted after that)."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
 
     @property
     def executor(self) -> ProcessPoolExecutor:
+        if self._closed:
+            raise ChartUnavailable()
         if self._pool is None:
             # spawn, not fork: forking a process that runs threads (aiosqlite's) is unsafe.
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts,
+            )
         return self._pool
 
     async def render(
@@ -51,16 +72,31 @@ class ChartRenderer:
         labels: Mapping[str, str],
         tz: tzinfo,
     ) -> bytes:
-        loop = asyncio.get_running_loop()
         call = functools.partial(_render, list(comfort), list(leanings), dict(labels), tz)
-        try:
-            return await loop.run_in_executor(self.executor, call)
-        except BrokenProcessPool:
-            log.warning("the chart worker died; starting a new one")
+        for attempt in (1, 2):
+            pool = self.executor
+            try:
+                return await asyncio.wait_for(
+                    asyncio.get_running_loop().run_in_executor(pool, call), RENDER_TIMEOUT_S
+                )
+            except (BrokenProcessPool, TimeoutError):
+                log.warning("the chart worker died or hung (attempt %d); replacing it", attempt)
+                self._discard(pool)
+        raise ChartUnavailable()
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        # Only the pool that failed: a concurrent render may already have made a new one.
+        if self._pool is pool:
             self._pool = None
-            return await loop.run_in_executor(self.executor, call)
+        # A hung worker ignores shutdown, and exit would wait for it: kill it (its render is
+        # lost anyway). The executor has no public handle on its processes before 3.14.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.kill()
 
     async def close(self) -> None:
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)

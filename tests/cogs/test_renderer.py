@@ -38,3 +38,27 @@ def test_loading_the_progress_cog_does_not_import_matplotlib() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+async def test_a_dead_worker_is_replaced_and_a_closed_renderer_stays_closed() -> None:
+    import signal
+
+    import pytest
+
+    from cogs.progress._renderer import ChartRenderer, ChartUnavailable
+    from cogs.progress._samples import ComfortSample
+
+    renderer = ChartRenderer()
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    sample = [ComfortSample("purpose", at, 4)]
+    loop = asyncio.get_running_loop()
+    try:
+        first = await loop.run_in_executor(renderer.executor, os.getpid)
+        os.kill(first, signal.SIGKILL)  # the worker dies (OOM killer, an operator's kill)
+        png = await renderer.render(sample, [], labels={}, tz=UTC)
+        assert png.startswith(b"\x89PNG")
+        assert await loop.run_in_executor(renderer.executor, os.getpid) != first
+    finally:
+        await renderer.close()
+    with pytest.raises(ChartUnavailable):
+        await renderer.render(sample, [], labels={}, tz=UTC)

@@ -178,3 +178,22 @@ async def test_a_batch_rebuild_of_users_keeps_every_reflection(tmp_path: Path, c
         assert len(await marks(session, user_id=1)) == 1
         assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
     await database.dispose()
+
+
+async def test_a_failed_migration_leaves_foreign_keys_on(tmp_path: Path) -> None:
+    from db.migrate import run_migration
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'failed.db'}")
+    await upgrade(database)
+
+    def half_done(conn: object) -> None:
+        conn.exec_driver_sql("CREATE TABLE scratch (id INTEGER)")  # type: ignore[attr-defined]
+        raise RuntimeError("migration failed halfway")
+
+    with pytest.raises(RuntimeError):
+        await run_migration(database, half_done)
+    async with database.engine.connect() as conn:  # the same pooled connection comes back
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert "scratch" not in tables
+    await database.dispose()

@@ -1,6 +1,12 @@
 """When storage fails mid-run: a clear private answer, nothing saved lost, nothing typed lost."""
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import Database
 from tests.e2e.conftest import World
@@ -69,3 +75,36 @@ async def test_a_bug_gets_an_apology_with_an_error_id(world: World, monkeypatch,
     assert "simulated bug" not in answer["content"]
     logged = [r for r in caplog.records if error_id in r.getMessage()]
     assert logged and logged[0].exc_info is not None  # the operator gets the traceback
+
+
+async def test_every_write_acknowledges_before_touching_a_slow_database(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy database must never cost the member Discord's response window."""
+    await write(world, world.alice, "purpose", "to delete later")
+    [entry] = await entries(world, world.alice)
+    modal = await open_reflect(world, world.alice, "money")
+    database = world.bot.database
+    fast_transaction = database.transaction
+
+    @asynccontextmanager
+    async def slow_transaction() -> AsyncIterator[AsyncSession]:
+        await asyncio.sleep(0.5)  # longer than the deadline below, in the emulator's real time
+        async with fast_transaction() as session:
+            yield session
+
+    monkeypatch.setattr(database, "transaction", slow_transaction)
+    world.emulator.response_deadline = 0.3  # stands in for Discord's 3 s, scaled down
+    saved = await world.emulator.submit_modal(world.alice, modal, {"text": "slow but safe"})
+    assert "Saved" in (await saved.message())["content"]
+    decided = await world.slash(world.alice, "decide", leaning="no")
+    assert "Recorded" in (await decided.message())["content"]
+    ask = await (await world.slash(world.alice, "journal delete", entry=str(entry.id))).message()
+    deleted = await world.emulator.click(
+        world.alice, ask, f"cr:journal-delete:{world.alice}:{entry.id}"
+    )
+    assert (await deleted.message())["content"] == "Deleted."
+    ask = await (await world.slash(world.alice, "mydata forget")).message()
+    forgot = await world.emulator.click(world.alice, ask, f"cr:mydata-forget:{world.alice}")
+    assert "deleted" in (await forgot.message())["content"]
+    # The fixture fails the test on any late answer the emulator recorded.
