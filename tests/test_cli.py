@@ -202,3 +202,21 @@ async def test_a_lost_key_file_stops_start_up_instead_of_minting_a_new_key(
     assert code == 2 and "key file" in err and "missing" in err
     assert err.strip().splitlines()[-1].startswith("crossroads: DATA_KEY")
     assert not (tmp_path / "cli.key").exists()
+
+
+async def test_sync_registers_the_commands_and_exits(tmp_path: Path) -> None:
+    emulator = Emulator()
+    await emulator.start()
+    try:
+        code, _, err = await run_cli(
+            tmp_path,
+            "sync",
+            DISCORD_TOKEN=TOKEN,
+            DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
+        )
+        names = {command["name"] for command in emulator.registered_commands()}
+    finally:
+        await emulator.stop()
+    assert code == 0, err[-2000:]
+    assert {"advice", "reflect", "journal", "decide", "progress", "mydata", "help"} <= names
+    assert emulator.violations == []
