@@ -23,12 +23,11 @@ def _cause(error: BaseException) -> BaseException:
 
 def _explain(error: BaseException) -> str | None:
     """The member-safe explanation of an expected error, or None for a bug."""
-    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        cause = error.__cause__ or getattr(error, "original", None)
-        if isinstance(cause, UserFacingError):
-            return cause.message
-    if isinstance(error, UserFacingError):
-        return error.message
+    cause = _cause(error)
+    if isinstance(cause, UserFacingError):
+        return cause.message
+    if isinstance(error.__cause__, UserFacingError):  # raised inside a transformer
+        return error.__cause__.message
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works inside a server, not in direct messages."
     if isinstance(error, app_commands.MissingPermissions):
