@@ -125,10 +125,14 @@ def read_submission(values: dict[str, str | list[str]]) -> Submission:
     return Submission(text=text, comfort=comfort, comfort_note=note)
 
 
-async def read_or_hand_back(
+async def acknowledge_and_read(
     interaction: discord.Interaction, values: dict[str, str | list[str]]
 ) -> Submission | None:
-    """The submission, or None after handing an over-long text back to the member whole."""
+    """Defer the form's answer, then read it; None after handing an over-long text back whole.
+
+    Deferring first means a busy database can never cost the member Discord's 3 seconds.
+    """
+    await interaction.response.defer(ephemeral=True, thinking=True)
     try:
         return read_submission(values)
     except TextTooLong as too_long:

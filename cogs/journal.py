@@ -10,7 +10,7 @@ from advice.content import Content, UnknownPoint
 from advice.errors import NotFound
 from advice.progress import opening_words
 from cogs._bot import CrossroadsBot
-from cogs._reflection_form import read_or_hand_back, reflection_modal, text_file
+from cogs._reflection_form import acknowledge_and_read, reflection_modal, text_file
 from cogs._reply import reply
 from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
 from db.journal import (
@@ -204,8 +204,7 @@ class Journal(
         args: list[str],
         values: dict[str, str | list[str]],
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        submission = await read_or_hand_back(interaction, values)
+        submission = await acknowledge_and_read(interaction, values)
         if submission is None:
             return
         try:

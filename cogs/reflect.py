@@ -10,7 +10,7 @@ from advice.journey import PromptKind, prompts_for
 from advice.progress import coverage
 from cogs._bot import CrossroadsBot
 from cogs._reflection_form import REFLECT_ROUTE as ROUTE
-from cogs._reflection_form import read_or_hand_back, reflection_modal
+from cogs._reflection_form import acknowledge_and_read, reflection_modal
 from cogs._reply import reply
 from db.journal import add_reflection, first_reflection_at, reflected_points
 
@@ -67,9 +67,7 @@ class Reflect(commands.Cog):
         args: list[str],
         values: dict[str, str | list[str]],
     ) -> None:
-        # Acknowledge first: a busy database may take longer than Discord's 3 seconds.
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        submission = await read_or_hand_back(interaction, values)
+        submission = await acknowledge_and_read(interaction, values)
         if submission is None:
             return
         point = self._point(args[0] if args else "")
