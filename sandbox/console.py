@@ -20,6 +20,7 @@ import re
 import shlex
 import sys
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -348,6 +349,9 @@ class _Console:
                 self.say("Pick one by number.")
                 self.state.pending_choices = (name, options, focused, choices)
             return
+        await self.run_slash(name, options)
+
+    async def run_slash(self, name: str, options: Mapping[str, object]) -> None:
         interaction = await self.emu.slash(
             self.user_id,
             name,
@@ -364,14 +368,7 @@ class _Console:
             if not 1 <= number <= len(choices):
                 raise ValueError(f"pick 1–{len(choices)}")
             options = {**options, focused: str(choices[number - 1]["value"])}
-            interaction = await self.emu.slash(
-                self.user_id,
-                name,
-                options=dict(options),
-                guild_id=self.guild_id,
-                channel_id=self.channel_id,
-            )
-            await self.show(interaction)
+            await self.run_slash(name, options)
             return
         message = self.state.current
         usable = actions(message) if message else []
