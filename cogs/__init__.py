@@ -7,6 +7,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.journal",
     "cogs.decide",
     "cogs.progress",
+    "cogs.timezone",
+    "cogs.checkin",
     "cogs.mydata",
     "cogs.help",
 )

@@ -1,6 +1,7 @@
 """The bot: Discord client, its dependencies, and the extensions that give it commands."""
 
 import logging
+from datetime import timedelta
 from enum import StrEnum
 
 import discord
@@ -25,9 +26,13 @@ class SyncPolicy(StrEnum):
 
 
 def bot_intents() -> discord.Intents:
-    """Guilds only: slash commands need no privileged intent and no member list."""
+    """Guilds, and DMs for replies to check-ins: no privileged intent, no member list.
+
+    A DM's text reaches the bot without the privileged message content intent.
+    """
     intents = discord.Intents.none()
     intents.guilds = True
+    intents.dm_messages = True
     return intents
 
 
@@ -41,6 +46,9 @@ class CrossroadsBot(commands.Bot):
         clock: Clock,
         dev_guild_id: int | None = None,
         sync: SyncPolicy = SyncPolicy.AUTO,
+        tick_seconds: float = 15.0,
+        checkin_lease: timedelta = timedelta(seconds=90),
+        requests_per_second: float = 50.0,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -59,6 +67,16 @@ class CrossroadsBot(commands.Bot):
         self.router = Router()
         self.dev_guild_id = dev_guild_id
         self.sync_policy = sync
+        # Timed jobs: how often the loop looks for due work, how long a claim is held, and
+        # Discord's global request limit, shared by every process of this bot.
+        self.tick_seconds = tick_seconds
+        self.checkin_lease = checkin_lease
+        self.requests_per_second = requests_per_second
+        # Chart worker, shared by /progress and the year-end summary; started on first use.
+        # Imported here: the progress package's own modules import this one.
+        from cogs.progress._renderer import ChartRenderer
+
+        self.charts = ChartRenderer()
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -73,6 +91,10 @@ class CrossroadsBot(commands.Bot):
                 guild_id=self.dev_guild_id,
                 force=self.sync_policy is SyncPolicy.FORCE,
             )
+
+    async def close(self) -> None:
+        await super().close()
+        await self.charts.close()
 
     async def on_ready(self) -> None:
         log.info(

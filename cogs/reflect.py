@@ -12,13 +12,24 @@ from cogs._bot import CrossroadsBot
 from cogs._reflection_form import REFLECT_ROUTE as ROUTE
 from cogs._reflection_form import acknowledge_and_read, reflection_modal
 from cogs._reply import reply
+from db.checkins import link_reflection
 from db.journal import add_reflection, first_reflection_at, reflected_points
+
+
+def _snowflake_arg(args: list[str], index: int) -> str | None:
+    value = args[index] if len(args) > index else ""
+    return value if value.isdecimal() and len(value) <= 20 else None
 
 
 def submission_key_from(args: list[str]) -> str | None:
     """The opening interaction's id from the form's custom_id; anything else is ignored."""
-    key = args[1] if len(args) > 1 else ""
-    return key if key.isdecimal() and len(key) <= 20 else None
+    return _snowflake_arg(args, 1)
+
+
+def checkin_from(args: list[str]) -> int | None:
+    """The check-in a form answers, when it was opened from a check-in DM."""
+    value = _snowflake_arg(args, 2)
+    return int(value) if value is not None else None
 
 
 class Reflect(commands.Cog):
@@ -84,6 +95,16 @@ class Reflect(commands.Cog):
                 now=self.bot.clock.now(),
             )
             covered = await reflected_points(session, user_id=interaction.user.id)
+            checkin_id = checkin_from(args)
+            if created and checkin_id is not None:
+                # Only the member's own check-in can be linked; a forged id links nothing.
+                await link_reflection(
+                    session,
+                    user_id=interaction.user.id,
+                    checkin_id=checkin_id,
+                    reflection_id=entry.id,
+                    now=self.bot.clock.now(),
+                )
         if not created:
             await reply(
                 interaction, "That reflection was already saved. See it with `/journal list`."

@@ -239,3 +239,18 @@ async def texts(
         )
     )
     return {row.id: cipher.decrypt(row.body, owner_id=user_id) for row in rows}
+
+
+async def first_and_latest(
+    session: AsyncSession, cipher: TextCipher, *, user_id: int, point: str
+) -> list[Entry]:
+    """The member's first and latest entry on a point (one when they wrote once): then vs now."""
+    ordered = _owned(user_id, point).order_by(Reflection.created_at, Reflection.id)
+    first = await session.scalar(ordered.limit(1))
+    if first is None:
+        return []
+    latest = await session.scalar(
+        _owned(user_id, point).order_by(Reflection.created_at.desc(), Reflection.id.desc()).limit(1)
+    )
+    rows = [first] if latest is None or latest.id == first.id else [first, latest]
+    return [_entry(row, cipher) for row in rows]

@@ -67,6 +67,8 @@ class User(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     journey_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept once created, so a check-in costs one request instead of two.
+    dm_channel_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class GuildSettings(Base):
@@ -125,3 +127,67 @@ class Decision(Base):
     leaning: Mapped[int] = mapped_column(SmallInteger)  # advice.progress.Leaning
     reason: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# 64-bit ids on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit and autoincrements.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class LeasedJob:
+    """The columns every timed job shares, so one claim with a lease (db.jobs) serves them all.
+
+    A job is `pending` until done; a process claims it by setting `lease_until`, and a claim
+    whose process died is taken over once the lease has passed.
+    """
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # db.jobs.JobState
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class CheckinPlan(Base):
+    """A member's choice of DM check-ins: a local wall-clock rule, and how delivery is going."""
+
+    __tablename__ = "checkin_plans"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    cadence: Mapped[str] = mapped_column(String(12))  # advice.schedule.Cadence
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    hour: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(12))  # db.checkins.PlanStatus
+    year_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    problem: Mapped[str | None] = mapped_column(Text)  # the last delivery problem, in plain words
+    notice_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Checkin(LeasedJob, Base):
+    """One DM check-in: due at a UTC instant computed from the plan's rule, then delivered."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        Index("ix_checkins_state_due", "state", "due_at"),
+        Index("ix_checkins_user_state", "user_id", "state"),
+    )
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))  # advice.checkins.CheckinKind
+    point: Mapped[str | None] = mapped_column(String(20))  # set on delivery (or by a snooze)
+    prompt: Mapped[str | None] = mapped_column(String(10))  # advice.journey.PromptKind
+    # When the rule said; `due_at` may be later (held out of quiet hours, or backing off).
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    response: Mapped[str | None] = mapped_column(String(10))  # reflected, snoozed, skipped, ...
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reflection_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("reflections.id", ondelete="SET NULL")
+    )

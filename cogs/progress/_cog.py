@@ -11,7 +11,6 @@ from discord.ext import commands
 from cogs._bot import CrossroadsBot
 from cogs._reply import reply
 from cogs.progress._render import CHART_FILENAME, progress_embed, start_message
-from cogs.progress._renderer import ChartRenderer
 from cogs.progress._samples import ComfortSample, LeaningSample
 from db.progress import ProgressData, progress_data
 
@@ -32,10 +31,6 @@ def chart_samples(data: ProgressData) -> tuple[list[ComfortSample], list[Leaning
 class Progress(commands.Cog):
     def __init__(self, bot: CrossroadsBot) -> None:
         self.bot = bot
-        self.renderer = ChartRenderer()
-
-    async def cog_unload(self) -> None:
-        await self.renderer.close()
 
     @app_commands.command(
         name="progress", description="Your coverage, then-vs-now, decision trend and a chart"
@@ -50,5 +45,5 @@ class Progress(commands.Cog):
         embed = progress_embed(self.bot.content, data, now=self.bot.clock.now())
         comfort, leanings = chart_samples(data)
         labels = {point.slug: point.label for point in self.bot.content.points}
-        png = await self.renderer.render(comfort, leanings, labels=labels, tz=member_zone(data))
+        png = await self.bot.charts.render(comfort, leanings, labels=labels, tz=member_zone(data))
         await reply(interaction, embed=embed, files=[discord.File(io.BytesIO(png), CHART_FILENAME)])

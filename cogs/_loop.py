@@ -1,0 +1,73 @@
+"""The loop that drives timed jobs (check-ins, weekly posts): tick, sleep, survive anything.
+
+Not discord.ext.tasks: its loop stops on any exception it was not told to expect, and a
+timed job must never stop for good because one tick failed. This one logs the failure and
+ticks again; it can be woken early (the sandbox moves time), and each tick runs alone, so a
+test's explicit tick and the loop's own never overlap within a process.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from advice.clock import Clock
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_TICKS = 40  # an "alive" line every ~10 minutes at the default 15 s
+
+
+class TimedLoop:
+    def __init__(
+        self, name: str, tick: Callable[[], Awaitable[int]], *, clock: Clock, every: float
+    ) -> None:
+        self.name = name
+        self._tick = tick
+        self._clock = clock
+        self._every = every
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.last_tick_at: datetime | None = None  # the injected clock's time of the last tick
+        self.failures = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"loop:{self.name}")
+
+    def wake(self) -> None:
+        """Tick now rather than at the next interval."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def tick(self) -> int:
+        """Run one tick now (waiting for one in progress); how much work it did."""
+        async with self._lock:
+            self.last_tick_at = self._clock.now()
+            return await self._tick()
+
+    async def _run(self) -> None:
+        ticks = 0
+        while True:
+            try:
+                done = await self.tick()
+            except Exception:
+                self.failures += 1
+                log.exception("%s: a tick failed; the loop carries on", self.name)
+            else:
+                if done:
+                    log.info("%s: tick at %s did %d", self.name, self.last_tick_at, done)
+            ticks += 1
+            if ticks % HEARTBEAT_EVERY_TICKS == 0:
+                log.info("%s: alive; last tick at %s", self.name, self.last_tick_at)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._every)

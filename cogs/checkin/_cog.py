@@ -1,0 +1,424 @@
+"""/checkin and the check-in DMs: opting in, the buttons on each DM, and plain-text replies."""
+
+import logging
+from datetime import datetime
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from advice.errors import InvalidInput, NotFound
+from advice.journey import YEAR, PromptKind
+from advice.schedule import DEFAULT_HOUR, EARLIEST_HOUR, LATEST_HOUR, WEEKDAYS, Cadence, Rule, zone
+from advice.timezones import likely_zone
+from cogs._bot import CrossroadsBot
+from cogs._loop import TimedLoop
+from cogs._reflection_form import REFLECT_ROUTE, TEXT_MAX, clean_text, reflection_modal
+from cogs._reply import reply
+from cogs._routing import arg_int
+from cogs.checkin import _render
+from cogs.checkin._delivery import Delivery
+from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from db import checkins as store
+from db.journal import add_reflection, edit_entry, get_entry
+from db.models import User
+
+log = logging.getLogger(__name__)
+
+PAUSE_DAYS_MAX = 365
+
+
+def _timestamp(at: datetime) -> str:
+    return _render.when(at)
+
+
+class Checkins(commands.Cog):
+    checkin = app_commands.Group(
+        name="checkin", description="DM check-ins across your year: start, pause, resume, stop"
+    )
+
+    def __init__(self, bot: CrossroadsBot) -> None:
+        self.bot = bot
+        self.delivery = Delivery(
+            bot, lease=bot.checkin_lease, requests_per_second=bot.requests_per_second
+        )
+        self.loop = TimedLoop(
+            "check-ins", self.delivery.tick, clock=bot.clock, every=bot.tick_seconds
+        )
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.bot.content.slugs)
+
+    # --- commands ----------------------------------------------------------------------------
+
+    @checkin.command(name="start", description="Get a check-in by DM across the year, at your hour")
+    @app_commands.describe(
+        cadence="How often (default: weekly)",
+        weekday="Which day (default: today, in your time zone)",
+        hour=f"Your local hour, {EARLIEST_HOUR} to {LATEST_HOUR} (default {DEFAULT_HOUR})",
+    )
+    @app_commands.choices(
+        cadence=[
+            app_commands.Choice(name="weekly", value=Cadence.WEEKLY.value),
+            app_commands.Choice(
+                name="fortnightly (every two weeks)", value=Cadence.FORTNIGHTLY.value
+            ),
+            app_commands.Choice(name="monthly (every four weeks)", value=Cadence.MONTHLY.value),
+        ],
+        weekday=[app_commands.Choice(name=name, value=i) for i, name in enumerate(WEEKDAYS)],
+    )
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        cadence: str = Cadence.WEEKLY.value,
+        weekday: int | None = None,
+        hour: app_commands.Range[int, EARLIEST_HOUR, LATEST_HOUR] = DEFAULT_HOUR,
+    ) -> None:
+        # Choices and ranges are the client's promise, not Discord's: check them again.
+        if cadence not in Cadence.__members__.values():
+            raise InvalidInput("Pick how often from the list: weekly, fortnightly or monthly.")
+        if weekday is not None and not 0 <= weekday <= 6:
+            raise InvalidInput("Pick a weekday from the list.")
+        if not EARLIEST_HOUR <= hour <= LATEST_HOUR:
+            raise InvalidInput(
+                f"Check-ins come between {EARLIEST_HOUR}:00 and {LATEST_HOUR}:00 your time, "
+                "never at night. Pick an hour in that range."
+            )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        user_id, now = interaction.user.id, self.bot.clock.now()
+        async with self.bot.database.read() as session:
+            user = await session.get(User, user_id)
+            plan = await store.get_plan(session, user_id)
+        zone_name = user.timezone if user else None
+        if weekday is None:
+            weekday = now.astimezone(zone(zone_name)).weekday()
+        rule = Rule(Cadence(cadence), weekday, hour, zone_name)
+        running = plan is not None and plan.status in ("active", "paused")
+        async with self.bot.database.transaction() as session:
+            plan, pending = await store.start_plan(
+                session,
+                user_id=user_id,
+                cadence=rule.cadence,
+                weekday=weekday,
+                hour=hour,
+                order=self.order,
+                now=now,
+            )
+        if not running:
+            welcome = _render.welcome_embed(self.bot.content, rule, pending.due_at)
+            if not await self._dm_or_explain(interaction, welcome, nonce=f"cr-w-{interaction.id}"):
+                return
+        lines = [
+            f"Check-ins are {'updated' if running else 'on'}: **{_render.schedule_line(rule)}**.",
+            f"Next: {_timestamp(pending.due_at)}.",
+        ]
+        if not running:
+            lines.append("I sent you a welcome message by DM.")
+        if zone_name is None:
+            guess = likely_zone(str(interaction.locale) if interaction.locale else None)
+            example = f"`/timezone zone:{guess}`" if guess else "`/timezone`"
+            lines.append(
+                f"You haven't set your time zone, so I'm using UTC for now. Set it with {example} "
+                "and your check-ins move to the same hour in your zone."
+            )
+        lines.append(
+            "`/checkin status` shows what's next; `/checkin pause` or `/checkin stop` any time."
+        )
+        await reply(interaction, "\n".join(lines))
+
+    async def _dm_or_explain(
+        self, interaction: discord.Interaction, embed: discord.Embed, *, nonce: str
+    ) -> bool:
+        """DM the member; if Discord refuses, say how to allow DMs and schedule nothing."""
+        user_id = interaction.user.id
+        try:
+            channel_id = await open_dm(self.bot, user_id)
+            await dm_channel(self.bot, channel_id).send(embed=embed, nonce=nonce)
+        except discord.HTTPException as error:
+            if not refused(error):
+                raise
+            async with self.bot.database.transaction() as session:
+                await store.mark_unreachable(
+                    session, user_id=user_id, problem=UNREACHABLE_PROBLEM, now=self.bot.clock.now()
+                )
+                await store.take_notice(session, user_id)  # told right here, not again later
+            await reply(
+                interaction,
+                "I couldn't send you a direct message, so no check-ins are scheduled. "
+                f"{_render.ALLOW_DMS} Then run this command again.",
+            )
+            return False
+        async with self.bot.database.transaction() as session:
+            await store.remember_dm_channel(session, user_id=user_id, channel_id=channel_id)
+        return True
+
+    @checkin.command(name="pause", description="Pause your check-ins for a number of days")
+    @app_commands.describe(days="How many days, 1 to 365")
+    async def pause(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, PAUSE_DAYS_MAX]
+    ) -> None:
+        if not 1 <= days <= PAUSE_DAYS_MAX:
+            raise InvalidInput(f"Pause for 1 to {PAUSE_DAYS_MAX} days.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.transaction() as session:
+            plan, pending = await store.pause_plan(
+                session,
+                user_id=interaction.user.id,
+                days=days,
+                order=self.order,
+                now=self.bot.clock.now(),
+            )
+        assert plan.paused_until is not None and pending is not None
+        await reply(
+            interaction,
+            f"Paused until {_timestamp(plan.paused_until)}. Then they carry on by themselves: "
+            f"the next one comes {_timestamp(pending.due_at)}. "
+            "`/checkin resume` ends the pause early.",
+        )
+
+    @checkin.command(name="resume", description="Resume paused or stopped-by-Discord check-ins")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        user_id = interaction.user.id
+        async with self.bot.database.read() as session:
+            plan = await store.get_plan(session, user_id)
+        if plan is not None and plan.status == "unreachable":
+            embed = discord.Embed(
+                title="Check-ins are back on",
+                description="Thanks for allowing direct messages. "
+                "Your check-ins carry on from here.",
+                colour=_render.COLOUR,
+            )
+            if not await self._dm_or_explain(interaction, embed, nonce=f"cr-r-{interaction.id}"):
+                return
+        async with self.bot.database.transaction() as session:
+            plan, pending = await store.resume_plan(
+                session, user_id=user_id, order=self.order, now=self.bot.clock.now()
+            )
+        await reply(interaction, f"Check-ins are on. Next: {_timestamp(pending.due_at)}.")
+
+    @checkin.command(name="stop", description="Stop your check-ins (your reflections stay)")
+    async def stop(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.transaction() as session:
+            stopped = await store.stop_plan(
+                session, user_id=interaction.user.id, now=self.bot.clock.now()
+            )
+        await reply(
+            interaction,
+            "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
+            "`/checkin start` begins again."
+            if stopped
+            else "You don't have check-ins on. `/checkin start` turns them on.",
+        )
+
+    @checkin.command(
+        name="status", description="Your check-in schedule, the next one, and the last"
+    )
+    async def status(self, interaction: discord.Interaction) -> None:
+        user_id = interaction.user.id
+        async with self.bot.database.read() as session:
+            plan = await store.get_plan(session, user_id)
+            user = await session.get(User, user_id)
+            pending = await store.pending_checkin(session, user_id)
+            last = await store.last_delivered(session, user_id)
+        if plan is None:
+            await reply(
+                interaction,
+                "You don't have check-ins. `/checkin start` sends you one point and one question "
+                "by DM every week (or two, or four), at your hour.",
+            )
+            return
+        rule = store.rule_of(plan, user.timezone if user else None)
+        embed = _render.status_embed(
+            plan, rule, pending=pending, last=last, year_ends_at=plan.year_started_at + YEAR
+        )
+        await reply(interaction, embed=embed)
+
+    # --- buttons on a check-in DM ------------------------------------------------------------
+
+    async def _reflect(self, interaction: discord.Interaction, args: list[str]) -> None:
+        checkin_id = arg_int(args, 0)
+        async with self.bot.database.read() as session:
+            checkin = await store.owned_checkin(
+                session, user_id=interaction.user.id, checkin_id=checkin_id
+            )
+        if checkin.point is None:
+            raise NotFound(store.CHECKIN_NOT_FOUND)
+        point = self.bot.content.point(checkin.point)
+        revisit = checkin.prompt == PromptKind.REVISIT
+        modal = reflection_modal(
+            title=f"Revisit: {point.title}" if revisit else point.title,
+            route=REFLECT_ROUTE,
+            args=(point.slug, interaction.id, checkin_id),
+            prompts=[point.revisit_prompt] if revisit else list(point.prompts),
+        )
+        await interaction.response.send_modal(modal)
+
+    async def _snooze(self, interaction: discord.Interaction, args: list[str]) -> None:
+        checkin_id = arg_int(args, 0)
+        await self._check_current(interaction, checkin_id)
+        async with self.bot.database.transaction() as session:
+            until = await store.snooze(
+                session,
+                user_id=interaction.user.id,
+                checkin_id=checkin_id,
+                now=self.bot.clock.now(),
+            )
+        await self._settle(interaction, f"⏰ Snoozed: this point comes back {_timestamp(until)}.")
+
+    async def _skip(self, interaction: discord.Interaction, args: list[str]) -> None:
+        checkin_id = arg_int(args, 0)
+        await self._check_current(interaction, checkin_id)
+        async with self.bot.database.transaction() as session:
+            await store.respond(
+                session,
+                user_id=interaction.user.id,
+                checkin_id=checkin_id,
+                response=store.Response.SKIPPED,
+                now=self.bot.clock.now(),
+            )
+            pending = await store.pending_checkin(session, interaction.user.id)
+        after = f" The next check-in comes {_timestamp(pending.due_at)}." if pending else ""
+        await self._settle(interaction, f"Skipped.{after}")
+
+    async def _stop(self, interaction: discord.Interaction, args: list[str]) -> None:
+        checkin_id = arg_int(args, 0)
+        async with self.bot.database.transaction() as session:
+            await store.owned_checkin(session, user_id=interaction.user.id, checkin_id=checkin_id)
+            await store.stop_plan(session, user_id=interaction.user.id, now=self.bot.clock.now())
+            await store.respond(
+                session,
+                user_id=interaction.user.id,
+                checkin_id=checkin_id,
+                response=store.Response.STOPPED,
+                now=self.bot.clock.now(),
+            )
+        await self._settle(
+            interaction,
+            "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
+            "`/checkin start` begins again.",
+        )
+
+    async def _check_current(self, interaction: discord.Interaction, checkin_id: int) -> None:
+        """Snooze and Skip act on the latest check-in only, and only once."""
+        async with self.bot.database.read() as session:
+            checkin = await store.owned_checkin(
+                session, user_id=interaction.user.id, checkin_id=checkin_id
+            )
+            latest = await store.last_delivered(session, interaction.user.id)
+        if checkin.response is not None:
+            raise InvalidInput(f"You already answered this check-in ({checkin.response}).")
+        if latest is None or latest.id != checkin.id:
+            raise InvalidInput("This check-in has passed; a newer one replaced it.")
+
+    async def _settle(self, interaction: discord.Interaction, outcome: str) -> None:
+        """Answer a press by turning the DM's buttons into what happened."""
+        await interaction.response.edit_message(content=outcome, view=None)
+
+    # --- plain replies in DMs ----------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is not None or message.author.bot:
+            return
+        try:
+            answer = await self._keep_reply(message)
+        except Exception:
+            log.exception("a DM reply from %s could not be saved", message.author.id)
+            answer = (
+                "Sorry, I couldn't save that just now, so nothing was kept. Please send it "
+                "again in a few minutes, or use `/reflect`."
+            )
+        try:
+            await message.channel.send(answer, nonce=f"cr-a-{message.id}")
+        except discord.HTTPException as error:
+            log.warning("could not answer a DM reply: %s", error)
+
+    async def _keep_reply(self, message: discord.Message) -> str:
+        text = clean_text(message.content)
+        if not text:
+            return "I can only keep text. Write your reflection as a message, or use `/reflect`."
+        user_id, now = message.author.id, self.bot.clock.now()
+        async with self.bot.database.transaction() as session:
+            target = await store.reply_target(session, user_id=user_id, now=now)
+            if target is None or target.point is None:
+                return (
+                    "I keep replies to a check-in for 48 hours after it arrives; this one isn't "
+                    "answering one, so I didn't save it. To write about a point, use `/reflect`."
+                )
+            title = self.bot.content.point(target.point).title
+            if target.reflection_id is not None:
+                entry = await get_entry(
+                    session, self.bot.cipher, user_id=user_id, entry_id=target.reflection_id
+                )
+                if len(entry.text) + 2 + len(text) <= TEXT_MAX:
+                    await edit_entry(
+                        session,
+                        self.bot.cipher,
+                        user_id=user_id,
+                        entry_id=entry.id,
+                        text=f"{entry.text}\n\n{text}",
+                        comfort=None,
+                        now=now,
+                    )
+                    return f"Added to your reflection on **{title}**. Only you can see it."
+            entry, _ = await add_reflection(
+                session,
+                self.bot.cipher,
+                user_id=user_id,
+                point=target.point,
+                text=text[:TEXT_MAX],
+                comfort=None,
+                submission_key=f"dm-{message.id}",
+                now=now,
+            )
+            await store.link_reflection(
+                session, user_id=user_id, checkin_id=target.id, reflection_id=entry.id, now=now
+            )
+        return (
+            f"Saved as your reflection on **{title}**. Only you can see it (`/journal list`). "
+            "Add a rating with `/journal edit`, or keep writing here."
+        )
+
+    # --- telling a member why their check-ins stopped ----------------------------------------
+
+    @commands.Cog.listener()
+    async def on_app_command_completion(
+        self,
+        interaction: discord.Interaction,
+        command: app_commands.Command | app_commands.ContextMenu,
+    ) -> None:
+        if interaction.response.type is discord.InteractionResponseType.modal:
+            return  # a modal's interaction takes no follow-up; the next command will do
+        async with self.bot.database.read() as session:
+            if not await store.has_notice(session, interaction.user.id):
+                return
+        async with self.bot.database.transaction() as session:
+            problem = await store.take_notice(session, interaction.user.id)
+        if problem:
+            await interaction.followup.send(
+                f"About your check-ins: {problem} {_render.ALLOW_DMS} Then use `/checkin resume`.",
+                ephemeral=True,
+            )
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        self.loop.start()
+
+    async def cog_load(self) -> None:
+        for route, handler in (
+            (_render.REFLECT, self._reflect),
+            (_render.SNOOZE, self._snooze),
+            (_render.SKIP, self._skip),
+            (_render.STOP, self._stop),
+        ):
+            self.bot.router.add_button(route, handler)
+
+    async def cog_unload(self) -> None:
+        await self.loop.stop()
+        for route in (_render.REFLECT, _render.SNOOZE, _render.SKIP, _render.STOP):
+            self.bot.router.remove(route)

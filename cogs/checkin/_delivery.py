@@ -1,0 +1,261 @@
+"""Delivering due check-ins: claim a batch, pace it under Discord's limit, send, record.
+
+Each check-in is claimed with a lease (db.jobs) and sent with a nonce derived from its id,
+with enforce_nonce: if a process dies after Discord accepted the message but before it was
+recorded, whoever takes the claim over sends the same nonce, and Discord hands back the first
+message instead of a second. Sending happens outside any transaction.
+"""
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import aiohttp
+import discord
+from sqlalchemy import select
+
+from advice.checkins import SUMMARY, CheckinKind, Offer, YearHistory, offer_at
+from advice.journey import PromptKind
+from advice.schedule import is_late, out_of_quiet_hours, quiet, zone
+from cogs._bot import CrossroadsBot
+from cogs.checkin import _render
+from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from cogs.progress._cog import chart_samples, member_zone
+from cogs.progress._render import CHART_FILENAME
+from db import checkins as store
+from db.jobs import JobState, claim_due, finish, reserve_slots
+from db.journal import first_and_latest
+from db.models import Checkin, User
+from db.progress import progress_data
+
+log = logging.getLogger(__name__)
+
+PACE_KEY = "pace:discord-global"
+# Below the limit, so the jitter of real requests never puts 51 into one second.
+PACE_HEADROOM = 0.97
+MAX_ATTEMPTS = 8
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+RETRY_AFTER_BUG = timedelta(minutes=30)
+
+
+def nonce_for(checkin_id: int) -> str:
+    """Deterministic per check-in and within Discord's 25 characters."""
+    return f"cr-ci-{checkin_id}"
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+
+
+async def wait_for_slot(slots: Iterator[float]) -> None:
+    """Wait for this request's reserved start (now, if the reservation ran out)."""
+    delay = next(slots, 0.0) - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+class Delivery:
+    """One tick's work: every due check-in, in batches, until none is left."""
+
+    def __init__(self, bot: CrossroadsBot, *, lease: timedelta, requests_per_second: float) -> None:
+        self.bot = bot
+        self.lease = lease
+        self.pace = requests_per_second * PACE_HEADROOM
+        # A batch is about two seconds of sending: far inside the lease, so a live process
+        # never loses its claim to another while it is still working through it.
+        self.batch = max(1, min(500, int(self.pace * 2)))
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.bot.content.slugs)
+
+    async def tick(self) -> int:
+        delivered = 0
+        while batch := await self._claim():
+            jobs, slots = batch
+            results = await asyncio.gather(*(self._deliver_safely(job, slots) for job in jobs))
+            delivered += sum(results)
+        return delivered
+
+    async def _claim(self) -> tuple[list[Checkin], Iterator[float]] | None:
+        now = self.bot.clock.now()
+        async with self.bot.database.transaction() as session:
+            jobs = await claim_due(session, Checkin, now=now, lease=self.lease, limit=self.batch)
+            if not jobs:
+                return None
+            users = {job.user_id for job in jobs}
+            known = set(
+                await session.scalars(
+                    select(User.id).where(User.id.in_(users), User.dm_channel_id.is_not(None))
+                )
+            )
+            requests = len(jobs) + len(users - known)
+            start = await reserve_slots(
+                session, PACE_KEY, requests, per_second=self.pace, wall_now=time.time()
+            )
+        return jobs, iter(start + i / self.pace for i in range(requests))
+
+    async def _deliver_safely(self, job: Checkin, slots: Iterator[float]) -> bool:
+        try:
+            return await self._deliver(job, slots)
+        except Exception:
+            # A bug in one delivery must not cost the rest of the batch, nor lose this one.
+            log.exception("check-in %s: delivery failed unexpectedly", job.id)
+            async with self.bot.database.transaction() as session:
+                await store.failed_for_now(
+                    session,
+                    job,
+                    problem="Something went wrong on our side while sending a check-in; "
+                    "it will be tried again.",
+                    retry_at=self.bot.clock.now() + RETRY_AFTER_BUG,
+                    order=self.order,
+                    now=self.bot.clock.now(),
+                )
+            return False
+
+    async def _deliver(self, job: Checkin, slots: Iterator[float]) -> bool:
+        now = self.bot.clock.now()
+        async with self.bot.database.read() as session:
+            member = await store.recipient(session, job)
+        plan = member.plan
+        if plan is None or member.history is None or plan.status not in ("active", "paused"):
+            async with self.bot.database.transaction() as session:
+                await finish(session, Checkin, job, JobState.CANCELLED)
+            return False
+        tz = zone(member.timezone)
+        if quiet(tz, now):  # only an overdue check-in can get here: it waits for 08:00
+            async with self.bot.database.transaction() as session:
+                await store.hold(session, job, until=out_of_quiet_hours(tz, now))
+            return False
+        offer = self._offer(job, member.history, now)
+        if offer is None:
+            async with self.bot.database.transaction() as session:
+                await store.nothing_to_send(session, job, order=self.order, now=now)
+            return False
+        late = is_late(job.scheduled_at, now)
+        message = await self._message(job, offer, late=late, now=now)
+        channel_id = member.dm_channel_id
+        try:
+            if channel_id is None:
+                await wait_for_slot(slots)
+                channel_id = await open_dm(self.bot, job.user_id)
+                async with self.bot.database.transaction() as session:
+                    await store.remember_dm_channel(
+                        session, user_id=job.user_id, channel_id=channel_id
+                    )
+            await wait_for_slot(slots)
+            sent = await dm_channel(self.bot, channel_id).send(nonce=nonce_for(job.id), **message)
+        except discord.HTTPException as error:
+            await self._failed(job, error, stale_channel=member.dm_channel_id is not None)
+            return False
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            await self._retry(job, f"Discord could not be reached ({type(error).__name__}).")
+            return False
+        async with self.bot.database.transaction() as session:
+            return await store.delivered(
+                session,
+                job,
+                offer,
+                message_id=sent.id,
+                late=late,
+                order=self.order,
+                now=self.bot.clock.now(),
+            )
+
+    def _offer(self, job: Checkin, history: YearHistory, now: datetime) -> Offer | None:
+        if job.point is not None and job.kind == CheckinKind.POINT:  # a snoozed point returns
+            reflected = bool(history.reflections.get(job.point))
+            if job.point in self.order:
+                return Offer(
+                    CheckinKind.POINT,
+                    job.point,
+                    PromptKind.REVISIT if reflected else PromptKind.FIRST,
+                )
+        return offer_at(history, self.order, now)
+
+    async def _message(
+        self, job: Checkin, offer: Offer, *, late: bool, now: datetime
+    ) -> dict[str, object]:
+        content = self.bot.content
+        if offer == SUMMARY:
+            return await self._summary(job.user_id, now)
+        assert offer.point is not None and offer.prompt is not None
+        point = content.point(offer.point)
+        earlier = []
+        if offer.prompt is PromptKind.REVISIT:
+            async with self.bot.database.read() as session:
+                earlier = await first_and_latest(
+                    session, self.bot.cipher, user_id=job.user_id, point=point.slug
+                )
+        embed = _render.checkin_embed(
+            content,
+            point,
+            offer.prompt,
+            earlier=earlier,
+            late_since=job.scheduled_at if late else None,
+        )
+        return {"embed": embed, "view": _render.checkin_view(job.id)}
+
+    async def _summary(self, user_id: int, now: datetime) -> dict[str, object]:
+        async with self.bot.database.read() as session:
+            data = await progress_data(session, self.bot.cipher, user_id=user_id)
+        embed = _render.summary_embed(self.bot.content, data, now=now)
+        comfort, leanings = chart_samples(data)
+        labels = {point.slug: point.label for point in self.bot.content.points}
+        png = await self.bot.charts.render(comfort, leanings, labels=labels, tz=member_zone(data))
+        return {"embed": embed, "file": discord.File(io.BytesIO(png), CHART_FILENAME)}
+
+    async def _failed(
+        self, job: Checkin, error: discord.HTTPException, *, stale_channel: bool
+    ) -> None:
+        now = self.bot.clock.now()
+        if refused(error):
+            log.info("check-in %s: member %s does not accept DMs", job.id, job.user_id)
+            async with self.bot.database.transaction() as session:
+                await store.unreachable(session, job, problem=UNREACHABLE_PROBLEM, now=now)
+            return
+        if isinstance(error, discord.NotFound) and stale_channel:
+            # The kept DM channel is gone: forget it and open a fresh one on the next try.
+            async with self.bot.database.transaction() as session:
+                await store.remember_dm_channel(session, user_id=job.user_id, channel_id=None)
+            await self._retry(job, "Discord lost our DM channel; it was reopened.")
+            return
+        if error.status >= 500:
+            await self._retry(job, f"Discord had a server error ({error.status}).")
+            return
+        # Anything else is a request Discord will refuse every time: a bug, so no retry storm.
+        log.error("check-in %s: Discord refused it: %s %s", job.id, error.status, error.text)
+        async with self.bot.database.transaction() as session:
+            await store.failed_for_now(
+                session,
+                job,
+                problem="A check-in could not be sent (Discord refused it); the next one is "
+                "scheduled as usual.",
+                retry_at=None,
+                order=self.order,
+                now=now,
+            )
+
+    async def _retry(self, job: Checkin, problem: str) -> None:
+        now = self.bot.clock.now()
+        give_up = job.attempts >= MAX_ATTEMPTS
+        log.warning(
+            "check-in %s: attempt %d failed (%s)%s",
+            job.id,
+            job.attempts,
+            problem,
+            "; giving up on it" if give_up else "",
+        )
+        async with self.bot.database.transaction() as session:
+            await store.failed_for_now(
+                session,
+                job,
+                problem=problem,
+                retry_at=None if give_up else now + backoff(job.attempts),
+                order=self.order,
+                now=now,
+            )

@@ -1,0 +1,187 @@
+"""What check-ins look like: the welcome, each DM, its buttons, the status and the year's end."""
+
+from datetime import datetime
+
+import discord
+
+from advice.checkins import REPLY_WINDOW
+from advice.content import Content, Point
+from advice.journey import PromptKind
+from advice.schedule import QUIET_FROM_HOUR, QUIET_UNTIL_HOUR, Rule
+from cogs._routing import RenderedView, RoutedButton
+from cogs.progress._render import progress_embed
+from db.checkins import PlanStatus
+from db.journal import Entry
+from db.models import Checkin, CheckinPlan
+from db.progress import ProgressData
+
+COLOUR = discord.Colour.from_rgb(87, 242, 135)
+EARLIER_MAX = 900  # two earlier reflections fit an embed with room to spare
+REFLECT, SNOOZE, SKIP, STOP = "checkin-reflect", "checkin-snooze", "checkin-skip", "checkin-stop"
+REPLY_HOURS = int(REPLY_WINDOW.total_seconds() // 3600)
+
+
+def when(at: datetime) -> str:
+    """Full date and time plus "in 3 days": Discord shows both in the reader's own zone."""
+    unix = int(at.timestamp())
+    return f"<t:{unix}:F> (<t:{unix}:R>)"
+
+
+def zone_label(zone_name: str | None) -> str:
+    return zone_name or "UTC, until you set your time zone"
+
+
+def schedule_line(rule: Rule) -> str:
+    described = rule.describe()
+    return f"{described[0].upper()}{described[1:]} ({zone_label(rule.zone_name)})"
+
+
+def welcome_embed(content: Content, rule: Rule, first_at: datetime) -> discord.Embed:
+    lines = [
+        f"*{content.frame.answer}* This is that year, a little at a time.",
+        "",
+        f"• **{schedule_line(rule)}** I'll send one point and one question.",
+        "• First every point once, in the essay's order. Then each comes back around 3 and 6 "
+        "months later, with what you wrote beside it, so you can see what changed. After 12 "
+        "months, a summary of your year.",
+        f"• Answer with **Reflect**, or simply reply here within {REPLY_HOURS} hours.",
+        "• Every check-in has **Snooze** (one day), **Skip** and **Stop**. "
+        "`/checkin pause`, `/checkin stop` and `/checkin status` work any time.",
+        f"• Nothing arrives between {QUIET_FROM_HOUR}:00 and {QUIET_UNTIL_HOUR:02d}:00 your time.",
+        "",
+        f"Your first check-in: {when(first_at)}.",
+    ]
+    embed = discord.Embed(
+        title="Welcome to your year of check-ins", description="\n".join(lines), colour=COLOUR
+    )
+    embed.set_footer(text="Only you can see these messages and what you write.")
+    return embed
+
+
+def checkin_embed(
+    content: Content,
+    point: Point,
+    prompt: PromptKind,
+    *,
+    earlier: list[Entry],
+    late_since: datetime | None,
+) -> discord.Embed:
+    lines = []
+    if late_since is not None:
+        lines.append(f"*Late: this check-in was due {when(late_since)}.*\n")
+    if prompt is PromptKind.FIRST:
+        lines.append(f"> {point.summary}\n")
+        lines += [f"**{question}**" for question in point.prompts]
+        title = f"Check-in · {point.heading}"
+    else:
+        lines.append("This point is back. Read what you wrote, then:\n")
+        lines.append(f"**{point.revisit_prompt}**")
+        title = f"Revisit · {point.heading}"
+    embed = discord.Embed(title=title[:256], description="\n".join(lines), colour=COLOUR)
+    for entry, label in _then_and_latest(earlier):
+        rating = f" · {entry.comfort}/5" if entry.comfort else ""
+        text = entry.text if len(entry.text) <= EARLIER_MAX else entry.text[:EARLIER_MAX] + "…"
+        stamp = f"<t:{int(entry.created_at.timestamp())}:D>"
+        embed.add_field(name=label, value=f"*{stamp}{rating}*\n{text}", inline=False)
+    embed.set_footer(
+        text=f"Point {point.number} of {len(content.points)} · Press Reflect, or reply here "
+        f"within {REPLY_HOURS} hours. Only you can see this."
+    )
+    return embed
+
+
+def _then_and_latest(earlier: list[Entry]) -> list[tuple[Entry, str]]:
+    if not earlier:
+        return []
+    if len(earlier) == 1:
+        return [(earlier[0], "What you wrote then")]
+    return [(earlier[0], "What you wrote first"), (earlier[-1], "Most recently")]
+
+
+def checkin_view(checkin_id: int) -> discord.ui.View:
+    view = RenderedView()
+    view.add_item(
+        RoutedButton(
+            route=REFLECT,
+            args=(checkin_id,),
+            label="Reflect",
+            emoji="✍️",
+            style=discord.ButtonStyle.primary,
+        )
+    )
+    for route, label in ((SNOOZE, "Snooze (1 day)"), (SKIP, "Skip")):
+        view.add_item(
+            RoutedButton(
+                route=route, args=(checkin_id,), label=label, style=discord.ButtonStyle.secondary
+            )
+        )
+    view.add_item(
+        RoutedButton(route=STOP, args=(checkin_id,), label="Stop", style=discord.ButtonStyle.danger)
+    )
+    return view
+
+
+def summary_embed(content: Content, data: ProgressData, *, now: datetime) -> discord.Embed:
+    """The year's close: everything /progress shows, and the question the essay ends on."""
+    embed = progress_embed(content, data, now=now)
+    embed.title = "Your year, and where it leaves you"
+    embed.description = (
+        f"A year ago you set out to answer one question: *{content.frame.title}*\n\n"
+        + (embed.description or "")
+        + f"\n\n*{content.frame.closing}* Where do you stand now? Record it with `/decide`."
+        "\n\nCheck-ins for this year are complete. `/checkin start` begins another year."
+    )
+    return embed
+
+
+def status_embed(
+    plan: CheckinPlan,
+    rule: Rule,
+    *,
+    pending: Checkin | None,
+    last: Checkin | None,
+    year_ends_at: datetime,
+) -> discord.Embed:
+    state = {
+        PlanStatus.ACTIVE: "On",
+        PlanStatus.PAUSED: f"Paused until {when(plan.paused_until)}" if plan.paused_until else "",
+        PlanStatus.STOPPED: "Stopped. `/checkin start` turns them on again.",
+        PlanStatus.UNREACHABLE: "Stopped: I can't send you direct messages.",
+        PlanStatus.FINISHED: "Your year is complete. `/checkin start` begins another.",
+    }[PlanStatus(plan.status)]
+    embed = discord.Embed(title="Your check-ins", description=state, colour=COLOUR)
+    embed.add_field(name="Schedule", value=schedule_line(rule), inline=False)
+    embed.add_field(name="Next check-in", value=_next_line(plan, pending), inline=False)
+    if last is not None and last.sent_at is not None:
+        timing = "late" if last.late else "on time"
+        value = f"{when(last.sent_at)}, {timing}"
+    else:
+        value = "None yet."
+    embed.add_field(name="Last delivered", value=value, inline=False)
+    if plan.problem:
+        embed.add_field(name="Delivery problem", value=plan.problem[:1024], inline=False)
+    embed.set_footer(text="Only you can see this.")
+    if plan.status in (PlanStatus.ACTIVE, PlanStatus.PAUSED):
+        embed.add_field(
+            name="Your year", value=f"Ends {when(year_ends_at)} with a summary.", inline=False
+        )
+    return embed
+
+
+def _next_line(plan: CheckinPlan, pending: Checkin | None) -> str:
+    if plan.status == PlanStatus.UNREACHABLE:
+        return (
+            "None: Discord refused my last direct message to you. " + ALLOW_DMS + " Then use "
+            "`/checkin resume`."
+        )
+    if pending is None:
+        return "None."
+    kind = "your year's summary" if pending.kind == "summary" else "a check-in"
+    return f"{when(pending.due_at)}: {kind}."
+
+
+ALLOW_DMS = (
+    "To allow them, open the server's menu (its name at the top of the channel list) › "
+    "**Privacy Settings** and turn on **Direct Messages**, or in **User Settings › Privacy & "
+    "Safety** allow direct messages from server members."
+)

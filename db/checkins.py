@@ -1,0 +1,506 @@
+"""DM check-ins: members' plans and the check-in rows the dispatcher claims (db.jobs).
+
+Every member has at most one pending check-in: it is created when the plan starts and each
+time one is delivered, and moved (never duplicated) by pauses, snoozes and zone changes.
+What a check-in carries is decided by advice.checkins when it is delivered, not in advance,
+so a reflection written meanwhile is taken into account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advice.checkins import REPLY_WINDOW, CheckinKind, Offer, YearHistory, next_due
+from advice.errors import NotFound
+from advice.journey import YEAR
+from advice.schedule import (
+    Cadence,
+    Rule,
+    first_occurrence,
+    first_slot_from,
+    following,
+    moved_to,
+    snoozed_until,
+)
+from db.jobs import JobState, finish, retry_later
+from db.models import Checkin, CheckinPlan, Reflection, User
+from db.users import ensure_user
+
+CHECKIN_NOT_FOUND = "That check-in doesn't exist any more, or it isn't yours."
+
+
+class PlanStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    UNREACHABLE = "unreachable"  # Discord refused our DMs; nothing is sent until they resume
+    FINISHED = "finished"  # the year ended with its summary
+
+
+class Response(StrEnum):
+    REFLECTED = "reflected"
+    SNOOZED = "snoozed"
+    SKIPPED = "skipped"
+    STOPPED = "stopped"
+
+
+def rule_of(plan: CheckinPlan, zone_name: str | None) -> Rule:
+    return Rule(Cadence(plan.cadence), plan.weekday, plan.hour, zone_name)
+
+
+async def get_plan(session: AsyncSession, user_id: int) -> CheckinPlan | None:
+    return await session.get(CheckinPlan, user_id)
+
+
+async def pending_checkin(session: AsyncSession, user_id: int) -> Checkin | None:
+    return await session.scalar(
+        select(Checkin)
+        .where(Checkin.user_id == user_id, Checkin.state == JobState.PENDING)
+        .order_by(Checkin.due_at)
+        .limit(1)
+    )
+
+
+async def last_delivered(session: AsyncSession, user_id: int) -> Checkin | None:
+    return await session.scalar(
+        select(Checkin)
+        .where(Checkin.user_id == user_id, Checkin.sent_at.is_not(None))
+        .order_by(Checkin.sent_at.desc(), Checkin.id.desc())
+        .limit(1)
+    )
+
+
+async def year_history(session: AsyncSession, user_id: int, since: datetime) -> YearHistory:
+    reflections: dict[str, list[datetime]] = {}
+    offers: dict[str, list[datetime]] = {}
+    rows = await session.execute(
+        select(Reflection.point, Reflection.created_at).where(
+            Reflection.user_id == user_id, Reflection.created_at >= since
+        )
+    )
+    for point, at in rows:
+        reflections.setdefault(point, []).append(at)
+    offered = await session.execute(
+        select(Checkin.point, Checkin.sent_at).where(
+            Checkin.user_id == user_id,
+            Checkin.kind == CheckinKind.POINT,
+            Checkin.sent_at >= since,
+            Checkin.point.is_not(None),
+        )
+    )
+    for offered_point, sent_at in offered:
+        if offered_point is not None and sent_at is not None:  # the query's filter; for typing
+            offers.setdefault(offered_point, []).append(sent_at)
+    return YearHistory(since, reflections, offers)
+
+
+async def next_slot(
+    session: AsyncSession,
+    plan: CheckinPlan,
+    rule: Rule,
+    order: Sequence[str],
+    *,
+    previous: datetime | None,
+    now: datetime,
+) -> tuple[datetime, CheckinKind]:
+    """The member's next slot that will have something to carry, and whether it ends the year."""
+    history = await year_history(session, plan.user_id, plan.year_started_at)
+    slot = first_occurrence(rule, now) if previous is None else following(rule, previous, after=now)
+    wanted = next_due(history, order, slot)
+    if wanted > slot:
+        slot = first_slot_from(rule, slot, not_before=wanted)
+    return slot, CheckinKind.SUMMARY if slot >= history.ends_at else CheckinKind.POINT
+
+
+async def _schedule(
+    session: AsyncSession,
+    user_id: int,
+    at: datetime,
+    kind: CheckinKind,
+    *,
+    point: str | None = None,
+) -> Checkin:
+    checkin = Checkin(
+        user_id=user_id,
+        kind=kind,
+        point=point,
+        scheduled_at=at,
+        due_at=at,
+        state=JobState.PENDING,
+        attempts=0,
+        late=False,
+    )
+    session.add(checkin)
+    await session.flush()
+    return checkin
+
+
+async def _cancel_pending(session: AsyncSession, user_id: int) -> None:
+    await session.execute(
+        update(Checkin)
+        .where(Checkin.user_id == user_id, Checkin.state == JobState.PENDING)
+        .values(state=JobState.CANCELLED, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _year_start(plan: CheckinPlan | None, user: User, now: datetime) -> datetime:
+    """The current year goes on while it lasts; a finished or lapsed one makes way for a new one."""
+    if (
+        plan is not None
+        and plan.status != PlanStatus.FINISHED
+        and now < plan.year_started_at + YEAR
+    ):
+        return plan.year_started_at
+    if plan is None and user.journey_started_at and now < user.journey_started_at + YEAR:
+        return user.journey_started_at  # they began by reflecting; the check-ins join that year
+    return now
+
+
+async def start_plan(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    cadence: Cadence,
+    weekday: int,
+    hour: int,
+    order: Sequence[str],
+    now: datetime,
+) -> tuple[CheckinPlan, Checkin]:
+    """Opt in (or change the rule): the plan is active and its next check-in scheduled."""
+    user = await ensure_user(session, user_id, now=now)
+    if user.journey_started_at is None:
+        user.journey_started_at = now
+    plan = await get_plan(session, user_id)
+    year_started_at = _year_start(plan, user, now)
+    if plan is None:
+        plan = CheckinPlan(user_id=user_id, created_at=now, notice_pending=False)
+        session.add(plan)
+    plan.cadence, plan.weekday, plan.hour = cadence, weekday, hour
+    plan.status = PlanStatus.ACTIVE
+    plan.year_started_at = year_started_at
+    plan.paused_until = None
+    plan.problem = None
+    plan.notice_pending = False
+    plan.updated_at = now
+    await _cancel_pending(session, user_id)
+    await session.flush()
+    slot, kind = await next_slot(
+        session, plan, rule_of(plan, user.timezone), order, previous=None, now=now
+    )
+    return plan, await _schedule(session, user_id, slot, kind)
+
+
+async def _require_plan(session: AsyncSession, user_id: int) -> tuple[CheckinPlan, User]:
+    plan = await get_plan(session, user_id)
+    user = await session.get(User, user_id)
+    if plan is None or user is None or plan.status in (PlanStatus.STOPPED, PlanStatus.FINISHED):
+        raise NotFound("You don't have check-ins on. Start them with `/checkin start`.")
+    return plan, user
+
+
+async def pause_plan(
+    session: AsyncSession, *, user_id: int, days: int, order: Sequence[str], now: datetime
+) -> tuple[CheckinPlan, Checkin | None]:
+    """Nothing is sent until the pause ends; then the schedule simply carries on."""
+    plan, user = await _require_plan(session, user_id)
+    if plan.status == PlanStatus.UNREACHABLE:
+        raise NotFound(
+            "Your check-ins are already stopped because I can't DM you. Allow DMs, "
+            "then use `/checkin resume`."
+        )
+    plan.status = PlanStatus.PAUSED
+    plan.paused_until = now + timedelta(days=days)
+    plan.updated_at = now
+    pending = await pending_checkin(session, user_id)
+    rule = rule_of(plan, user.timezone)
+    previous = pending.scheduled_at if pending else now
+    await _cancel_pending(session, user_id)
+    slot = first_slot_from(rule, previous, not_before=plan.paused_until)
+    kind = CheckinKind.SUMMARY if slot >= plan.year_started_at + YEAR else CheckinKind.POINT
+    return plan, await _schedule(session, user_id, slot, kind)
+
+
+async def resume_plan(
+    session: AsyncSession, *, user_id: int, order: Sequence[str], now: datetime
+) -> tuple[CheckinPlan, Checkin]:
+    plan, user = await _require_plan(session, user_id)
+    plan.status = PlanStatus.ACTIVE
+    plan.paused_until = None
+    plan.problem = None
+    plan.notice_pending = False
+    plan.updated_at = now
+    await _cancel_pending(session, user_id)
+    await session.flush()
+    slot, kind = await next_slot(
+        session, plan, rule_of(plan, user.timezone), order, previous=None, now=now
+    )
+    return plan, await _schedule(session, user_id, slot, kind)
+
+
+async def stop_plan(session: AsyncSession, *, user_id: int, now: datetime) -> bool:
+    """False when there was nothing to stop."""
+    plan = await get_plan(session, user_id)
+    if plan is None or plan.status in (PlanStatus.STOPPED, PlanStatus.FINISHED):
+        return False
+    plan.status = PlanStatus.STOPPED
+    plan.paused_until = None
+    plan.updated_at = now
+    await _cancel_pending(session, user_id)
+    return True
+
+
+async def set_timezone(
+    session: AsyncSession, *, user_id: int, zone_name: str, now: datetime
+) -> Checkin | None:
+    """Set the member's zone; a pending check-in moves to the same local hour there."""
+    user = await ensure_user(session, user_id, now=now)
+    old_zone, user.timezone = user.timezone, zone_name
+    plan = await get_plan(session, user_id)
+    pending = await pending_checkin(session, user_id)
+    if plan is None or pending is None:
+        return None
+    at = moved_to(rule_of(plan, zone_name), pending.scheduled_at, old_zone, now=now)
+    pending.scheduled_at = pending.due_at = at
+    return pending
+
+
+# --- delivery (the dispatcher's side) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What delivering one check-in needs to know about its member."""
+
+    plan: CheckinPlan | None
+    timezone: str | None
+    dm_channel_id: int | None
+    history: YearHistory | None
+
+
+async def recipient(session: AsyncSession, checkin: Checkin) -> Recipient:
+    plan = await get_plan(session, checkin.user_id)
+    user = await session.get(User, checkin.user_id)
+    history = await year_history(session, checkin.user_id, plan.year_started_at) if plan else None
+    return Recipient(
+        plan,
+        user.timezone if user else None,
+        user.dm_channel_id if user else None,
+        history,
+    )
+
+
+async def remember_dm_channel(
+    session: AsyncSession, *, user_id: int, channel_id: int | None
+) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(dm_channel_id=channel_id))
+
+
+async def delivered(
+    session: AsyncSession,
+    checkin: Checkin,
+    offer: Offer,
+    *,
+    message_id: int,
+    late: bool,
+    order: Sequence[str],
+    now: datetime,
+) -> bool:
+    """Record a delivery and schedule the next one; False if another process took it over."""
+    if not await finish(
+        session,
+        Checkin,
+        checkin,
+        JobState.DONE,
+        sent_at=now,
+        message_id=message_id,
+        late=late,
+        kind=offer.kind,
+        point=offer.point,
+        prompt=offer.prompt,
+    ):
+        return False
+    plan = await get_plan(session, checkin.user_id)
+    user = await session.get(User, checkin.user_id)
+    if plan is None or user is None:
+        return True
+    plan.last_delivered_at = now
+    plan.problem = None
+    plan.updated_at = now
+    if offer.kind is CheckinKind.SUMMARY:
+        plan.status = PlanStatus.FINISHED
+        return True
+    await _schedule_after(session, plan, user, checkin, order, now)
+    return True
+
+
+async def _schedule_after(
+    session: AsyncSession,
+    plan: CheckinPlan,
+    user: User,
+    checkin: Checkin,
+    order: Sequence[str],
+    now: datetime,
+) -> None:
+    if plan.status not in (PlanStatus.ACTIVE, PlanStatus.PAUSED):
+        return
+    if await pending_checkin(session, plan.user_id) is not None:  # a snooze already made one
+        return
+    await session.flush()
+    slot, kind = await next_slot(
+        session, plan, rule_of(plan, user.timezone), order, previous=checkin.scheduled_at, now=now
+    )
+    await _schedule(session, plan.user_id, slot, kind)
+
+
+async def nothing_to_send(
+    session: AsyncSession, checkin: Checkin, *, order: Sequence[str], now: datetime
+) -> None:
+    """The slot came but nothing is due (the member got ahead): no DM, just the next slot."""
+    if not await finish(session, Checkin, checkin, JobState.CANCELLED):
+        return
+    plan = await get_plan(session, checkin.user_id)
+    user = await session.get(User, checkin.user_id)
+    if plan is not None and user is not None:
+        await _schedule_after(session, plan, user, checkin, order, now)
+
+
+async def hold(session: AsyncSession, checkin: Checkin, *, until: datetime) -> None:
+    """Not now (quiet hours, or the plan is paused): claimable again from `until`."""
+    await retry_later(session, Checkin, checkin, at=until, due_at=until)
+
+
+async def unreachable(
+    session: AsyncSession, checkin: Checkin, *, problem: str, now: datetime
+) -> None:
+    """Discord refused the DM: no retry, and the member hears why at their next command."""
+    await finish(session, Checkin, checkin, JobState.FAILED)
+    await mark_unreachable(session, user_id=checkin.user_id, problem=problem, now=now)
+
+
+async def mark_unreachable(
+    session: AsyncSession, *, user_id: int, problem: str, now: datetime
+) -> None:
+    plan = await get_plan(session, user_id)
+    if plan is not None:
+        plan.status = PlanStatus.UNREACHABLE
+        plan.problem = problem
+        plan.notice_pending = True
+        plan.updated_at = now
+    await _cancel_pending(session, user_id)
+
+
+async def failed_for_now(
+    session: AsyncSession,
+    checkin: Checkin,
+    *,
+    problem: str,
+    retry_at: datetime | None,
+    order: Sequence[str],
+    now: datetime,
+) -> None:
+    """Discord or the network failed: retry at `retry_at`, or give up on this one (None)."""
+    plan = await get_plan(session, checkin.user_id)
+    if plan is not None:
+        plan.problem = problem
+    if retry_at is not None:
+        await retry_later(session, Checkin, checkin, at=retry_at)
+        return
+    if not await finish(session, Checkin, checkin, JobState.FAILED):
+        return
+    user = await session.get(User, checkin.user_id)
+    if plan is not None and user is not None:
+        await _schedule_after(session, plan, user, checkin, order, now)
+
+
+async def take_notice(session: AsyncSession, user_id: int) -> str | None:
+    """The delivery problem the member has not been told about yet (told once)."""
+    return await session.scalar(
+        update(CheckinPlan)
+        .where(CheckinPlan.user_id == user_id, CheckinPlan.notice_pending.is_(True))
+        .values(notice_pending=False)
+        .returning(CheckinPlan.problem)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def has_notice(session: AsyncSession, user_id: int) -> bool:
+    return bool(
+        await session.scalar(
+            select(CheckinPlan.notice_pending).where(CheckinPlan.user_id == user_id)
+        )
+    )
+
+
+# --- the member's answers -----------------------------------------------------------------------
+
+
+async def owned_checkin(session: AsyncSession, *, user_id: int, checkin_id: int) -> Checkin:
+    checkin = await session.scalar(
+        select(Checkin).where(Checkin.id == checkin_id, Checkin.user_id == user_id)
+    )
+    if checkin is None or checkin.sent_at is None:
+        raise NotFound(CHECKIN_NOT_FOUND)
+    return checkin
+
+
+async def respond(
+    session: AsyncSession, *, user_id: int, checkin_id: int, response: Response, now: datetime
+) -> Checkin:
+    checkin = await owned_checkin(session, user_id=user_id, checkin_id=checkin_id)
+    checkin.response = response
+    checkin.responded_at = now
+    return checkin
+
+
+async def snooze(
+    session: AsyncSession, *, user_id: int, checkin_id: int, now: datetime
+) -> datetime:
+    """Bring this check-in's point back tomorrow at the member's hour; returns when."""
+    checkin = await owned_checkin(session, user_id=user_id, checkin_id=checkin_id)
+    plan, user = await _require_plan(session, user_id)
+    if plan.status != PlanStatus.ACTIVE:
+        raise NotFound("Your check-ins aren't running right now; see `/checkin status`.")
+    at = snoozed_until(rule_of(plan, user.timezone), now)
+    pending = await pending_checkin(session, user_id)
+    if pending is not None and pending.kind == CheckinKind.POINT and pending.due_at > at:
+        # The snoozed point takes the next slot's place; the grid carries on after it.
+        pending.point, pending.scheduled_at, pending.due_at = checkin.point, at, at
+    else:
+        await _schedule(session, user_id, at, CheckinKind.POINT, point=checkin.point)
+    checkin.response, checkin.responded_at = Response.SNOOZED, now
+    return at
+
+
+async def link_reflection(
+    session: AsyncSession, *, user_id: int, checkin_id: int, reflection_id: int, now: datetime
+) -> bool:
+    """Record a reflection as this check-in's answer; False for someone else's check-in."""
+    linked = await session.scalar(
+        update(Checkin)
+        .where(Checkin.id == checkin_id, Checkin.user_id == user_id, Checkin.sent_at.is_not(None))
+        .values(reflection_id=reflection_id, response=Response.REFLECTED, responded_at=now)
+        .returning(Checkin.id)
+        .execution_options(synchronize_session=False)
+    )
+    return linked is not None
+
+
+async def reply_target(session: AsyncSession, *, user_id: int, now: datetime) -> Checkin | None:
+    """The check-in a plain DM reply answers: the latest one delivered in the last 48 hours."""
+    return await session.scalar(
+        select(Checkin)
+        .where(
+            Checkin.user_id == user_id,
+            Checkin.kind == CheckinKind.POINT,
+            Checkin.sent_at >= now - REPLY_WINDOW,
+        )
+        .order_by(Checkin.sent_at.desc(), Checkin.id.desc())
+        .limit(1)
+    )

@@ -1,0 +1,331 @@
+"""DM check-ins end to end: /timezone, /checkin, delivery, the buttons, replies and failures.
+
+The real bot over real HTTP and websocket to the emulator. Time moves by the injected clock;
+the check-in loop is ticked explicitly so a test knows exactly when delivery happened.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from db.journal import marks
+from db.models import Checkin, CheckinPlan
+from tests.e2e.conftest import World
+
+MONDAY_18_BERLIN = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)  # the fixture clock starts 09:00 UTC
+
+
+async def tick(world: World) -> int:
+    """One tick of the check-in loop, now. (Not isinstance: discord.py re-imports an
+    extension's modules each time a bot loads it.)"""
+    cog: Any = world.bot.get_cog("Checkins")
+    return int(await cog.loop.tick())
+
+
+async def answer(world: World, user_id: int, command: str, **options: object) -> dict[str, Any]:
+    interaction = await world.slash(user_id, command, **options)
+    message = await interaction.message()
+    assert interaction.is_ephemeral(), f"/{command} answered in public"
+    return message
+
+
+def text_of(message: dict[str, Any]) -> str:
+    parts = [message.get("content") or ""]
+    for embed in message.get("embeds") or []:
+        parts += [embed.get("title") or "", embed.get("description") or ""]
+        parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields") or []]
+        parts.append((embed.get("footer") or {}).get("text") or "")
+    return "\n".join(parts)
+
+
+def unix(at: datetime) -> str:
+    return str(int(at.timestamp()))
+
+
+async def checkins(world: World, user_id: int) -> list[Checkin]:
+    async with world.database.read() as session:
+        rows = await session.scalars(
+            select(Checkin).where(Checkin.user_id == user_id).order_by(Checkin.id)
+        )
+        return list(rows)
+
+
+def dm_posts(world: World, user_id: int) -> int:
+    channel = world.emulator.dm_channel_id(user_id)
+    return sum(
+        1
+        for r in world.emulator.requests
+        if r.method == "POST" and r.path == f"/channels/{channel}/messages"
+    )
+
+
+async def start_berlin(world: World, user_id: int, **options: object) -> dict[str, Any]:
+    await answer(world, user_id, "timezone", zone="Europe/Berlin")
+    return await answer(world, user_id, "checkin start", **options)
+
+
+# --- /timezone -----------------------------------------------------------------------------------
+
+
+async def test_timezone_autocomplete_matches_parts_of_names(world: World) -> None:
+    for typed, expected in (
+        ("berlin", "Europe/Berlin"),
+        ("new york", "America/New_York"),
+        ("sydney", "Australia/Sydney"),
+    ):
+        choices = await world.emulator.autocomplete(
+            world.alice, "timezone", focused="zone", value=typed, guild_id=world.guild_id
+        )
+        assert choices[0]["value"] == expected, (typed, choices[:3])
+        assert len(choices) <= 25
+
+
+async def test_timezone_confirms_with_local_time_and_names_close_matches(world: World) -> None:
+    reply = await answer(world, world.alice, "timezone", zone="europe/berlin")
+    # 09:00 UTC on Monday 5 January is 10:00 in Berlin.
+    assert "Europe/Berlin" in reply["content"] and "10:00 on Monday" in reply["content"]
+    unknown = await answer(world, world.alice, "timezone", zone="Berln")
+    assert "isn't a time zone I know" in unknown["content"]
+    assert "Europe/Berlin" in unknown["content"]
+
+
+# --- /checkin start and the welcome ---------------------------------------------------------------
+
+
+async def test_start_sends_a_welcome_dm_and_schedules_the_first_checkin(
+    world_any_db: World,
+) -> None:
+    world = world_any_db
+    reply = await start_berlin(world, world.alice)
+    # Monday 10:00 in Berlin: the first check-in is today at 18:00, still ahead.
+    assert f"<t:{unix(MONDAY_18_BERLIN)}:F>" in reply["content"]
+    assert "Every week on Monday at 18:00" in reply["content"]
+    [welcome] = world.emulator.dm_messages(world.alice)
+    assert welcome["embeds"][0]["title"] == "Welcome to your year of check-ins"
+    assert "/checkin pause" in text_of(welcome) and "Stop" in text_of(welcome)
+    assert welcome["nonce"].startswith("cr-w-")
+    [pending] = await checkins(world, world.alice)
+    assert pending.state == "pending" and pending.due_at == MONDAY_18_BERLIN
+    # The first check-in is not the welcome: nothing else is sent before it is due.
+    assert await tick(world) == 0
+    assert len(world.emulator.dm_messages(world.alice)) == 1
+
+
+async def test_start_without_a_time_zone_uses_utc_and_suggests_one(world: World) -> None:
+    reply = await answer(world, world.alice, "checkin start", weekday=2, hour=9)
+    assert "UTC" in reply["content"]
+    assert "/timezone zone:America/New_York" in reply["content"]  # the emulator's locale: en-US
+    # Wednesday 7 January, 09:00 UTC.
+    assert f"<t:{unix(datetime(2026, 1, 7, 9, tzinfo=UTC))}:F>" in reply["content"]
+
+
+async def test_options_outside_the_rules_get_a_clear_answer(world: World) -> None:
+    interaction = await world.slash(
+        world.alice, "checkin start", hour=23, enforce_client_limits=False
+    )
+    message = await interaction.message()
+    assert "never at night" in message["content"]
+    assert await checkins(world, world.alice) == []
+
+
+# --- delivery -------------------------------------------------------------------------------------
+
+
+async def test_a_due_checkin_goes_out_once_with_a_nonce_and_one_request(
+    world_any_db: World,
+) -> None:
+    world = world_any_db
+    await start_berlin(world, world.alice)
+    posts_before = dm_posts(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN + timedelta(seconds=30))
+    assert await tick(world) == 1
+    _welcome, checkin = world.emulator.dm_messages(world.alice)
+    [row, pending] = await checkins(world, world.alice)
+    assert checkin["nonce"] == f"cr-ci-{row.id}" and len(checkin["nonce"]) <= 25
+    assert checkin["embeds"][0]["title"].startswith("Check-in · 1.")
+    assert "late" not in text_of(checkin).lower()
+    labels = [c["label"] for row_ in checkin["components"] for c in row_["components"]]
+    assert labels == ["Reflect", "Snooze (1 day)", "Skip", "Stop"]
+    # The DM channel was kept from the welcome: one request for the check-in, no channel lookup.
+    assert dm_posts(world, world.alice) == posts_before + 1
+    assert not [r for r in world.emulator.requests if r.path == "/users/@me/channels"][1:]
+    assert row.state == "done" and row.message_id == int(checkin["id"]) and row.point == "purpose"
+    # The next one is a week later at the same local hour, and nothing goes out twice.
+    assert pending.state == "pending" and pending.due_at == MONDAY_18_BERLIN + timedelta(weeks=1)
+    assert await tick(world) == 0
+    assert len(world.emulator.dm_messages(world.alice)) == 2
+
+
+async def test_reflect_button_records_the_reflection_as_the_checkins(world_any_db: World) -> None:
+    world = world_any_db
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    dm = world.emulator.dm_messages(world.alice)[-1]
+    [row, _] = await checkins(world, world.alice)
+    modal = await (
+        await world.emulator.click(world.alice, dm, f"cr:checkin-reflect:{row.id}")
+    ).modal()
+    submitted = await world.emulator.submit_modal(
+        world.alice, modal, {"text": "Impact over decades.", "comfort": ["4"]}
+    )
+    assert "Saved your reflection on" in (await submitted.message())["content"]
+    [row, _] = await checkins(world, world.alice)
+    async with world.database.read() as session:
+        [mark] = await marks(session, user_id=world.alice)
+    assert row.reflection_id == mark.id and row.response == "reflected"
+    assert mark.point == "purpose" and mark.comfort == 4
+
+
+async def test_skip_snooze_and_stop_act_once_and_only_for_the_owner(world: World) -> None:
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    dm = world.emulator.dm_messages(world.alice)[-1]
+    [row, pending] = await checkins(world, world.alice)
+
+    # Someone else pressing (a forged copy): refused, nothing changes.
+    world.emulator.add_member(world.guild_id, world.bob)  # already a member; harmless
+    forged = await world.emulator.click(world.bob, dm, f"cr:checkin-skip:{row.id}")
+    assert "isn't yours" in (await forged.message())["content"]
+
+    snoozed = await world.emulator.click(world.alice, dm, f"cr:checkin-snooze:{row.id}")
+    edited = await snoozed.message()
+    tomorrow = MONDAY_18_BERLIN + timedelta(days=1)
+    assert f"<t:{unix(tomorrow)}:F>" in edited["content"] and edited["components"] == []
+    rows = await checkins(world, world.alice)
+    assert [r.due_at for r in rows if r.state == "pending"] == [tomorrow]  # moved, not doubled
+    again = await world.emulator.click(world.alice, dm, f"cr:checkin-skip:{row.id}")
+    assert "already answered" in (await again.message())["content"]
+
+    world.clock.set(tomorrow)
+    assert await tick(world) == 1
+    snoozed_dm = world.emulator.dm_messages(world.alice)[-1]
+    assert snoozed_dm["embeds"][0]["title"].startswith("Check-in · 1.")  # the same point back
+    # The day after, the grid carries on: next Monday at 18:00.
+    assert [r.due_at for r in await checkins(world, world.alice) if r.state == "pending"] == [
+        MONDAY_18_BERLIN + timedelta(weeks=1)
+    ]
+    latest = [r for r in await checkins(world, world.alice) if r.sent_at][-1]
+    stop = await world.emulator.click(world.alice, snoozed_dm, f"cr:checkin-stop:{latest.id}")
+    assert "stopped" in (await stop.message())["content"]
+    assert [r for r in await checkins(world, world.alice) if r.state == "pending"] == []
+    status = await answer(world, world.alice, "checkin status")
+    assert "Stopped" in text_of(status)
+    del pending
+
+
+async def test_a_press_on_an_old_checkin_gets_a_clear_answer(world: World) -> None:
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    first = world.emulator.dm_messages(world.alice)[-1]
+    world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=1))
+    await tick(world)
+    [old, *_] = await checkins(world, world.alice)
+    press = await world.emulator.click(world.alice, first, f"cr:checkin-snooze:{old.id}")
+    assert "has passed" in (await press.message())["content"]
+    forged = json.loads(
+        json.dumps(first).replace(f"checkin-skip:{old.id}", "checkin-skip:999999999")
+    )
+    unknown = await world.emulator.click(world.alice, forged, "cr:checkin-skip:999999999")
+    assert "doesn't exist" in (await unknown.message())["content"]
+
+
+async def test_after_downtime_only_the_latest_missed_checkin_comes_late(world: World) -> None:
+    await start_berlin(world, world.alice)
+    # Five weeks offline, back on a Tuesday at 10:00 in Berlin.
+    world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=5, hours=16))
+    assert await tick(world) == 1
+    late = world.emulator.dm_messages(world.alice)[-1]
+    assert "Late" in text_of(late) and f"<t:{unix(MONDAY_18_BERLIN)}:F>" in text_of(late)
+    [row, pending] = await checkins(world, world.alice)
+    assert row.late
+    # The schedule continues from now: next Monday 18:00, not a replay of the missed weeks.
+    assert pending.due_at == MONDAY_18_BERLIN + timedelta(weeks=6)
+    assert await tick(world) == 0
+
+
+async def test_an_overdue_checkin_waits_out_quiet_hours(world: World) -> None:
+    await start_berlin(world, world.alice)
+    night = datetime(2026, 1, 5, 22, 30, tzinfo=UTC)  # 23:30 in Berlin
+    world.clock.set(night)
+    assert await tick(world) == 0
+    assert len(world.emulator.dm_messages(world.alice)) == 1  # the welcome only
+    world.clock.set(datetime(2026, 1, 6, 7, 0, tzinfo=UTC))  # 08:00 in Berlin
+    assert await tick(world) == 1
+    assert "Late" in text_of(world.emulator.dm_messages(world.alice)[-1])
+
+
+async def test_a_429_is_waited_out_and_the_checkin_sent_once(world: World) -> None:
+    await start_berlin(world, world.alice)
+    channel = world.emulator.dm_channel_id(world.alice)
+    world.emulator.fail_next("POST", f"^/channels/{channel}/messages$", status=429, retry_after=0.2)
+    world.clock.set(MONDAY_18_BERLIN)
+    assert await tick(world) == 1
+    assert len(world.emulator.dm_messages(world.alice)) == 2
+    assert [r.status for r in world.emulator.requests if r.path == f"/channels/{channel}/messages"][
+        -2:
+    ] == [429, 200]
+
+
+async def test_a_server_error_is_retried_with_backoff(world: World) -> None:
+    await start_berlin(world, world.alice)
+    channel = world.emulator.dm_channel_id(world.alice)
+    world.emulator.fail_next("POST", f"^/channels/{channel}/messages$", status=503)
+    world.clock.set(MONDAY_18_BERLIN)
+    assert await tick(world) == 0
+    [row] = [r for r in await checkins(world, world.alice) if r.state == "pending"]
+    assert row.attempts == 1 and row.lease_until == MONDAY_18_BERLIN + timedelta(minutes=1)
+    status = await answer(world, world.alice, "checkin status")
+    assert "server error" in text_of(status)
+    world.clock.set(MONDAY_18_BERLIN + timedelta(minutes=1))
+    assert await tick(world) == 1
+    assert len(world.emulator.dm_messages(world.alice)) == 2
+    [done, _] = await checkins(world, world.alice)
+    assert not done.late  # a minute's retry is not "late"
+
+
+async def test_status_pause_resume_and_zone_change(world_any_db: World) -> None:
+    world = world_any_db
+    await start_berlin(world, world.alice)
+    status = text_of(await answer(world, world.alice, "checkin status"))
+    assert "Every week on Monday at 18:00 (Europe/Berlin)" in status
+    assert (
+        f"<t:{unix(MONDAY_18_BERLIN)}:F>" in status and f"<t:{unix(MONDAY_18_BERLIN)}:R>" in status
+    )
+    assert "None yet" in status
+
+    paused = await answer(world, world.alice, "checkin pause", days=10)
+    assert f"<t:{unix(MONDAY_18_BERLIN + timedelta(weeks=2))}:F>" in paused["content"]
+    world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=1))
+    assert await tick(world) == 0  # inside the pause
+    resumed = await answer(world, world.alice, "checkin resume")
+    # Resumed on Monday 12 January at 18:00 UTC+1 (already past 18:00? no: it is 18:00 exactly).
+    assert "Check-ins are on" in resumed["content"]
+
+    moved = await answer(world, world.alice, "timezone", zone="America/New_York")
+    [pending] = [r for r in await checkins(world, world.alice) if r.state == "pending"]
+    local = pending.due_at.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    assert (local.hour, local.weekday()) == (18, 0)
+    assert f"<t:{unix(pending.due_at)}:F>" in moved["content"]
+
+
+async def test_plan_rows_belong_to_the_member_and_forget_removes_them(world: World) -> None:
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    forget = await world.slash(world.alice, "mydata forget")
+    confirm = await forget.message()
+    button = next(
+        c["custom_id"]
+        for row in confirm["components"]
+        for c in row["components"]
+        if "forget" in c["custom_id"] and c.get("style") == 4
+    )
+    await (await world.emulator.click(world.alice, confirm, button)).message()
+    async with world.database.read() as session:
+        assert await session.get(CheckinPlan, world.alice) is None
+    assert await checkins(world, world.alice) == []
