@@ -12,16 +12,17 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import discord
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from advice.clock import SystemClock
+from advice.clock import Clock, OffsetClock, SystemClock
 from advice.content import Content, ContentError, load_content
 from cogs._bot import CrossroadsBot, SyncPolicy
 from db import Database, DatabaseConfigError, StorageUnavailable
@@ -52,6 +53,14 @@ class Settings(BaseSettings):
     data_key: SecretStr | None = None
     # Testing only: the root URL of a Discord emulator (see sandbox/) to talk to instead of Discord.
     discord_emulator_url: str | None = None
+    # Timed jobs (check-ins): a claim a crashed process held is taken over after this lease;
+    # it stays well inside Discord's few-minute nonce window, so a takeover never doubles a DM.
+    job_lease_seconds: Annotated[int, Field(ge=5, le=240)] = 90
+    # Requests per second this bot allows itself across all its processes (Discord's global
+    # limit is 50 unless Discord raised yours).
+    discord_rate_limit: Annotated[float, Field(gt=0, le=10_000)] = 50
+    # The sandbox's own database; by default data/sandbox.db with its own key, never the bot's.
+    sandbox_database_url: str | None = None
 
 
 class ConfigError(Exception):
@@ -189,14 +198,17 @@ def build_bot(
     cipher: TextCipher,
     *,
     sync: SyncPolicy = SyncPolicy.AUTO,
+    clock: Clock | None = None,
 ) -> CrossroadsBot:
     return CrossroadsBot(
         database=database,
         content=load_shipped_content(),
         cipher=cipher,
-        clock=SystemClock(),
+        clock=clock or SystemClock(),
         dev_guild_id=settings.dev_guild_id,
         sync=sync,
+        checkin_lease=timedelta(seconds=settings.job_lease_seconds),
+        requests_per_second=settings.discord_rate_limit,
     )
 
 
@@ -268,35 +280,86 @@ async def command_migrate(settings: Settings) -> None:
         print(f"database at {database.display_url} is up to date")
 
 
+# The sandbox keeps the same server and member from run to run, so a newcomer who comes back
+# finds their journal where they left it.
+SANDBOX_GUILD_ID = 1_300_000_000_000_000_001
+SANDBOX_CHANNEL_ID = 1_300_000_000_000_000_002
+SANDBOX_USER_ID = 1_300_000_000_000_000_003
+SANDBOX_DATABASE_URL = "sqlite+aiosqlite:///data/sandbox.db"
+SANDBOX_OFFSET_KEY = "sandbox:clock-offset-seconds"
+
+
+def sandbox_settings(settings: Settings) -> Settings:
+    """The sandbox moves time, so it never touches the real bot's data: its own database (and,
+    on SQLite, its own key file beside it) unless SANDBOX_DATABASE_URL says otherwise."""
+    if settings.sandbox_database_url:
+        return settings.model_copy(update={"database_url": settings.sandbox_database_url})
+    return settings.model_copy(update={"database_url": SANDBOX_DATABASE_URL, "data_key": None})
+
+
 async def command_sandbox(settings: Settings) -> None:
     """The real bot against a local Discord emulator, with you as a member at a console."""
+    from db.state import get_state, set_state
+    from db.users import member_timezone
     from sandbox import Emulator, point_discord_at
     from sandbox.console import run_console
 
+    settings = sandbox_settings(settings)
     emulator = Emulator()
     await emulator.start()
     try:
         point_discord_at(emulator.api_base, emulator.gateway_url)
-        guild_id = emulator.add_guild("Crossroads Sandbox")
-        channel_id = emulator.add_text_channel(guild_id, "general")
-        user_id = emulator.add_user("you")
+        guild_id = emulator.add_guild("Crossroads Sandbox", id=SANDBOX_GUILD_ID)
+        channel_id = emulator.add_text_channel(guild_id, "general", id=SANDBOX_CHANNEL_ID)
+        user_id = emulator.add_user("you", id=SANDBOX_USER_ID)
         # You own the sandbox server, so the moderator commands work too.
         emulator.add_member(guild_id, user_id, manage_guild=True)
         explicit_data_key(settings)
         async with open_database(settings) as database:
             cipher = await load_cipher(settings, database)
+            # Time moved in an earlier session stays moved: the journal lives in that future.
+            async with database.read() as session:
+                offset = float(await get_state(session, SANDBOX_OFFSET_KEY) or 0)
+            clock = OffsetClock(timedelta(seconds=offset))
             # A fresh emulator knows no commands, so the sandbox always syncs.
-            bot = build_bot(settings, database, cipher, sync=SyncPolicy.FORCE)
+            bot = build_bot(settings, database, cipher, sync=SyncPolicy.FORCE, clock=clock)
+
+            async def advance_clock(delta: timedelta) -> datetime:
+                now = clock.advance(delta)
+                async with database.transaction() as session:
+                    seconds = str(clock.offset.total_seconds())
+                    await set_state(session, SANDBOX_OFFSET_KEY, seconds, now=now)
+                bot.wake_timed_jobs()
+                return now
+
+            async def zone() -> str | None:
+                async with database.read() as session:
+                    return await member_timezone(session, user_id)
+
             async with bot:
                 runner = asyncio.create_task(bot.start(SANDBOX_TOKEN))
                 await emulator.wait_until_ready()
                 await run_console(
-                    emulator, guild_id=guild_id, channel_id=channel_id, user_id=user_id
+                    emulator,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    user_id=user_id,
+                    advance_clock=advance_clock,
+                    now=clock.now,
+                    member_zone=zone,
+                    files_dir=sandbox_files_dir(database),
                 )
                 await bot.close()
                 await runner
     finally:
         await emulator.stop()
+
+
+def sandbox_files_dir(database: Database) -> Path:
+    """Charts and exports the bot sends, saved beside the sandbox's database to open."""
+    if database.is_sqlite and database.url.database:
+        return Path(database.url.database).resolve().parent / "sandbox-files"
+    return Path("data/sandbox-files").resolve()
 
 
 COMMANDS = {

@@ -20,8 +20,9 @@ from enum import StrEnum
 from advice.journey import YEAR, PromptKind, next_point, next_revisit_at
 
 # A round that falls due within this much of a check-in slot is offered in that slot: a round
-# due on a Monday at 19:00 should not wait a week because the member's slot is at 18:00.
-DUE_SLACK = timedelta(days=1)
+# due on a Monday at 19:00 should not wait a week because the member's slot is at 18:00, nor
+# one due at 18:00:30 because the check-in that started it went out 30 seconds after its slot.
+DUE_SLACK = timedelta(days=2)
 # Plain-text replies this soon after a check-in are saved as its reflection.
 REPLY_WINDOW = timedelta(hours=48)
 

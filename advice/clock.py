@@ -34,3 +34,22 @@ class ManualClock:
         if instant.tzinfo is None:
             raise ValueError("ManualClock needs a timezone-aware instant")
         self._now = instant
+
+
+class OffsetClock:
+    """Real time plus an offset that only grows: the sandbox's clock, which a newcomer can move
+    forward to watch a year of check-ins arrive in minutes."""
+
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        if offset < timedelta(0):
+            raise ValueError("OffsetClock only moves forward")
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta <= timedelta(0):
+            raise ValueError("time only moves forward")
+        self.offset += delta
+        return self.now()

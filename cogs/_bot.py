@@ -92,6 +92,10 @@ class CrossroadsBot(commands.Bot):
                 force=self.sync_policy is SyncPolicy.FORCE,
             )
 
+    def wake_timed_jobs(self) -> None:
+        """Look for due timed jobs now (the sandbox calls this after moving the clock)."""
+        self.dispatch("timed_jobs_wake")
+
     async def close(self) -> None:
         await super().close()
         await self.charts.close()

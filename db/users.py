@@ -24,3 +24,8 @@ async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
         user = await session.get(User, user_id, populate_existing=True)
         assert user is not None
     return user
+
+
+async def member_timezone(session: AsyncSession, user_id: int) -> str | None:
+    user = await session.get(User, user_id)
+    return user.timezone if user else None

@@ -3,12 +3,18 @@
 ``python bot.py sandbox`` runs the real bot against the emulator and hands the terminal to
 ``run_console``. Type ``/advice purpose`` or ``/journal list point:purpose`` (options as
 ``name:value``, quote values with spaces), press buttons by number, fill in modals field by field.
-``name:?`` asks the bot's autocomplete for that option. ``commands`` lists what is registered;
+``name:?`` asks the bot's autocomplete for that option. ``help`` lists what is registered;
 ``quit`` or end of input leaves.
+
+Lines starting with ``:`` talk to the console itself rather than the bot: ``:time +7d`` moves the
+bot's clock (so a year of DM check-ins arrives in minutes), ``:reply <text>`` writes a plain DM to
+the bot, ``:dms off`` / ``:dms on`` closes or opens the member's DMs.
 
 It works scripted too (``printf '/advice purpose\\n' | python bot.py sandbox``): nothing ever waits
 for a choice that is not in the input; the next line is simply read, and EOF ends cleanly.
-Rendering is done by pure functions (``render_message``, ``render_modal``, ...) so it can be tested
+Messages are rendered as Discord would show them: markdown becomes terminal styles on a terminal
+and clean text otherwise, ``<t:…>`` timestamps become the member's local time. Rendering is done by
+pure functions (``render_message``, ``render_markdown``, ``render_modal``, ...) so it can be tested
 without a bot.
 """
 
@@ -16,14 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
+import math
+import os
 import re
 import shlex
 import sys
-import textwrap
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._interactions import Interaction, walk_components
 from .emulator import Emulator
@@ -37,9 +48,360 @@ ANSWER_TIMEOUT = 15.0  # deferred answers may take a while (charts)
 QUIET_TIMEOUT = 5.0  # a deferred update that may never show anything
 SETTLE_QUIET_SECONDS = 0.3  # at the end of input: no request for this long means the bot is done
 SETTLE_MAX_SECONDS = 3.0
+MAX_ADVANCE = timedelta(days=3660)  # one :time step; more is surely a typo
+MAX_REPEAT = 1000
+MAX_NESTING = 10  # markdown styles inside styles
+
+log = logging.getLogger(__name__)
 
 
-# --- pure rendering ---------------------------------------------------------------------------
+# --- how to render ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Display:
+    """How to render: terminal styles or plain text, and the member's zone and clock."""
+
+    ansi: bool = False  # ANSI styles (a terminal) or plain text without markdown marks
+    zone: str | None = None  # the member's IANA zone; None or unknown = UTC
+    now: datetime | None = None  # the bot's now, for relative timestamps; None = real now
+
+    @property
+    def tz(self) -> tzinfo:
+        return member_tz(self.zone)
+
+    def current(self) -> datetime:
+        return self.now if self.now is not None else datetime.now(UTC)
+
+
+Styles = frozenset[str]
+Segment = tuple[str, Styles]
+Line = list[Segment]  # one terminal line as styled runs of text
+
+PLAIN: Styles = frozenset()
+BOLD: Styles = frozenset({"bold"})
+DIM: Styles = frozenset({"dim"})
+_SGR = {
+    "bold": "1",
+    "dim": "2",
+    "italic": "3",
+    "underline": "4",
+    "spoiler": "7",
+    "strike": "9",
+    "code": "36",
+    "link": "34",
+}
+_RESET = "\x1b[0m"
+_QUOTE_BAR = "▎ "
+
+
+def member_tz(name: str | None) -> tzinfo:
+    """The zone called ``name``; UTC for None or a name the system does not know."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return UTC
+
+
+def _paint(line: Line, ansi: bool) -> str:
+    if not ansi:
+        return "".join(text for text, _ in line)
+    out = []
+    for styles, runs in itertools.groupby(line, key=lambda run: run[1]):
+        text = "".join(t for t, _ in runs)
+        if styles and text:
+            codes = sorted({c for s in styles for c in _SGR[s].split(";")}, key=int)
+            out.append(f"\x1b[{';'.join(codes)}m{text}{_RESET}")
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+def _text(line: Line) -> str:
+    return "".join(text for text, _ in line)
+
+
+# --- time ---------------------------------------------------------------------------------
+
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_TIMESTAMP = re.compile(r"<t:(-?\d{1,13})(?::([tTdDfFR]))?>")
+
+
+def format_timestamp(moment: datetime, style: str, display: Display | None = None) -> str:
+    """A ``<t:…:style>`` timestamp as Discord shows it, in the member's zone (en-GB wording)."""
+    display = display or Display()
+    if style == "R":
+        return relative_time(moment, display.current())
+    local = moment.astimezone(display.tz)
+    date = f"{local.day} {_MONTHS[local.month - 1]} {local.year}"
+    clock = f"{local:%H:%M}"
+    return {
+        "t": clock,
+        "T": f"{local:%H:%M:%S}",
+        "d": f"{local:%d/%m/%Y}",
+        "D": date,
+        "f": f"{date} {clock}",
+        "F": f"{_WEEKDAYS[local.weekday()]}, {date} {clock}",
+    }[style]
+
+
+def relative_time(moment: datetime, now: datetime) -> str:
+    """ "in 3 days", "2 hours ago", "a few seconds ago": Discord's wording and thresholds."""
+    ms = (moment - now) / timedelta(milliseconds=1)
+    future = ms > 0
+    days_exact = abs(ms) / 86_400_000
+    months_exact = days_exact * 4800 / 146_097  # the average Gregorian month
+
+    def rounded(x: float) -> int:
+        return math.floor(x + 0.5)
+
+    seconds, minutes = rounded(abs(ms) / 1000), rounded(abs(ms) / 60_000)
+    hours, days = rounded(abs(ms) / 3_600_000), rounded(days_exact)
+    months, years = rounded(months_exact), rounded(months_exact / 12)
+    if seconds <= 44:
+        phrase = "a few seconds"
+    elif minutes <= 1:
+        phrase = "a minute"
+    elif minutes < 45:
+        phrase = f"{minutes} minutes"
+    elif hours <= 1:
+        phrase = "an hour"
+    elif hours < 22:
+        phrase = f"{hours} hours"
+    elif days <= 1:
+        phrase = "a day"
+    elif days < 26:
+        phrase = f"{days} days"
+    elif months <= 1:
+        phrase = "a month"
+    elif months < 11:
+        phrase = f"{months} months"
+    elif years <= 1:
+        phrase = "a year"
+    else:
+        phrase = f"{years} years"
+    return f"in {phrase}" if future else f"{phrase} ago"
+
+
+def describe_moment(moment: datetime, zone: str | None) -> str:
+    """``Tuesday 14 May 2024, 10:00 in Europe/Berlin``: a moment in the member's words."""
+    tz = member_tz(zone)
+    local = moment.astimezone(tz)
+    when = (
+        f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+        f"{local:%H:%M}"
+    )
+    if not zone:
+        return f"{when} UTC (set your zone with /timezone)"
+    if tz is UTC and zone.upper() not in ("UTC", "ETC/UTC"):
+        return f"{when} UTC ({zone} is not a zone this system knows)"
+    return f"{when} in {zone}"
+
+
+# --- Discord markdown -------------------------------------------------------------------------
+
+# Inline rules, tried in this order at each position (as Discord's parser does); the last always
+# matches. They follow Discord's own patterns, with one deliberate difference: an ``_`` right
+# after a letter or digit never opens italics, so snake_case_names stay intact.
+_INLINE: list[tuple[str, re.Pattern[str]]] = [
+    ("escape", re.compile(r"\\([^0-9A-Za-z\s])")),
+    ("code", re.compile(r"(`+)([\s\S]*?[^`])\1(?!`)")),
+    ("autolink", re.compile(r"<(https?://[^\s>]+)>")),
+    ("link", re.compile(r"\[((?:\\.|[^\[\]\\])+)\]\(\s*<?(https?://[^\s)>]+)>?\s*\)")),
+    ("url", re.compile(r"https?://[^\s<]+[^<.,:;\"')\]\s]")),
+    ("timestamp", _TIMESTAMP),
+    ("emoji", re.compile(r"<a?(:\w+:)\d+>")),
+    ("bold", re.compile(r"\*\*([\s\S]+?)\*\*(?!\*)")),
+    ("underline", re.compile(r"__([\s\S]+?)__(?!_)")),
+    (
+        "italic",
+        re.compile(
+            r"(?<![^\W_])_((?:__|\\[\s\S]|[^\\_])+?)_(?!\w)"
+            r"|\*(?=\S)((?:\*\*|\\[\s\S]|\s+(?:\\[\s\S]|[^\s*\\]|\*\*)|[^\s*\\])+?)\*(?!\*)"
+        ),
+    ),
+    ("strike", re.compile(r"~~(?=\S)([\s\S]*?\S)~~")),
+    ("spoiler", re.compile(r"\|\|([\s\S]+?)\|\|")),
+    ("text", re.compile(r"[\s\S]+?(?=[^0-9A-Za-z\s\u00c0-\uffff]|\w+:\S|$)")),
+]
+_WRAPPING = {"bold", "underline", "strike", "spoiler"}
+
+
+def _inline(text: str, styles: Styles, display: Display, out: Line, depth: int = 0) -> Line:
+    """Append ``text``'s inline markdown to ``out`` as styled runs (marks removed)."""
+    if depth > MAX_NESTING:  # marks nested this deep are not formatting; show them as typed
+        out.append((text, styles))
+        return out
+    pos = 0
+    while pos < len(text):
+        kind, match = _next_token(text, pos)
+        pos = match.end()
+        if kind in _WRAPPING:
+            _inline(match[1], styles | {kind}, display, out, depth + 1)
+        elif kind == "italic":
+            inner = match[1] if match[1] is not None else match[2]
+            _inline(inner, styles | {"italic"}, display, out, depth + 1)
+        elif kind == "code":
+            out.append((match[2], styles | {"code"}))
+        elif kind in ("autolink", "url"):
+            out.append((match[1] if kind == "autolink" else match[0], styles | {"link"}))
+        elif kind == "link":
+            _inline(match[1], styles | {"link", "underline"}, display, out, depth + 1)
+            out.append((f" <{match[2]}>", styles | {"dim"}))
+        elif kind == "timestamp":
+            out.append((_timestamp(match, display), styles))
+        elif kind in ("escape", "emoji"):
+            out.append((match[1], styles))
+        else:
+            out.append((match[0], styles))
+    return out
+
+
+def _next_token(text: str, pos: int) -> tuple[str, re.Match[str]]:
+    for kind, pattern in _INLINE:
+        match = pattern.match(text, pos)
+        if match and match.end() > pos:
+            return kind, match
+    raise AssertionError("the text rule matches any non-empty text")
+
+
+def _timestamp(match: re.Match[str], display: Display) -> str:
+    try:
+        moment = datetime.fromtimestamp(int(match[1]), UTC)
+    except (OverflowError, OSError, ValueError):
+        return match[0]  # out of range: shown as typed
+    return format_timestamp(moment, match[2] or "f", display)
+
+
+_CODE_BLOCK = re.compile(r"```(?:[\w+#.-]*\n)?([\s\S]*?)\n?```")
+_HEADING = re.compile(r"(#{1,3}) +(\S.*)")
+_SUBTEXT = re.compile(r"-# +(\S.*)")
+_BULLET = re.compile(r"( *)[-*] +(\S.*)")
+_NUMBERED = re.compile(r"( *)(\d{1,9})\. +(\S.*)")
+
+
+def markdown_lines(text: str, display: Display | None = None) -> list[Line]:
+    """Discord markdown as styled terminal lines: headings, subtext, quotes, lists, code blocks,
+    and the inline marks (bold, italics, underline, strikethrough, code, links, timestamps)."""
+    display = display or Display()
+    lines: list[Line] = []
+    pos = 0
+    for block in _CODE_BLOCK.finditer(text):
+        before = text[pos : block.start()]
+        pos = block.end()
+        if before.strip("\n") or before.count("\n") > 1:
+            lines += _prose(before.removeprefix("\n").removesuffix("\n"), display)
+        lines += [[("  " + code, frozenset({"code"}))] for code in block[1].split("\n")]
+        if text[pos : pos + 1] == "\n":
+            pos += 1
+    if pos < len(text) or not lines:
+        lines += _prose(text[pos:], display)
+    return lines
+
+
+def _prose(text: str, display: Display) -> list[Line]:
+    lines: list[Line] = []
+    quote_rest = False
+    for raw in text.split("\n"):
+        line, quoted = raw, quote_rest
+        if not quoted and (line == ">>>" or line.startswith(">>> ")):
+            quote_rest = quoted = True
+            line = line[4:]
+        elif not quoted and (line == ">" or line.startswith("> ")):
+            quoted = True
+            line = line[2:]
+        out: Line = [(_QUOTE_BAR, DIM)] if quoted else []
+        styles = PLAIN
+        if match := _HEADING.fullmatch(line):
+            styles = frozenset({"bold", "underline"}) if len(match[1]) == 1 else BOLD
+            line = match[2]
+        elif match := _SUBTEXT.fullmatch(line):
+            styles, line = DIM, match[1]
+        elif match := _BULLET.fullmatch(line):
+            out.append((match[1] + "• ", PLAIN))
+            line = match[2]
+        elif match := _NUMBERED.fullmatch(line):
+            out.append((f"{match[1]}{match[2]}. ", PLAIN))
+            line = match[3]
+        lines.append(_inline(line, styles, display, out))
+    return lines
+
+
+def render_markdown(text: str, display: Display | None = None) -> str:
+    """Discord markdown as Discord would show it: terminal styles if ``display.ansi``, else clean
+    text without the marks; ``<t:unix:style>`` timestamps as the member's local time."""
+    display = display or Display()
+    return "\n".join(_paint(line, display.ansi) for line in markdown_lines(text, display))
+
+
+_HANG = re.compile(r"( *)(▎ )?( *(?:• |\d+\. )?)")
+
+
+def _wrap(line: Line, width: int) -> list[Line]:
+    """Word-wrap one styled line; continuations hang under the text of a bullet or a quote."""
+    plain = _text(line)
+    if len(plain) <= width:
+        return [line]
+    styles = [s for text, s in line for _ in text]
+    hang_match = _HANG.match(plain)
+    assert hang_match is not None  # everything in it is optional
+    hang: Line = [(hang_match[1], PLAIN)]
+    if hang_match[2]:
+        hang.append((_QUOTE_BAR, DIM))
+    hang.append((" " * len(hang_match[3]), PLAIN))
+    next_limit = max(width - len(hang_match[0]), 20)
+    ranges: list[tuple[int, int]] = []
+    start = end = 0
+    limit, filled = width, False
+    for word in re.finditer(r"\S+", plain):
+        first, last = word.span()
+        while True:
+            if not filled:
+                if ranges:
+                    start = first
+                if last - start <= limit:
+                    end, filled = last, True
+                    break
+                cut = max(start + limit, first + 1)  # a word longer than a line is broken
+                ranges.append((start, cut))
+                first, limit = cut, next_limit
+            elif last - start <= limit:
+                end = last
+                break
+            else:
+                ranges.append((start, end))
+                filled, limit = False, next_limit
+    if filled:
+        ranges.append((start, end))
+    wrapped: list[Line] = []
+    for i, (a, b) in enumerate(ranges):
+        piece: Line = [
+            ("".join(c for c, _ in group), s)
+            for s, group in itertools.groupby(
+                zip(plain[a:b], styles[a:b], strict=True), key=lambda cs: cs[1]
+            )
+        ]
+        wrapped.append(piece if i == 0 else [*hang, *piece])
+    return wrapped
+
+
+# --- messages -----------------------------------------------------------------------------
 
 
 def actions(message: dict[str, JSON]) -> list[dict[str, JSON]]:
@@ -51,53 +413,38 @@ def actions(message: dict[str, JSON]) -> list[dict[str, JSON]]:
     ]
 
 
-_TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
-
-
-def render_markdown(text: str) -> str:
-    """Discord's ``<t:unix:style>`` timestamps as readable local times (the rest stays as is)."""
-
-    def timestamp(match: re.Match[str]) -> str:
-        moment = datetime.fromtimestamp(int(match.group(1)))
-        style = match.group(2) or "f"
-        if style in "dD":
-            return moment.strftime("%d %b %Y")
-        if style in "tT":
-            return moment.strftime("%H:%M")
-        return moment.strftime("%d %b %Y %H:%M")
-
-    return _TIMESTAMP.sub(timestamp, text)
-
-
-def _indent(text: str, prefix: str) -> list[str]:
-    return [prefix + line for line in (text.splitlines() or [""])]
-
-
-def render_embed(embed: dict[str, JSON]) -> str:
-    lines: list[str] = []
+def _embed_lines(embed: dict[str, JSON], display: Display) -> list[Line]:
+    lines: list[Line] = []
     author = (embed.get("author") or {}).get("name")
-    if author:
-        lines.append(author)
+    if author:  # Discord shows author names and footers without markdown
+        lines.append([(str(author), BOLD)])
     if embed.get("title"):
-        lines.append(f"■ {embed['title']}")
+        lines.append(_inline(str(embed["title"]), BOLD, display, [("■ ", PLAIN)]))
     if embed.get("description"):
-        lines += embed["description"].splitlines()
+        lines += markdown_lines(str(embed["description"]), display)
     for f in embed.get("fields") or []:
-        lines.append("")
-        lines.append(f"▸ {f.get('name', '')}")
-        lines += _indent(str(f.get("value", "")), "  ")
-    if (embed.get("image") or {}).get("url"):
-        lines.append(f"[image: {embed['image']['url']}]")
+        lines.append([])
+        lines.append(_inline(str(f.get("name", "")), BOLD, display, [("▸ ", PLAIN)]))
+        lines += [
+            [("  ", PLAIN), *line] for line in markdown_lines(str(f.get("value", "")), display)
+        ]
+    image = str((embed.get("image") or {}).get("url") or "")
+    if image.startswith("attachment://"):  # one of the message's files, listed with 📎 below
+        lines.append([(f"[image: {image.removeprefix('attachment://')}, 📎 below]", DIM)])
+    elif image:
+        lines.append([(f"[image: {image}]", DIM)])
     footer = (embed.get("footer") or {}).get("text")
     if footer:
-        lines += ["", f"— {footer}"]
-    wrapped: list[str] = []
-    for line in lines:
-        # Keep bullets and indented values hanging under their first character.
-        hang = " " * (len(line) - len(line.lstrip(" •>-*")))
-        wrapped += textwrap.wrap(line, EMBED_WIDTH, subsequent_indent=hang) or [""]
-    rule = "─" * (min(max(len(w) for w in wrapped), EMBED_WIDTH) + 1)
-    return "\n".join(["╭" + rule, *(f"│ {line}" for line in wrapped), "╰" + rule])
+        lines += [[], [(f"— {footer}", DIM)]]
+    wrapped = [piece for line in lines for piece in _wrap(line, EMBED_WIDTH)]
+    rule = "─" * (min(max((len(_text(w)) for w in wrapped), default=0), EMBED_WIDTH) + 1)
+    return [[("╭" + rule, PLAIN)], *([("│ ", PLAIN), *w] for w in wrapped), [("╰" + rule, PLAIN)]]
+
+
+def render_embed(embed: dict[str, JSON], display: Display | None = None) -> str:
+    """An embed in a box: author, title, description, fields, image, footer."""
+    display = display or Display()
+    return "\n".join(_paint(line, display.ansi) for line in _embed_lines(embed, display))
 
 
 def _action_label(component: dict[str, JSON]) -> str:
@@ -122,27 +469,39 @@ def render_actions(message: dict[str, JSON]) -> str:
     return "  ".join(parts + links)
 
 
-def render_message(message: dict[str, JSON]) -> str:
-    """A bot message as text: content, embeds, attachments, buttons; marks ephemeral ones."""
+def render_message(
+    message: dict[str, JSON],
+    display: Display | None = None,
+    saved: Mapping[str, str | Path] | None = None,
+) -> str:
+    """A bot message as Discord would show it: content, embeds, attachments, buttons; marks
+    ephemeral ones. ``saved`` maps attachment filenames to where the console saved them."""
+    display = display or Display()
+    saved = saved or {}
     flags = int(message.get("flags") or 0)
     author = (message.get("author") or {}).get("username", "bot")
-    header = author + (" (only you can see this)" if flags & EPHEMERAL else "")
-    body: list[str] = []
+    header: Line = [(author, BOLD)]
+    if flags & EPHEMERAL:
+        header.append((" (only you can see this)", DIM))
+    body: list[Line] = []
     if flags & LOADING:
-        body.append(f"{author} is thinking…")
+        body.append([(f"{author} is thinking…", DIM)])
     if message.get("content"):
-        body += message["content"].splitlines()
+        body += markdown_lines(str(message["content"]), display)
     for component in walk_components(message.get("components") or []):
         if component.get("type") == 10:  # text display (components v2)
-            body += str(component.get("content", "")).splitlines()
+            body += markdown_lines(str(component.get("content", "")), display)
     for embed in message.get("embeds") or []:
-        body += render_embed(embed).splitlines()
+        body += _embed_lines(embed, display)
     for attachment in message.get("attachments") or []:
-        body.append(f"📎 {attachment['filename']} ({_size(int(attachment.get('size', 0)))})")
+        name = attachment["filename"]
+        line = f"📎 {name} ({_size(int(attachment.get('size', 0)))})"
+        body.append([(line, PLAIN)] + ([(f" → {saved[name]}", BOLD)] if name in saved else []))
     buttons = render_actions(message)
     if buttons:
-        body.append(buttons)
-    return render_markdown("\n".join([f"┌ {header}", *(f"│ {line}" for line in body), "└"]))
+        body.append([(buttons, PLAIN)])
+    lines = [[("┌ ", PLAIN), *header], *([("│ ", PLAIN), *line] for line in body), [("└", PLAIN)]]
+    return "\n".join(_paint(line, display.ansi) for line in lines)
 
 
 def _size(n: int) -> str:
@@ -151,6 +510,13 @@ def _size(n: int) -> str:
     if n < 1024 * 1024:
         return f"{n / 1024:.1f} KB"
     return f"{n / 1024 / 1024:.1f} MB"
+
+
+def attachment_path(directory: Path, message: dict[str, JSON], filename: str) -> Path:
+    """Where an attachment is saved: ``<message id>-<filename>``, unique and inside ``directory``
+    whatever the bot called the file."""
+    safe = re.sub(r"[^\w.-]", "_", Path(filename.replace("\\", "/")).name).lstrip(".") or "file"
+    return directory / f"{message.get('id', 'message')}-{safe}"
 
 
 def modal_fields(modal: dict[str, JSON]) -> list[tuple[dict[str, JSON], dict[str, JSON]]]:
@@ -190,12 +556,19 @@ def render_field(component: dict[str, JSON], wrapper: dict[str, JSON]) -> str:
     return "\n".join(lines)
 
 
-def render_modal(modal: dict[str, JSON]) -> str:
+def _modal_texts(modal: dict[str, JSON], display: Display) -> list[str]:
+    return [
+        "│ " + line
+        for component in walk_components(modal.get("components") or [])
+        if component.get("type") == 10
+        for line in render_markdown(str(component.get("content", "")), display).splitlines()
+    ]
+
+
+def render_modal(modal: dict[str, JSON], display: Display | None = None) -> str:
     """The modal's title and its fields, as the prompts the console will show."""
-    parts = [f"┌ {modal.get('title', 'Form')}"]
-    for component in walk_components(modal.get("components") or []):
-        if component.get("type") == 10:
-            parts.append(f"│ {component.get('content', '')}")
+    display = display or Display()
+    parts = [f"┌ {modal.get('title', 'Form')}", *_modal_texts(modal, display)]
     parts += [render_field(f, w) for f, w in modal_fields(modal)]
     return "\n".join(parts)
 
@@ -240,7 +613,61 @@ def parse_command(line: str) -> tuple[str, dict[str, str]]:
     return " ".join(words), options
 
 
+_TIME_EXAMPLE = "e.g. :time +7d, +3h, +30m, +2w, +1d12h, or +1w x52 for a year week by week"
+_UNIT_MINUTES = {"w": 7 * 24 * 60, "d": 24 * 60, "h": 60, "m": 1}
+
+
+def parse_advance(spec: str) -> tuple[timedelta, int]:
+    """``+7d`` / ``+1d12h`` / ``+1w x52`` -> (one step, how many steps). Only forward."""
+    words = spec.lower().split()
+    times = 1
+    if len(words) > 1 and re.fullmatch(r"[x×*]\d+", words[-1]):
+        times = int(words.pop()[1:])
+        if not 1 <= times <= MAX_REPEAT:
+            raise ValueError(f"repeat 1 to {MAX_REPEAT} times, {_TIME_EXAMPLE}")
+    text = "".join(words)
+    if not text:
+        raise ValueError(f"say how far to move the clock, {_TIME_EXAMPLE}")
+    if text.startswith("-"):
+        raise ValueError(f"time only moves forward here, {_TIME_EXAMPLE}")
+    amount = text.removeprefix("+")
+    if not re.fullmatch(r"(?:\d{1,7}[wdhm])+", amount):
+        raise ValueError(f"cannot read {spec.strip()!r} as a duration, {_TIME_EXAMPLE}")
+    minutes = sum(int(n) * _UNIT_MINUTES[u] for n, u in re.findall(r"(\d+)([wdhm])", amount))
+    if not minutes:
+        raise ValueError(f"move the clock by at least a minute, {_TIME_EXAMPLE}")
+    if minutes > MAX_ADVANCE / timedelta(minutes=1):
+        raise ValueError(f"at most {MAX_ADVANCE.days} days at a time, {_TIME_EXAMPLE}")
+    return timedelta(minutes=minutes), times
+
+
 # --- the REPL ------------------------------------------------------------------------------
+
+WELCOME = (
+    "You are a member of the test server. Type a slash command (/help), a number to press a "
+    "button, `help` to list everything, `quit` to leave.\n"
+    "Console: `:time +7d` moves the bot's clock, `:reply <text>` writes to the bot in DMs, "
+    "`:dms off` / `:dms on` closes or opens your DMs."
+)
+CONSOLE_HELP = """Console commands (they talk to the console, not the bot):
+  :time +7d       move the bot's clock forward (+30m, +3h, +2w, +1d12h) and show the DMs that
+                  arrive; add a repeat to step through time, e.g. :time +1w x52 for a year
+  :reply <text>   write a plain DM to the bot, e.g. to answer a check-in
+  :dms off|on     close or open your DMs to the bot
+  <number>        press a button (or pick a suggestion) on the last message
+  help            this list; quit leaves (so does the end of input)"""
+
+
+def _wants_styles(stream: TextIO) -> bool:
+    """Terminal styles only on a terminal, and never when NO_COLOR is set."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -248,6 +675,9 @@ class _State:
     current: dict[str, JSON] | None = None  # the last message with buttons
     pending_choices: tuple[str, dict[str, str], str, list[dict[str, JSON]]] | None = None
     seen_dms: set[str] = field(default_factory=set)
+    dms_shown: int = 0  # DMs from the bot printed so far
+    zone: str | None = None  # the member's zone as last reported
+    dms_closed: bool = False  # the member closed their DMs with :dms off
 
 
 class _Console:
@@ -259,6 +689,11 @@ class _Console:
         user_id: int,
         stdin: TextIO,
         stdout: TextIO,
+        *,
+        advance_clock: Callable[[timedelta], Awaitable[datetime]] | None = None,
+        now: Callable[[], datetime] | None = None,
+        member_zone: Callable[[], Awaitable[str | None]] | None = None,
+        files_dir: Path | None = None,
     ) -> None:
         self.emu = emu
         self.guild_id = guild_id
@@ -266,8 +701,15 @@ class _Console:
         self.user_id = user_id
         self.stdin = stdin
         self.stdout = stdout
+        self.advance_clock = advance_clock
+        self.now = now or _utc_now
+        self.member_zone = member_zone
+        self.files_dir = files_dir
         self.interactive = stdin.isatty()
-        self.state = _State(seen_dms={m["id"] for m in emu.dm_messages(user_id)})
+        self.ansi = _wants_styles(stdout)
+        self.state = _State(seen_dms={str(m["id"]) for m in emu.dm_messages(user_id)})
+        self._dm_lock = asyncio.Lock()
+        self._zone_failed = False
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -282,10 +724,9 @@ class _Console:
         return None if line == "" else line.rstrip("\n")
 
     async def run(self) -> None:
-        self.say(
-            "You are a member of the test server. Type a slash command (/help), `commands` to "
-            "list them, a number to press a button, `quit` to leave."
-        )
+        self.say(WELCOME)
+        if self.files_dir is not None:
+            self.say(f"Files the bot sends you are saved in {self.files_dir}.")
         watcher = asyncio.create_task(self._watch_dms())
         try:
             while (line := await self.readline()) is not None:
@@ -294,13 +735,13 @@ class _Console:
                     break
                 if line:
                     await self.handle(line)
-                self.print_new_dms()
+                await self.show_new_dms()
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         await self.settle()
-        self.print_new_dms()
+        await self.show_new_dms()
 
     async def settle(self) -> None:
         """Let the bot finish what the last command started (a DM often follows the answer)."""
@@ -310,23 +751,110 @@ class _Console:
             seen = len(self.emu.requests)
             await asyncio.sleep(SETTLE_QUIET_SECONDS)
 
+    async def display(self) -> Display:
+        """How to render right now: asks the bot for the member's zone each time (it may have
+        just changed with /timezone)."""
+        if self.member_zone is not None:
+            try:
+                self.state.zone = await self.member_zone()
+            except Exception:  # keep the last zone: rendering must not break the console
+                if not self._zone_failed:
+                    log.warning("could not read the member's time zone", exc_info=True)
+                self._zone_failed = True
+        return Display(ansi=self.ansi, zone=self.state.zone, now=self.now())
+
     async def handle(self, line: str) -> None:
         try:
             if line in ("?", "help", "commands"):
                 commands = (
                     self.emu.registered_commands(self.guild_id) + self.emu.registered_commands()
                 )
-                self.say(render_commands(commands))
+                self.say(render_commands(commands) + "\n\n" + CONSOLE_HELP)
             elif line.isdigit():
                 await self.pick(int(line))
             elif line.startswith("/"):
                 await self.command(line)
+            elif line.startswith(":"):
+                await self.console_command(line[1:].strip())
             else:
-                self.say("✗ Commands start with /, e.g. /help. Type `commands` to list them.")
+                self.say(
+                    "✗ Commands start with /, e.g. /help; `:reply <text>` writes to the bot in "
+                    "DMs. Type `help` to list everything."
+                )
         except (LookupError, ValueError) as error:
             self.say(f"✗ {error}")
         except TimeoutError:
             self.say("✗ The bot did not answer in time.")
+
+    # --- console commands (lines starting with ':') ---
+
+    async def console_command(self, line: str) -> None:
+        name, _, rest = line.partition(" ")
+        name, rest = name.lower(), rest.strip()
+        if name == "time":
+            await self.move_time(rest)
+        elif name == "dms":
+            self.set_dms(rest.lower())
+        elif name == "reply":
+            await self.reply(rest)
+        elif name in ("help", "commands", "?", ""):
+            self.say(CONSOLE_HELP)
+        else:
+            raise ValueError(
+                f"there is no console command :{name}; try :time +7d, :reply <text>, "
+                ":dms off or :dms on (`help` lists everything)"
+            )
+
+    async def move_time(self, spec: str) -> None:
+        if self.advance_clock is None:
+            self.say("✗ Time cannot move here: this console was started without the bot's clock.")
+            return
+        step, times = parse_advance(spec)
+        before = self.state.dms_shown
+        for i in range(times):
+            try:
+                moved_to = await self.advance_clock(step)
+            except Exception as error:  # the bot's side failed: say so, keep the console
+                log.warning("could not move the bot's clock", exc_info=True)
+                self.say(f"✗ The bot's clock did not move: {error}")
+                return
+            zone = (await self.display()).zone
+            steps = f"  [{i + 1}/{times}]" if times > 1 else ""
+            self.say(f"🕒 It is now {describe_moment(moved_to, zone)}.{steps}")
+            await self.settle()
+            await self.show_new_dms()
+        arrived = self.state.dms_shown - before
+        if not arrived:
+            closed = "; your DMs are closed (`:dms on` opens them)" if self.state.dms_closed else ""
+            self.say(f"(no new direct messages{closed})")
+        elif times > 1:
+            self.say(f"({arrived} new direct message{'s' if arrived != 1 else ''})")
+
+    def set_dms(self, state: str) -> None:
+        if state not in ("on", "off"):
+            raise ValueError("say :dms off (close your DMs to the bot) or :dms on (open them)")
+        self.emu.set_dms_open(self.user_id, state == "on")
+        self.state.dms_closed = state == "off"
+        if state == "on":
+            self.say("✓ Your DMs are open: the bot can DM you again (check-ins arrive here).")
+        else:
+            self.say(
+                "✓ Your DMs are closed: the bot can no longer DM you. Discord refuses its "
+                "messages (error 50007), so check-ins will not arrive. `:dms on` opens them."
+            )
+
+    async def reply(self, text: str) -> None:
+        if not text:
+            raise ValueError("say what to write, e.g. :reply I want to understand how minds work")
+        before = self.state.dms_shown
+        sent = await self.emu.send_dm(self.user_id, text.replace("\\n", "\n"))
+        self.state.seen_dms.add(str(sent["id"]))  # never shown back as a DM from the bot
+        await self.settle()
+        await self.show_new_dms()
+        if self.state.dms_shown == before:
+            self.say("(the bot has not answered)")
+
+    # --- talking to the bot ---
 
     async def command(self, line: str) -> None:
         name, options = parse_command(line)
@@ -406,17 +934,21 @@ class _Console:
                 raise
             self.say("(nothing changed)")
             return
-        self.say(render_message(message))
-        self.state.seen_dms.add(message["id"])  # an answer in the DM channel is not a new DM
-        for followup in interaction.followups:
-            if followup["id"] not in self.state.seen_dms:
-                self.state.seen_dms.add(followup["id"])
-                self.say(render_message(followup))
+        # An answer in the DM channel is not a new DM; mark it before anything can await.
+        self.state.seen_dms.add(str(message["id"]))
+        followups = [f for f in interaction.followups if str(f["id"]) not in self.state.seen_dms]
+        self.state.seen_dms.update(str(f["id"]) for f in followups)
+        display = await self.display()
+        self.say(render_message(message, display, self.save_files(message)))
+        for followup in followups:
+            self.say(render_message(followup, display, self.save_files(followup)))
         if actions(message):
             self.state.current = message
 
     async def fill_modal(self, modal: dict[str, JSON]) -> None:
         self.say(f"┌ {modal.get('title', 'Form')}  (empty line keeps the current value)")
+        for text in _modal_texts(modal, await self.display()):
+            self.say(text)
         values: dict[str, str | list[str]] = {}
         for component, wrapper in modal_fields(modal):
             self.say(render_field(component, wrapper))
@@ -442,18 +974,50 @@ class _Console:
             picked.append(str(options[int(token) - 1]["value"]))
         return picked
 
-    def print_new_dms(self) -> None:
-        for message in self.emu.dm_messages(self.user_id):
-            if message["id"] not in self.state.seen_dms:
-                self.state.seen_dms.add(message["id"])
-                self.say("✉ Direct message\n" + render_message(message))
+    def save_files(self, message: dict[str, JSON]) -> dict[str, str]:
+        """Save the message's attachments under ``files_dir``: filename -> where (or why not)."""
+        if self.files_dir is None:
+            return {}
+        saved: dict[str, str] = {}
+        for attachment in message.get("attachments") or []:
+            name = attachment["filename"]
+            path = attachment_path(self.files_dir, message, name)
+            try:
+                data = self.emu.attachment_bytes(message, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            except (LookupError, OSError) as error:
+                saved[name] = f"not saved: {error}"
+            else:
+                saved[name] = str(path)
+        return saved
+
+    def _from_bot(self, message: dict[str, JSON]) -> bool:
+        return str((message.get("author") or {}).get("id")) == str(self.emu.bot_user_id)
+
+    async def show_new_dms(self) -> None:
+        """Print the bot's DMs not shown yet (the member's own messages are never echoed)."""
+        async with self._dm_lock:
+            fresh = []
+            for message in self.emu.dm_messages(self.user_id):
+                if str(message["id"]) not in self.state.seen_dms:
+                    self.state.seen_dms.add(str(message["id"]))
+                    if self._from_bot(message):
+                        fresh.append(message)
+            if not fresh:
+                return
+            display = await self.display()
+            for message in fresh:
+                rendered = render_message(message, display, self.save_files(message))
+                self.say("✉ Direct message\n" + rendered)
                 if actions(message):
                     self.state.current = message
+            self.state.dms_shown += len(fresh)
 
     async def _watch_dms(self) -> None:
         while True:
             await asyncio.sleep(DM_POLL_SECONDS)
-            self.print_new_dms()
+            await self.show_new_dms()
 
 
 async def run_console(
@@ -464,6 +1028,28 @@ async def run_console(
     user_id: int,
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
+    advance_clock: Callable[[timedelta], Awaitable[datetime]] | None = None,
+    now: Callable[[], datetime] | None = None,
+    member_zone: Callable[[], Awaitable[str | None]] | None = None,
+    files_dir: Path | None = None,
 ) -> None:
-    """Run the REPL until ``quit`` or end of input."""
-    await _Console(emulator, guild_id, channel_id, user_id, stdin, stdout).run()
+    """Run the REPL until ``quit`` or end of input.
+
+    ``advance_clock(step)`` moves the bot's clock forward and returns the new now (``:time``);
+    ``now()`` is the bot's current time, for relative timestamps (default: the real now);
+    ``member_zone()`` is the member's IANA zone as the bot knows it (None: UTC), asked before
+    each message is rendered; attachments the bot sends are saved in ``files_dir`` if given.
+    """
+    console = _Console(
+        emulator,
+        guild_id,
+        channel_id,
+        user_id,
+        stdin,
+        stdout,
+        advance_clock=advance_clock,
+        now=now,
+        member_zone=member_zone,
+        files_dir=files_dir,
+    )
+    await console.run()

@@ -406,8 +406,14 @@ class Checkins(commands.Cog):
     # --- lifecycle -----------------------------------------------------------------------------
 
     @commands.Cog.listener()
-    async def on_ready(self) -> None:
+    async def on_connect(self) -> None:
+        # Not on_ready: that waits for every server to arrive, seconds on a large bot, and
+        # check-ins need only the REST API, which is ready once logged in.
         self.loop.start()
+
+    @commands.Cog.listener()
+    async def on_timed_jobs_wake(self) -> None:
+        self.loop.wake()
 
     async def cog_load(self) -> None:
         for route, handler in (
