@@ -89,9 +89,37 @@ def search(query: str, limit: int = CHOICES_MAX) -> list[str]:
     return [name for _, name in sorted(scored)[:limit]]
 
 
-@functools.cache
+# Shown before the member types anything: every inhabited continent, most populous first.
+POPULAR = (
+    "UTC",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "America/Mexico_City",
+    "America/Sao_Paulo",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "Europe/Istanbul",
+    "Europe/Moscow",
+    "Africa/Lagos",
+    "Africa/Cairo",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Jakarta",
+    "Asia/Singapore",
+    "Asia/Shanghai",
+    "Asia/Seoul",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+)
+
+
 def _popular() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(["UTC", *LIKELY_ZONE.values()]))
+    return POPULAR
 
 
 def resolve(raw: str) -> str | None:
@@ -102,11 +130,17 @@ def resolve(raw: str) -> str | None:
     by_key = {_key(name): name for name in zone_names()}
     if _key(text) in by_key:
         return by_key[_key(text)]
-    try:
-        ZoneInfo(text)  # a legacy alias typed in full ("US/Eastern") is still a zone
-    except (ZoneInfoNotFoundError, ValueError):
+    # A legacy alias typed in full ("US/Eastern") is still a zone; "localtime", "Factory" and
+    # the posix/ and right/ copies are not places a member lives in.
+    if "/" not in text or text.startswith(("posix/", "right/")):
         return None
-    return text if text in available_timezones() else None
+    if text not in available_timezones():
+        return None
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a region's directory
+        return None
+    return text
 
 
 def close_matches(raw: str, limit: int = 3) -> list[str]:

@@ -46,7 +46,7 @@ class CrossroadsBot(commands.Bot):
         clock: Clock,
         dev_guild_id: int | None = None,
         sync: SyncPolicy = SyncPolicy.AUTO,
-        tick_seconds: float = 15.0,
+        tick_seconds: float | None = 15.0,
         checkin_lease: timedelta = timedelta(seconds=90),
         requests_per_second: float = 50.0,
     ) -> None:
@@ -67,8 +67,9 @@ class CrossroadsBot(commands.Bot):
         self.router = Router()
         self.dev_guild_id = dev_guild_id
         self.sync_policy = sync
-        # Timed jobs: how often the loop looks for due work, how long a claim is held, and
-        # Discord's global request limit, shared by every process of this bot.
+        # Timed jobs: how often the loop looks for due work (None: never by itself, for tests
+        # that tick it explicitly), how long a claim is held, and Discord's global request
+        # limit, shared by every process of this bot.
         self.tick_seconds = tick_seconds
         self.checkin_lease = checkin_lease
         self.requests_per_second = requests_per_second

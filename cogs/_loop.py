@@ -21,7 +21,12 @@ HEARTBEAT_EVERY_TICKS = 40  # an "alive" line every ~10 minutes at the default 1
 
 class TimedLoop:
     def __init__(
-        self, name: str, tick: Callable[[], Awaitable[int]], *, clock: Clock, every: float
+        self,
+        name: str,
+        tick: Callable[[], Awaitable[int]],
+        *,
+        clock: Clock,
+        every: float | None,
     ) -> None:
         self.name = name
         self._tick = tick
@@ -34,7 +39,8 @@ class TimedLoop:
         self.failures = 0
 
     def start(self) -> None:
-        if self._task is None:
+        """Tick now and every `every` seconds; with `every=None` only explicit ticks run."""
+        if self._task is None and self._every is not None:
             self._task = asyncio.create_task(self._run(), name=f"loop:{self.name}")
 
     def wake(self) -> None:

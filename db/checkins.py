@@ -218,9 +218,14 @@ async def pause_plan(
     plan.status = PlanStatus.PAUSED
     plan.paused_until = now + timedelta(days=days)
     plan.updated_at = now
-    pending = await pending_checkin(session, user_id)
+    regular = await session.scalar(
+        select(Checkin.scheduled_at)
+        .where(Checkin.user_id == user_id, Checkin.state == JobState.PENDING)
+        .order_by(Checkin.scheduled_at.desc())
+        .limit(1)
+    )
     rule = rule_of(plan, user.timezone)
-    previous = pending.scheduled_at if pending else now
+    previous = regular or now
     await _cancel_pending(session, user_id)
     slot = first_slot_from(rule, previous, not_before=plan.paused_until)
     kind = CheckinKind.SUMMARY if slot >= plan.year_started_at + YEAR else CheckinKind.POINT
@@ -333,6 +338,8 @@ async def delivered(
     plan.last_delivered_at = now
     plan.problem = None
     plan.updated_at = now
+    if current_status(plan, now) != plan.status:
+        plan.status, plan.paused_until = PlanStatus.ACTIVE, None
     if offer.kind is CheckinKind.SUMMARY:
         plan.status = PlanStatus.FINISHED
         return True
@@ -350,7 +357,9 @@ async def _schedule_after(
 ) -> None:
     if plan.status not in (PlanStatus.ACTIVE, PlanStatus.PAUSED):
         return
-    if await pending_checkin(session, plan.user_id) is not None:  # a snooze already made one
+    if (
+        await pending_checkin(session, plan.user_id) is not None
+    ):  # the regular one waits behind a snooze
         return
     await session.flush()
     slot, kind = await next_slot(
@@ -462,20 +471,32 @@ async def respond(
 async def snooze(
     session: AsyncSession, *, user_id: int, checkin_id: int, now: datetime
 ) -> datetime:
-    """Bring this check-in's point back tomorrow at the member's hour; returns when."""
+    """Bring this check-in's point back tomorrow at the member's hour; returns when.
+
+    The regular next check-in keeps its slot, so a fortnightly or monthly grid stays put;
+    only when it would come within a day of the snoozed one does it carry the point instead.
+    """
     checkin = await owned_checkin(session, user_id=user_id, checkin_id=checkin_id)
     plan, user = await _require_plan(session, user_id)
-    if plan.status != PlanStatus.ACTIVE:
+    if current_status(plan, now) != PlanStatus.ACTIVE:
         raise NotFound("Your check-ins aren't running right now; see `/checkin status`.")
     at = snoozed_until(rule_of(plan, user.timezone), now)
     pending = await pending_checkin(session, user_id)
-    if pending is not None and pending.kind == CheckinKind.POINT and pending.due_at > at:
-        # The snoozed point takes the next slot's place; the grid carries on after it.
-        pending.point, pending.scheduled_at, pending.due_at = checkin.point, at, at
+    if pending is not None and pending.due_at <= at + timedelta(days=1):
+        if pending.kind == CheckinKind.POINT:
+            pending.point = checkin.point
+        at = pending.due_at
     else:
         await _schedule(session, user_id, at, CheckinKind.POINT, point=checkin.point)
     checkin.response, checkin.responded_at = Response.SNOOZED, now
     return at
+
+
+def current_status(plan: CheckinPlan, now: datetime) -> PlanStatus:
+    """A pause that has run out is over, whether or not anything was delivered since."""
+    if plan.status == PlanStatus.PAUSED and plan.paused_until and plan.paused_until <= now:
+        return PlanStatus.ACTIVE
+    return PlanStatus(plan.status)
 
 
 async def link_reflection(

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AppState
@@ -13,4 +14,13 @@ async def get_state(session: AsyncSession, key: str) -> str | None:
 
 
 async def set_state(session: AsyncSession, key: str, value: str, *, now: datetime) -> None:
-    await session.merge(AppState(key=key, value=value, updated_at=now))
+    """Insert or overwrite in one statement: several processes starting together may all
+    write the same key (the synced command hash), and a read-then-insert would fail one."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(AppState).values(key=key, value=value, updated_at=now)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[AppState.key],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+    )

@@ -4,6 +4,9 @@ One catch-all aiohttp handler matches the path against spec-style templates
 ("/channels/{channel_id}/messages"), so the same template names the spec operation whose request
 schema the body is validated against. Handlers return ``(status, json)`` or raise ``ApiError``;
 rule breaks are recorded as violations before the error answer goes out.
+
+Discord's own refusals that a well-behaved bot still meets (a global 429, a member's closed DMs)
+are answered the same way but are not violations.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,7 +25,7 @@ from aiohttp import BodyPartReader, web
 
 from . import _validation as checks
 from ._interactions import APPLICATION_COMMAND, Interaction
-from ._world import MESSAGE_LOADING, Upload
+from ._world import DM, MESSAGE_LOADING, Upload
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -30,6 +34,12 @@ log = logging.getLogger(__name__)
 
 JSON = Any
 NONCE_WINDOW = 5 * 60  # seconds during which an enforced nonce returns the first message
+CREATE_MESSAGE = "/channels/{channel_id}/messages"
+# Discord's messages for error codes a bot must handle by code.
+KNOWN_ERRORS = {
+    50007: "Cannot send messages to this user",
+    50278: "Cannot send messages to this user due to having no mutual guilds",
+}
 # Which callback types may answer which interaction type (Discord's documented matrix).
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 
@@ -93,7 +103,9 @@ class RestApi:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
         self.world = emu._world
-        self._nonces: dict[str, tuple[float, int]] = {}
+        # (channel id, nonce) -> (when, message id), oldest first; per channel, as on Discord.
+        self._nonces: dict[tuple[int, str], tuple[float, int]] = {}
+        self._global_window = SlidingWindow()
         app_cmds = "/applications/{application_id}"
         guild_cmds = "/applications/{application_id}/guilds/{guild_id}"
         hook = "/webhooks/{webhook_id}/{webhook_token}"
@@ -128,7 +140,7 @@ class RestApi:
             ("GET", "/channels/{channel_id}", self.get_channel),
             ("GET", "/channels/{channel_id}/messages", self.list_messages),
             ("POST", "/channels/{channel_id}/typing", self.typing),
-            ("POST", "/channels/{channel_id}/messages", self.create_message),
+            ("POST", CREATE_MESSAGE, self.create_message),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message),
@@ -156,6 +168,8 @@ class RestApi:
         except ApiError as error:
             response = json_response(error.status, error.body, error.headers)
         record.status = response.status
+        if response.status == 429:
+            self.emu.rate_limited_count += 1
         return response
 
     async def _dispatch(self, request: web.Request, path: str, record: Any) -> web.Response:
@@ -165,14 +179,18 @@ class RestApi:
             self._violate(method, path, "unknown-route", "no such route in the emulator")
             raise ApiError(404, "404: Not Found")
         template, params, handler = found
+        if method == "POST" and template == CREATE_MESSAGE:
+            self._count_dm_attempt(params["channel_id"])
 
         body, uploads = await _read_body(request)
         record.json = body
         record.files = [{"filename": u.filename, "size": len(u.data)} for u in uploads]
+        is_webhook = template.startswith(("/webhooks/", "/interactions/"))
+        if not self._answers_interaction(template, params):
+            self._check_global_limit()
         rule = self.emu._take_failure(method, path)
         if rule is not None:
             raise rule
-        is_webhook = template.startswith(("/webhooks/", "/interactions/"))
         if not is_webhook:  # webhook and callback routes are authorised by their token
             self._check_auth(request, method, path)
         # The limits come first: they name the rule (2000 characters) better than the schema does.
@@ -194,6 +212,27 @@ class RestApi:
             if match and route_method == method:
                 return template, match.groupdict(), handler
         return None
+
+    def _answers_interaction(self, template: str, params: dict[str, str]) -> bool:
+        """Interaction callbacks and the application's interaction webhooks, which Discord
+        exempts from the global rate limit."""
+        if template.startswith("/interactions/"):
+            return True
+        application_id = str(self.world.application_id)
+        return template.startswith("/webhooks/") and params["webhook_id"] == application_id
+
+    def _check_global_limit(self) -> None:
+        limit = self.emu.global_rate_limit
+        if limit is None:
+            return
+        retry_after = self._global_window.admit(limit, time.monotonic())
+        if retry_after is not None:
+            raise globally_rate_limited(retry_after)
+
+    def _count_dm_attempt(self, raw_channel_id: str) -> None:
+        channel = self.world.channels.get(int(raw_channel_id)) if raw_channel_id.isdigit() else None
+        if channel is not None and channel.type == DM and channel.recipient_id is not None:
+            self.emu._dm_attempts[channel.recipient_id] += 1
 
     def _check_auth(self, request: web.Request, method: str, path: str) -> None:
         header = request.headers.get("Authorization", "")
@@ -507,15 +546,32 @@ class RestApi:
         channel_id = self._channel(call)
         body = call.body or {}
         self._refuse_empty(call, body)
+        recipient = self.world.channels[channel_id].recipient_id
+        if recipient in self.world.dms_closed:
+            raise ApiError(403, KNOWN_ERRORS[50007], 50007)
         nonce = body.get("nonce")
+        now = time.monotonic()
+        self._forget_old_nonces(now)
         if nonce is not None and body.get("enforce_nonce"):
-            seen = self._nonces.get(str(nonce))
-            if seen and time.monotonic() - seen[0] < NONCE_WINDOW:
+            seen = self._nonces.get((channel_id, str(nonce)))
+            if seen is not None:
+                self.emu.nonce_duplicates += 1
                 return 200, self.world.messages[seen[1]]
         message = self.world.create_message(channel_id, body, call.uploads)
         if nonce is not None:
-            self._nonces[str(nonce)] = (time.monotonic(), int(message["id"]))
+            key = (channel_id, str(nonce))
+            self._nonces.pop(key, None)  # re-inserted at the end: the dict stays oldest first
+            self._nonces[key] = (now, int(message["id"]))
         return 200, message
+
+    def _forget_old_nonces(self, now: float) -> None:
+        """Drop nonces past Discord's window (discord.py sends one with every message, so
+        keeping them all would grow without bound)."""
+        while self._nonces:
+            key, (when, _) = next(iter(self._nonces.items()))
+            if now - when < NONCE_WINDOW:
+                return
+            del self._nonces[key]
 
     async def get_message(self, call: Call) -> tuple[int, JSON]:
         return 200, self._channel_message(call)
@@ -568,11 +624,12 @@ def _limit_problems(method: str, template: str, body: dict[str, JSON]) -> list[c
         if kind == 9:
             return checks.check_modal(data)
         return []
-    carries_message = template.startswith("/webhooks/") or template.startswith(
-        "/channels/{channel_id}/messages"
-    )
+    carries_message = template.startswith("/webhooks/") or template.startswith(CREATE_MESSAGE)
     if carries_message and method in ("POST", "PATCH"):
-        return checks.check_message(body)
+        problems = checks.check_message(body)
+        if template == CREATE_MESSAGE and method == "POST":
+            problems += checks.check_nonce(body)
+        return problems
     return []
 
 
@@ -589,6 +646,40 @@ def rate_limited(retry_after: float) -> ApiError:
     }
     extra = {"retry_after": retry_after, "global": False}
     return ApiError(429, "You are being rate limited.", 0, headers=headers, extra=extra)
+
+
+def globally_rate_limited(retry_after: float) -> ApiError:
+    """Discord's global 429: discord.py holds *every* request for ``retry_after`` (it reads
+    ``global`` from the body) and retries; without ``Via`` it would take it for a Cloudflare
+    ban and give up."""
+    headers = {
+        "Retry-After": str(math.ceil(retry_after)),
+        "X-RateLimit-Global": "true",
+        "X-RateLimit-Scope": "global",
+        "Via": "1.1 google",
+    }
+    extra = {"retry_after": retry_after, "global": True}
+    return ApiError(429, "You are being rate limited.", 0, headers=headers, extra=extra)
+
+
+class SlidingWindow:
+    """At most ``limit`` requests in any one-second window (below 1/s: one per 1/limit s)."""
+
+    def __init__(self) -> None:
+        self._admitted: deque[float] = deque()
+
+    def admit(self, limit: float, now: float) -> float | None:
+        """Admit a request at ``now`` (None), or say how many seconds until one would fit."""
+        window = max(1.0, 1.0 / limit)
+        capacity = max(1, int(limit))
+        while self._admitted and now - self._admitted[0] >= window:
+            self._admitted.popleft()
+        if len(self._admitted) < capacity:
+            self._admitted.append(now)
+            return None
+        frees_up = self._admitted[len(self._admitted) - capacity] + window
+        # Rounded up to the millisecond, so a client sleeping exactly that long fits.
+        return math.ceil((frees_up - now) * 1000) / 1000
 
 
 async def _read_body(request: web.Request) -> tuple[JSON, list[Upload]]:

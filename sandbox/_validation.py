@@ -36,6 +36,7 @@ VERDICT_CACHE_SIZE = 4096  # distinct request bodies whose verdict is remembered
 Problem = tuple[str, str]
 
 CONTENT_MAX = 2000
+NONCE_MAX = 25
 EMBED_TOTAL_MAX = 6000
 EMBED_LIMITS = {"title": 256, "description": 4096}
 EMBED_FIELDS_MAX = 25
@@ -208,6 +209,15 @@ def check_message(body: dict[str, JSON]) -> list[Problem]:
     problems += check_embeds(body.get("embeds") or [])
     problems += check_message_components(body.get("components") or [])
     return problems
+
+
+def check_nonce(body: dict[str, JSON]) -> list[Problem]:
+    """A string nonce is at most 25 characters (the spec says so too, but this holds even when
+    the spec is absent, and names the rule)."""
+    nonce = body.get("nonce")
+    if isinstance(nonce, str) and len(nonce) > NONCE_MAX:
+        return [("nonce", f"Must be {NONCE_MAX} or fewer in length ({len(nonce)}).")]
+    return []
 
 
 def check_embeds(embeds: list[dict[str, JSON]]) -> list[Problem]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 JSON = Any
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
+SNOWFLAKE_MAX = (1 << 63) - 1  # Discord's snowflakes fit a signed 64-bit integer
 GUILD_TEXT = 0
 DM = 1
 MANAGE_GUILD = 1 << 5
@@ -46,15 +48,23 @@ def now_iso() -> str:
 
 
 class Snowflakes:
-    """Real-looking, strictly increasing snowflakes (discord.py derives created_at from them)."""
+    """Real-looking, strictly increasing snowflakes (discord.py derives created_at from them).
 
-    def __init__(self) -> None:
+    Ids chosen by hand (a sandbox keeping its member and server across runs) are reserved, so
+    the generator steps over them instead of handing them out a second time.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._last = 0
+        self.reserved: set[int] = set()
 
     def __call__(self) -> int:
-        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
-        self._last = max(candidate, self._last + 1)
-        return self._last
+        candidate = max((int(self._clock() * 1000) - DISCORD_EPOCH_MS) << 22, self._last + 1)
+        while candidate in self.reserved:
+            candidate += 1
+        self._last = candidate
+        return candidate
 
 
 @dataclass
@@ -118,6 +128,7 @@ class World:
 
     def __init__(self, application_id: int, bot_name: str) -> None:
         self.snowflake = Snowflakes()
+        self.snowflake.reserved.add(application_id)
         self.application_id = application_id
         self.bot = User(application_id, bot_name, bot=True)
         self.users: dict[int, User] = {self.bot.id: self.bot}
@@ -128,19 +139,43 @@ class World:
         self.channel_log: dict[int, list[int]] = {}  # channel id -> message ids, oldest first
         self.attachment_data: dict[int, bytes] = {}  # attachment id -> bytes
         self.commands: dict[int | None, dict[int, dict[str, JSON]]] = {None: {}}
+        self.dms_closed: set[int] = set()  # users who accept no DMs from the bot
 
     # --- building the world ---------------------------------------------------------------
 
-    def add_guild(self, name: str) -> Guild:
-        guild = Guild(self.snowflake(), name, owner_id=self.bot.id)
+    def new_id(self, wanted: int | None = None) -> int:
+        """A fresh snowflake, or ``wanted`` when nothing has that id yet (then never again)."""
+        if wanted is None:
+            return self.snowflake()
+        if isinstance(wanted, bool) or not isinstance(wanted, int):
+            raise ValueError(f"an id is an int, not {wanted!r}")
+        if not 0 < wanted <= SNOWFLAKE_MAX:
+            raise ValueError(f"id {wanted} is not a snowflake (1 to 2**63 - 1)")
+        if self.id_taken(wanted):
+            raise ValueError(f"id {wanted} is already taken")
+        self.snowflake.reserved.add(wanted)
+        return wanted
+
+    def id_taken(self, snowflake: int) -> bool:
+        return snowflake in self.snowflake.reserved or any(
+            snowflake in known for known in (self.users, self.guilds, self.channels, self.messages)
+        )
+
+    def add_user(self, name: str, id: int | None = None) -> User:
+        user = User(self.new_id(id), name)
+        self.users[user.id] = user
+        return user
+
+    def add_guild(self, name: str, id: int | None = None) -> Guild:
+        guild = Guild(self.new_id(id), name, owner_id=self.bot.id)
         self.guilds[guild.id] = guild
         guild.members[self.bot.id] = Member(self.bot.id, BOT_PERMISSIONS)
         return guild
 
-    def add_channel(self, guild_id: int, name: str) -> Channel:
+    def add_channel(self, guild_id: int, name: str, id: int | None = None) -> Channel:
         guild = self.guild(guild_id)
         channel = Channel(
-            self.snowflake(), name, GUILD_TEXT, guild_id, position=len(guild.channel_ids)
+            self.new_id(id), name, GUILD_TEXT, guild_id, position=len(guild.channel_ids)
         )
         self.channels[channel.id] = channel
         guild.channel_ids.append(channel.id)
@@ -307,7 +342,8 @@ class World:
         uploads: list[Upload],
         **extra: JSON,
     ) -> dict[str, JSON]:
-        """Store a new bot message built from a create body; ``extra`` overrides fields."""
+        """Store a new message built from a create body, by the bot unless ``extra`` names
+        another ``author``; ``extra`` overrides fields."""
         channel = self.channels[channel_id]
         message: dict[str, JSON] = {
             "id": str(self.snowflake()),

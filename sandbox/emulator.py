@@ -12,6 +12,12 @@ with ``Emulator.attachment_bytes(message, filename)``.
 
 ``channel_messages`` and ``dm_messages`` list what everyone in the channel sees: ephemeral
 interaction replies are left out (read them through ``Interaction.message()``).
+
+Beyond the happy path it plays the parts of Discord a reliable bot must cope with: members who
+close their DMs (403, code 50007), a global rate limit (429 that discord.py waits out), enforced
+nonces that return the first message instead of a second, members writing DMs to the bot, and
+several gateway sessions at once (two processes, or shards that each hear only their guilds).
+Ids may be fixed (``add_guild(..., id=...)``) so a sandbox keeps its server across runs.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import copy
 import logging
 import re
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _validation
-from ._gateway import Gateway
+from ._gateway import DIRECT_MESSAGES, Gateway
 from ._interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -41,7 +48,7 @@ from ._interactions import (
     modal_submit_data,
     select_values,
 )
-from ._rest import ApiError, RestApi, rate_limited
+from ._rest import KNOWN_ERRORS, ApiError, RestApi, rate_limited
 from ._world import (
     ATTACHMENT_SIZE_LIMIT,
     BOT_PERMISSIONS,
@@ -49,7 +56,6 @@ from ._world import (
     MEMBER_PERMISSIONS,
     MESSAGE_EPHEMERAL,
     Member,
-    User,
     World,
 )
 
@@ -85,6 +91,16 @@ class RequestRecord:
     status: int = 0
 
 
+@dataclass(frozen=True)
+class GatewaySession:
+    """What a test may want to know about one gateway session."""
+
+    id: str
+    shard: tuple[int, int]
+    intents: int
+    live: bool  # identified, guilds announced, and connected (not waiting to RESUME)
+
+
 @dataclass
 class _Failure:
     method: str
@@ -116,6 +132,7 @@ class Emulator:
         port: int = 0,
         response_deadline: float = 3.0,
         record_requests: bool = True,
+        global_rate_limit: float | None = None,
     ) -> None:
         # record_requests=False keeps `requests` empty: a long benchmark would otherwise hold
         # every request body alive, and the collector's pauses would grow with it.
@@ -123,8 +140,14 @@ class Emulator:
         self.application_id = application_id
         self.bot_user_id = application_id
         self.response_deadline = response_deadline
+        self.global_rate_limit = global_rate_limit
         self.violations: list[Violation] = []
         self.requests: list[RequestRecord] = []
+        # Answers that are Discord behaving as Discord does, not the bot misbehaving, so they
+        # are counted rather than recorded as violations.
+        self.rate_limited_count = 0  # every 429 answered (global or injected)
+        self.nonce_duplicates = 0  # creates answered with an earlier message (enforced nonce)
+        self._dm_attempts: Counter[int] = Counter()  # user id -> POSTs to their DM channel
         self._spec_path = spec_path
         self._host = host
         self._port = port
@@ -164,6 +187,19 @@ class Emulator:
             task.cancel()
 
     @property
+    def global_rate_limit(self) -> float | None:
+        """Requests per second the bot may make across its REST calls, interaction callbacks
+        and interaction webhooks excepted (Discord exempts them); None: unlimited. Over it,
+        a global 429 answers, which discord.py waits out and retries. May change any time."""
+        return self._global_rate_limit
+
+    @global_rate_limit.setter
+    def global_rate_limit(self, limit: float | None) -> None:
+        if limit is not None and not limit > 0:
+            raise ValueError(f"global_rate_limit must be positive or None, not {limit}")
+        self._global_rate_limit = limit
+
+    @property
     def validating(self) -> bool:
         return self._validator is not None
 
@@ -175,41 +211,71 @@ class Emulator:
     def gateway_url(self) -> str:
         return f"ws://{self._host}:{self._port}/gateway"
 
-    async def wait_until_ready(self, timeout: float = 10) -> None:  # noqa: ASYNC109 (fixed API)
-        """Until a bot identified and got READY plus every GUILD_CREATE."""
-        await asyncio.wait_for(self._gateway.ready.wait(), timeout)
+    async def wait_until_ready(
+        self,
+        timeout: float = 10,  # noqa: ASYNC109 (fixed API)
+        *,
+        sessions: int = 1,
+    ) -> None:
+        """Until ``sessions`` gateway sessions are live: identified, sent READY plus their
+        GUILD_CREATEs, and connected (a dropped one counts again once it has resumed)."""
+        await asyncio.wait_for(self._gateway.wait_for_live(sessions), timeout)
 
     async def disconnect_gateway(self, *, resumable: bool = True) -> None:
-        """Drop the bot's websocket; it RESUMEs (or, if not resumable, IDENTIFYs again)."""
+        """Drop the newest session's websocket; the bot RESUMEs (or, if not resumable,
+        IDENTIFYs again)."""
         await self._gateway.disconnect(resumable=resumable)
+
+    @property
+    def session_count(self) -> int:
+        """Live gateway sessions (see ``wait_until_ready``)."""
+        return self._gateway.live_count
+
+    def gateway_sessions(self) -> list[GatewaySession]:
+        """Every session the emulator keeps (live or awaiting a RESUME), oldest first."""
+        return [
+            GatewaySession(s.id, (s.shard_id, s.shard_count), s.intents, s.live)
+            for s in self._gateway.sessions.values()
+        ]
 
     # --- the world ---------------------------------------------------------------------------
 
-    def add_guild(self, name: str = "Test Server") -> int:
-        guild = self._world.add_guild(name)
-        if self._gateway.ready.is_set():
-            self._later(
-                self._gateway.dispatch("GUILD_CREATE", self._world.guild_create_payload(guild))
-            )
+    # ``id`` fixes an object's id (so a sandbox keeps the same server and member across runs);
+    # it must not be taken (ValueError), and no generated id will ever equal it.
+
+    def add_guild(self, name: str = "Test Server", *, id: int | None = None) -> int:
+        guild = self._world.add_guild(name, id)
+        if self._gateway.sessions:
+            self._later(self._gateway.announce_guild(guild))
         return guild.id
 
-    def add_text_channel(self, guild_id: int, name: str = "general") -> int:
-        channel = self._world.add_channel(guild_id, name)
-        if self._gateway.ready.is_set():
-            self._later(
-                self._gateway.dispatch("CHANNEL_CREATE", self._world.channel_payload(channel))
-            )
+    def add_text_channel(
+        self, guild_id: int, name: str = "general", *, id: int | None = None
+    ) -> int:
+        channel = self._world.add_channel(guild_id, name, id)
+        sessions = self._gateway.sessions_for(guild_id)
+        if sessions:
+            payload = self._world.channel_payload(channel)
+            self._later(self._gateway.dispatch(sessions, "CHANNEL_CREATE", payload))
         return channel.id
 
-    def add_user(self, name: str) -> int:
-        user = User(self._world.snowflake(), name)
-        self._world.users[user.id] = user
-        return user.id
+    def add_user(self, name: str, *, id: int | None = None) -> int:
+        return self._world.add_user(name, id).id
 
     def add_member(self, guild_id: int, user_id: int, *, manage_guild: bool = False) -> None:
         self._world.user(user_id)  # must exist
         permissions = MEMBER_PERMISSIONS | (MANAGE_GUILD if manage_guild else 0)
         self._world.guild(guild_id).members[user_id] = Member(user_id, permissions)
+
+    def set_dms_open(self, user_id: int, open: bool) -> None:
+        """Whether the member accepts DMs from the bot (default: open). While closed, a message
+        to their DM channel is refused with 403, code 50007, as on Discord; opening the DM
+        channel still works. Not a violation: it is the member's choice."""
+        self._world.user(user_id)  # must exist
+        if open:
+            self._world.dms_closed.discard(user_id)
+        else:
+            self._world.dms_closed.add(user_id)
 
     def _later(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -320,6 +386,23 @@ class Emulator:
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
         return await self._send(MODAL_SUBMIT, user_id, data, guild_id, channel_id, message)
 
+    async def send_dm(self, user_id: int, content: str) -> dict[str, JSON]:
+        """The member writes ``content`` in their DM channel with the bot.
+
+        The message is stored (``dm_messages`` shows it) and MESSAGE_CREATE goes to the
+        sessions that hear DMs (shard 0) and asked for the DIRECT_MESSAGES intent, as on
+        Discord; DM content needs no privileged intent. Returns the message.
+        """
+        world = self._world
+        author = world.user(user_id)
+        channel = world.dm_channel(user_id)
+        message = world.create_message(
+            channel.id, {"content": content}, [], author=author.payload()
+        )
+        sessions = self._gateway.sessions_for(None, intents=DIRECT_MESSAGES)
+        await self._gateway.dispatch(sessions, "MESSAGE_CREATE", copy.deepcopy(message))
+        return copy.deepcopy(message)
+
     async def _send_component(
         self, user_id: int, message: dict[str, JSON], data: dict[str, JSON]
     ) -> Interaction:
@@ -415,9 +498,13 @@ class Emulator:
             channel_id=channel_id,
             source_message_id=int(message["id"]) if message is not None else None,
         )
+        sessions = self._gateway.sessions_for(guild_id)
+        if not sessions:
+            where = "DMs" if guild_id is None else f"guild {guild_id}"
+            raise RuntimeError(f"no bot session on the emulator's gateway hears {where}")
         self._interactions[interaction_id] = interaction
         self._interactions_by_token[token] = interaction
-        await self._gateway.dispatch("INTERACTION_CREATE", payload)
+        await self._gateway.dispatch(sessions, "INTERACTION_CREATE", payload)
         return interaction
 
     # --- what the bot did --------------------------------------------------------------------
@@ -432,9 +519,15 @@ class Emulator:
         ]
 
     def dm_messages(self, user_id: int) -> list[dict[str, JSON]]:
-        """Messages in the user's DM channel with the bot, oldest first."""
+        """Messages in the user's DM channel with the bot (the bot's and the member's), oldest
+        first."""
         channel_id = self._world.dm_channel_of.get(user_id)
         return [] if channel_id is None else self.channel_messages(channel_id)
+
+    def dm_send_attempts(self, user_id: int) -> int:
+        """POSTs the bot made to the user's DM channel messages, whatever the answer (a 403,
+        or a 429 that discord.py retried, counts as well as a sent message)."""
+        return self._dm_attempts[user_id]
 
     def dm_channel_id(self, user_id: int) -> int:
         """The user's DM channel with the bot (created on first use, as on Discord)."""
@@ -460,7 +553,11 @@ class Emulator:
         times: int = 1,
         retry_after: float = 0.05,
     ) -> None:
-        """Answer the next ``times`` matching requests (regex on the path) with an error."""
+        """Answer the next ``times`` matching requests (regex on the path) with an error.
+
+        A 429 is one discord.py waits ``retry_after`` and retries; a known ``code`` (50007,
+        50278) gets Discord's message for it.
+        """
         pattern = re.compile(path_pattern)
         self._failures.append(_Failure(method.upper(), pattern, status, code, times, retry_after))
 
@@ -472,9 +569,8 @@ class Emulator:
                     self._failures.remove(rule)
                 if rule.status == 429:
                     return rate_limited(rule.retry_after)
-                if rule.status == 403 and rule.code == 50007:
-                    return ApiError(403, "Cannot send messages to this user", 50007)
-                return ApiError(rule.status, f"{rule.status}: injected failure", rule.code or 0)
+                message = KNOWN_ERRORS.get(rule.code or 0, f"{rule.status}: injected failure")
+                return ApiError(rule.status, message, rule.code or 0)
         return None
 
     def _record_request(self, method: str, path: str, query: dict[str, str]) -> RequestRecord:

@@ -1,5 +1,6 @@
 """/checkin and the check-in DMs: opting in, the buttons on each DM, and plain-text replies."""
 
+import asyncio
 import logging
 from datetime import datetime
 
@@ -42,6 +43,7 @@ class Checkins(commands.Cog):
         self.delivery = Delivery(
             bot, lease=bot.checkin_lease, requests_per_second=bot.requests_per_second
         )
+        self._reply_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # member -> (lock, users)
         self.loop = TimedLoop(
             "check-ins", self.delivery.tick, clock=bot.clock, every=bot.tick_seconds
         )
@@ -323,6 +325,23 @@ class Checkins(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is not None or message.author.bot:
             return
+        # One member's messages are kept in the order they were written: discord.py handles
+        # each event in its own task, and a reply in two quick messages must not come out
+        # reversed. The lock is taken before the first await, so tasks queue in arrival order.
+        user_id = message.author.id
+        lock, waiting = self._reply_locks.get(user_id, (asyncio.Lock(), 0))
+        self._reply_locks[user_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                await self._answer_reply(message)
+        finally:
+            lock, waiting = self._reply_locks[user_id]
+            if waiting == 1:
+                del self._reply_locks[user_id]
+            else:
+                self._reply_locks[user_id] = (lock, waiting - 1)
+
+    async def _answer_reply(self, message: discord.Message) -> None:
         try:
             answer = await self._keep_reply(message)
         except Exception:

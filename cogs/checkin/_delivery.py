@@ -10,12 +10,13 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
-from sqlalchemy import select
 
 from advice.checkins import SUMMARY, CheckinKind, Offer, YearHistory, offer_at
 from advice.journey import PromptKind
@@ -28,10 +29,12 @@ from cogs.progress._render import CHART_FILENAME
 from db import checkins as store
 from db.jobs import JobState, claim_due, finish, reserve_slots
 from db.journal import first_and_latest
-from db.models import Checkin, User
+from db.models import Checkin
 from db.progress import progress_data
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PACE_KEY = "pace:discord-global"
 # Below the limit, so the jitter of real requests never puts 51 into one second.
@@ -51,11 +54,32 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
 
 
-async def wait_for_slot(slots: Iterator[float]) -> None:
-    """Wait for this request's reserved start (now, if the reservation ran out)."""
-    delay = next(slots, 0.0) - time.time()
-    if delay > 0:
-        await asyncio.sleep(delay)
+class Pacer:
+    """Request start times at most `per_second` apart, from `start` on.
+
+    Each caller takes the next time in the moment it asks, so requests stay evenly spaced
+    even when callers arrive late: a late one starts now and the rest follow it, never a burst.
+    """
+
+    def __init__(self, start: float, per_second: float) -> None:
+        self._next = start
+        self._gap = 1 / per_second
+
+    async def wait(self) -> None:
+        at = max(self._next, time.time())
+        self._next = at + self._gap
+        await asyncio.sleep(max(0.0, at - time.time()))
+
+
+@dataclass
+class Outgoing:
+    """A check-in ready to send: everything read and rendered before its turn comes."""
+
+    job: Checkin
+    offer: Offer
+    message: dict[str, Any]
+    channel_id: int | None  # None: the member's DM channel must be opened first
+    late: bool
 
 
 class Delivery:
@@ -75,33 +99,39 @@ class Delivery:
 
     async def tick(self) -> int:
         delivered = 0
-        while batch := await self._claim():
-            jobs, slots = batch
-            results = await asyncio.gather(*(self._deliver_safely(job, slots) for job in jobs))
-            delivered += sum(results)
+        while jobs := await self._claim():
+            # Read and render everything first, then send: a send that waits on the database
+            # would lose its turn in the pace, and late sends would bunch up into a burst.
+            prepared = await asyncio.gather(
+                *(self._safely(job, self._prepare(job)) for job in jobs)
+            )
+            outgoing = [each for each in prepared if isinstance(each, Outgoing)]
+            if outgoing:
+                pacer = await self._reserve(outgoing)
+                sent = await asyncio.gather(
+                    *(self._safely(each.job, self._send(each, pacer)) for each in outgoing)
+                )
+                delivered += sum(1 for each in sent if each is True)
         return delivered
 
-    async def _claim(self) -> tuple[list[Checkin], Iterator[float]] | None:
-        now = self.bot.clock.now()
+    async def _claim(self) -> list[Checkin]:
         async with self.bot.database.transaction() as session:
-            jobs = await claim_due(session, Checkin, now=now, lease=self.lease, limit=self.batch)
-            if not jobs:
-                return None
-            users = {job.user_id for job in jobs}
-            known = set(
-                await session.scalars(
-                    select(User.id).where(User.id.in_(users), User.dm_channel_id.is_not(None))
-                )
+            return await claim_due(
+                session, Checkin, now=self.bot.clock.now(), lease=self.lease, limit=self.batch
             )
-            requests = len(jobs) + len(users - known)
+
+    async def _reserve(self, outgoing: list[Outgoing]) -> Pacer:
+        """This batch's share of Discord's global limit, agreed with every other process."""
+        requests = len(outgoing) + sum(1 for each in outgoing if each.channel_id is None)
+        async with self.bot.database.transaction() as session:
             start = await reserve_slots(
                 session, PACE_KEY, requests, per_second=self.pace, wall_now=time.time()
             )
-        return jobs, iter(start + i / self.pace for i in range(requests))
+        return Pacer(start, self.pace)
 
-    async def _deliver_safely(self, job: Checkin, slots: Iterator[float]) -> bool:
+    async def _safely(self, job: Checkin, step: Awaitable[T]) -> T | None:
         try:
-            return await self._deliver(job, slots)
+            return await step
         except Exception:
             # A bug in one delivery must not cost the rest of the batch, nor lose this one.
             log.exception("check-in %s: delivery failed unexpectedly", job.id)
@@ -115,9 +145,10 @@ class Delivery:
                     order=self.order,
                     now=self.bot.clock.now(),
                 )
-            return False
+            return None
 
-    async def _deliver(self, job: Checkin, slots: Iterator[float]) -> bool:
+    async def _prepare(self, job: Checkin) -> Outgoing | None:
+        """What to send, or None when nothing goes out now (stopped, quiet hours, nothing due)."""
         now = self.bot.clock.now()
         async with self.bot.database.read() as session:
             member = await store.recipient(session, job)
@@ -125,32 +156,37 @@ class Delivery:
         if plan is None or member.history is None or plan.status not in ("active", "paused"):
             async with self.bot.database.transaction() as session:
                 await finish(session, Checkin, job, JobState.CANCELLED)
-            return False
+            return None
         tz = zone(member.timezone)
         if quiet(tz, now):  # only an overdue check-in can get here: it waits for 08:00
             async with self.bot.database.transaction() as session:
                 await store.hold(session, job, until=out_of_quiet_hours(tz, now))
-            return False
+            return None
         offer = self._offer(job, member.history, now)
         if offer is None:
             async with self.bot.database.transaction() as session:
                 await store.nothing_to_send(session, job, order=self.order, now=now)
-            return False
+            return None
         late = is_late(job.scheduled_at, now)
         message = await self._message(job, offer, late=late, now=now)
-        channel_id = member.dm_channel_id
+        return Outgoing(job, offer, message, member.dm_channel_id, late)
+
+    async def _send(self, outgoing: Outgoing, pacer: Pacer) -> bool:
+        job, channel_id = outgoing.job, outgoing.channel_id
         try:
             if channel_id is None:
-                await wait_for_slot(slots)
+                await pacer.wait()
                 channel_id = await open_dm(self.bot, job.user_id)
                 async with self.bot.database.transaction() as session:
                     await store.remember_dm_channel(
                         session, user_id=job.user_id, channel_id=channel_id
                     )
-            await wait_for_slot(slots)
-            sent = await dm_channel(self.bot, channel_id).send(nonce=nonce_for(job.id), **message)
+            await pacer.wait()
+            sent = await dm_channel(self.bot, channel_id).send(
+                nonce=nonce_for(job.id), **outgoing.message
+            )
         except discord.HTTPException as error:
-            await self._failed(job, error, stale_channel=member.dm_channel_id is not None)
+            await self._failed(job, error, stale_channel=outgoing.channel_id is not None)
             return False
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             await self._retry(job, f"Discord could not be reached ({type(error).__name__}).")
@@ -159,9 +195,9 @@ class Delivery:
             return await store.delivered(
                 session,
                 job,
-                offer,
+                outgoing.offer,
                 message_id=sent.id,
-                late=late,
+                late=outgoing.late,
                 order=self.order,
                 now=self.bot.clock.now(),
             )
@@ -179,7 +215,7 @@ class Delivery:
 
     async def _message(
         self, job: Checkin, offer: Offer, *, late: bool, now: datetime
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         content = self.bot.content
         if offer == SUMMARY:
             return await self._summary(job.user_id, now)
@@ -200,7 +236,7 @@ class Delivery:
         )
         return {"embed": embed, "view": _render.checkin_view(job.id)}
 
-    async def _summary(self, user_id: int, now: datetime) -> dict[str, object]:
+    async def _summary(self, user_id: int, now: datetime) -> dict[str, Any]:
         async with self.bot.database.read() as session:
             data = await progress_data(session, self.bot.cipher, user_id=user_id)
         embed = _render.summary_embed(self.bot.content, data, now=now)

@@ -74,6 +74,7 @@ async def start_world(
         clock=clock,
         dev_guild_id=guild_id if dev_guild else None,
         sync=SyncPolicy.AUTO,
+        tick_seconds=None,  # tests tick the check-in loop themselves, so they know when
     )
     runner = asyncio.create_task(bot.start("test-token"))
     ready = asyncio.create_task(emulator.wait_until_ready())

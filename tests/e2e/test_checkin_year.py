@@ -5,6 +5,7 @@ the same Monday; the clock then jumps from one due check-in to the next for 13 m
 loop is ticked at each. Every DM is read back from the emulator, as the members saw it.
 """
 
+import itertools
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,7 +104,7 @@ async def test_a_year_of_checkins_in_three_zones_and_three_cadences(world: World
         assert all(2 <= count <= 4 for count in per_point.values()), (where, per_point)
         for slug in ORDER:
             offered = [at for at, (_, s) in zip(local, kinds, strict=True) if s == slug]
-            gaps = [(b - a).days for a, b in zip(offered, offered[1:], strict=False)]
+            gaps = [(b - a).days for a, b in itertools.pairwise(offered)]
             assert all(gap >= 28 for gap in gaps), (where, slug, gaps)
         # The summary comes at the first slot after the year ends, and nothing after it.
         year_end = start + timedelta(days=365)

@@ -4,6 +4,7 @@ The real bot over real HTTP and websocket to the emulator. Time moves by the inj
 the check-in loop is ticked explicitly so a test knows exactly when delivery happened.
 """
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -196,7 +197,11 @@ async def test_skip_snooze_and_stop_act_once_and_only_for_the_owner(world: World
     tomorrow = MONDAY_18_BERLIN + timedelta(days=1)
     assert f"<t:{unix(tomorrow)}:F>" in edited["content"] and edited["components"] == []
     rows = await checkins(world, world.alice)
-    assert [r.due_at for r in rows if r.state == "pending"] == [tomorrow]  # moved, not doubled
+    # The point comes back tomorrow; the regular check-in keeps its slot next Monday.
+    assert sorted(r.due_at for r in rows if r.state == "pending") == [
+        tomorrow,
+        MONDAY_18_BERLIN + timedelta(weeks=1),
+    ]
     again = await world.emulator.click(world.alice, dm, f"cr:checkin-skip:{row.id}")
     assert "already answered" in (await again.message())["content"]
 
@@ -329,3 +334,170 @@ async def test_plan_rows_belong_to_the_member_and_forget_removes_them(world: Wor
     async with world.database.read() as session:
         assert await session.get(CheckinPlan, world.alice) is None
     assert await checkins(world, world.alice) == []
+
+
+# --- replies in DMs -------------------------------------------------------------------------------
+
+
+async def test_a_plain_reply_within_48_hours_is_saved_as_the_checkins_reflection(
+    world_any_db: World,
+) -> None:
+    world = world_any_db
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    world.clock.set(MONDAY_18_BERLIN + timedelta(hours=47))
+    await world.emulator.send_dm(world.alice, "Impact, honestly. And curiosity.")
+    await world.emulator.send_dm(world.alice, "Also: I like writing.")
+    answers = await bot_dms_after(world, world.alice, count=2)
+    assert "Saved as your reflection on **Know why you want it**" in answers[0]["content"]
+    assert "Added to your reflection" in answers[1]["content"]
+    [row, _] = await checkins(world, world.alice)
+    async with world.database.read() as session:
+        [mark] = await marks(session, user_id=world.alice)
+    assert row.reflection_id == mark.id and mark.point == "purpose"
+    journal = await answer(world, world.alice, "journal list")
+    assert "Impact, honestly. And curiosity.\n\nAlso: I like writing." in text_of(journal)
+
+    # Past 48 hours, a reply answers nothing: it is not saved, and the member is told.
+    world.clock.set(MONDAY_18_BERLIN + timedelta(hours=49))
+    await world.emulator.send_dm(world.alice, "A late thought.")
+    [late] = await bot_dms_after(world, world.alice, count=1)
+    assert "didn't save it" in late["content"] and "/reflect" in late["content"]
+    async with world.database.read() as session:
+        assert len(await marks(session, user_id=world.alice)) == 1
+
+
+async def bot_dms_after(world: World, user_id: int, *, count: int) -> list[dict[str, Any]]:
+    """The bot's newest `count` DMs once it has answered the member's latest messages."""
+    bot_id = str(world.emulator.bot_user_id)
+    for _ in range(200):
+        messages = world.emulator.dm_messages(user_id)
+        mine = [i for i, m in enumerate(messages) if m["author"]["id"] != bot_id]
+        answers = [m for m in messages[mine[-count] :] if m["author"]["id"] == bot_id]
+        if len(answers) >= count:
+            return answers[-count:]
+        await asyncio.sleep(0.01)  # the gateway event and the answer are real I/O
+    raise AssertionError("the bot did not answer the DM")
+
+
+# --- closed DMs -----------------------------------------------------------------------------------
+
+
+async def test_closed_dms_at_start_explain_how_to_allow_them_and_schedule_nothing(
+    world: World,
+) -> None:
+    world.emulator.set_dms_open(world.alice, False)
+    reply = await answer(world, world.alice, "checkin start")
+    assert "couldn't send you a direct message" in reply["content"]
+    assert "Privacy Settings" in reply["content"]
+    assert [r for r in await checkins(world, world.alice) if r.state == "pending"] == []
+    status = text_of(await answer(world, world.alice, "checkin status"))
+    assert "can't send you direct messages" in status and "/checkin resume" in status
+
+    world.emulator.set_dms_open(world.alice, True)
+    resumed = await answer(world, world.alice, "checkin resume")
+    assert "Check-ins are on" in resumed["content"]
+    assert world.emulator.dm_messages(world.alice)[-1]["embeds"][0]["title"] == (
+        "Check-ins are back on"
+    )
+
+
+async def test_dms_closed_mid_year_one_attempt_then_none_and_the_member_is_told(
+    world_any_db: World,
+) -> None:
+    world = world_any_db
+    await start_berlin(world, world.alice)
+    world.emulator.set_dms_open(world.alice, False)
+    attempts = world.emulator.dm_send_attempts(world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    assert await tick(world) == 0
+    assert world.emulator.dm_send_attempts(world.alice) == attempts + 1
+    for weeks in range(1, 4):  # nothing is retried, nothing new is scheduled
+        world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=weeks))
+        await tick(world)
+    assert world.emulator.dm_send_attempts(world.alice) == attempts + 1
+
+    # The next command (any command) is followed by a private word about it, once.
+    advice = await world.slash(world.alice, "advice purpose")
+    await advice.message()
+    notice = await wait_for_followup(advice)
+    assert "check-ins" in notice["content"] and "Privacy Settings" in notice["content"]
+    assert notice["flags"] & 64  # ephemeral
+    again = await world.slash(world.alice, "advice purpose")
+    await again.message()
+    await asyncio.sleep(0.2)  # give a wrong second notice the time to show up
+    assert again.followups == []
+    status = text_of(await answer(world, world.alice, "checkin status"))
+    assert "None: Discord refused" in status
+
+
+async def wait_for_followup(interaction: Any) -> dict[str, Any]:
+    for _ in range(300):
+        if interaction.followups:
+            return dict(interaction.followups[0])
+        await asyncio.sleep(0.01)
+    raise AssertionError("no follow-up arrived")
+
+
+# --- a restart ------------------------------------------------------------------------------------
+
+
+async def test_a_restart_mid_year_loses_and_doubles_nothing_and_old_buttons_work(
+    tmp_path: Any, clock: Any
+) -> None:
+    from db import Database
+    from db.migrate import upgrade
+    from tests.e2e.conftest import start_world, stop_world
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}")
+    await upgrade(database)
+    world, runner = await start_world(database, clock)
+    try:
+        await start_berlin(world, world.alice)
+        for week in range(3):
+            world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=week))
+            await tick(world)
+        old_dm = world.emulator.dm_messages(world.alice)[-1]
+        # The process dies with a check-in claimed but not sent: its lease runs out, and the
+        # next process delivers it with the same nonce.
+        world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=3))
+        cog: Any = world.bot.get_cog("Checkins")
+        async with database.transaction() as session:
+            from db.jobs import claim_due
+
+            [claimed] = await claim_due(
+                session, Checkin, now=world.clock.now(), lease=timedelta(seconds=90), limit=10
+            )
+        await world.bot.close()
+        await runner
+        del cog
+
+        from advice.content import load_content
+        from cogs._bot import CrossroadsBot, SyncPolicy
+
+        bot = CrossroadsBot(
+            database=database,
+            content=load_content(),
+            cipher=world.bot.cipher,
+            clock=world.clock,
+            sync=SyncPolicy.AUTO,
+            tick_seconds=None,
+        )
+        runner = asyncio.create_task(bot.start("test-token"))
+        await world.emulator.wait_until_ready()
+        world.bot = bot
+        assert await tick(world) == 0  # the dead process's lease still holds
+        world.clock.set(world.clock.now() + timedelta(seconds=91))
+        assert await tick(world) == 1
+        sent = world.emulator.dm_messages(world.alice)[1:]
+        assert len(sent) == 4 and len({m["nonce"] for m in sent}) == 4
+        assert sent[-1]["nonce"] == f"cr-ci-{claimed.id}"
+        # A button from before the restart still works.
+        [_, _, third, *_] = [r for r in await checkins(world, world.alice) if r.sent_at]
+        press = await world.emulator.click(world.alice, old_dm, f"cr:checkin-reflect:{third.id}")
+        assert (await press.modal())["title"].startswith("Know why") is False
+    finally:
+        await stop_world(world, runner)
+        await database.dispose()
+    assert world.emulator.violations == []

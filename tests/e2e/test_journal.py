@@ -102,7 +102,9 @@ async def test_an_edit_racing_a_delete_hands_the_text_back(world: World) -> None
     [entry] = await entries(world, world.alice)
     modal = await (await world.slash(world.alice, "journal edit", entry=str(entry.id))).modal()
     ask = await (await world.slash(world.alice, "journal delete", entry=str(entry.id))).message()
-    await world.emulator.click(world.alice, ask, f"cr:journal-delete:{world.alice}:{entry.id}")
+    # The delete lands first (its answer is awaited), then the form opened before it is sent.
+    deleted = world.emulator.click(world.alice, ask, f"cr:journal-delete:{world.alice}:{entry.id}")
+    await (await deleted).message()
     answer = await submit(world, world.alice, modal, "my careful rewrite")
     assert "no longer exists" in answer["content"]
     assert world.emulator.attachment_bytes(answer, "your-reflection.txt") == b"my careful rewrite"

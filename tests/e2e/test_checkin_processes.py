@@ -1,0 +1,206 @@
+"""Two real bot processes (`python bot.py`) on one PostgreSQL against one emulator.
+
+Every due check-in must reach its member exactly once, counted by nonce at the emulator,
+including when one process is killed (SIGKILL) in the middle of a batch: its claims are
+taken over after their lease, and Discord's nonce check drops a copy of any DM it had sent.
+The emulator enforces Discord's global limit of 50 requests per second; the two processes
+share one pace through the database, so no 429 comes back.
+"""
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from db import Database
+from db.checkins import start_plan
+from db.crypto import generate_key
+from db.migrate import upgrade
+from db.models import Checkin, User
+from sandbox import Emulator
+from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
+from tests.test_cli import ROOT, cli_env
+
+pytestmark = pytest.mark.skipif(
+    not TEST_DATABASE_URL,
+    reason="TEST_DATABASE_URL is not set: the two-process PostgreSQL test was skipped",
+)
+
+MEMBERS = 150  # three seconds of sending at 50 requests per second
+LEASE_SECONDS = 5
+ORDER = ("purpose", "autonomy", "decades", "money", "fame", "obscurity")
+
+
+def daytime_zone(now: datetime) -> str:
+    """A zone where it is early afternoon right now, so no check-in waits for 08:00."""
+    offset = (13 - now.hour + 12) % 24 - 12  # -12..11 hours from UTC
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+async def seed(url: str, emulator: Emulator) -> list[int]:
+    """Members with a kept DM channel and a check-in that fell due a few minutes ago."""
+    await reset_postgres_schema(url)
+    database = Database(url)
+    await upgrade(database)
+    now = datetime.now(UTC)
+    zone = daytime_zone(now)
+    members = []
+    async with database.transaction() as session:
+        for n in range(MEMBERS):
+            user_id = emulator.add_user(f"member{n}")
+            session.add(
+                User(
+                    id=user_id,
+                    created_at=now,
+                    timezone=zone,
+                    dm_channel_id=emulator.dm_channel_id(user_id),
+                )
+            )
+            await session.flush()
+            _, pending = await start_plan(
+                session,
+                user_id=user_id,
+                cadence="weekly",
+                weekday=now.weekday(),
+                hour=8,
+                order=ORDER,
+                now=now - timedelta(days=1),
+            )
+            pending.due_at = pending.scheduled_at = now - timedelta(minutes=3)
+            members.append(user_id)
+    await database.dispose()
+    return members
+
+
+async def start_bot(
+    tmp_path: Path, emulator: Emulator, key: str, name: str
+) -> asyncio.subprocess.Process:
+    assert TEST_DATABASE_URL
+    log = (tmp_path / f"{name}.log").open("wb")
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        cwd=tmp_path,
+        env=cli_env(
+            tmp_path,
+            DISCORD_TOKEN="two-process-test",
+            DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
+            DATABASE_URL=TEST_DATABASE_URL,
+            DATA_KEY=key,
+            JOB_LEASE_SECONDS=str(LEASE_SECONDS),
+            LOG_LEVEL="INFO",
+        ),
+        stdout=log,
+        stderr=log,
+    )
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emulator = Emulator(global_rate_limit=50, record_requests=False)
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+def delivered(emulator: Emulator, members: list[int]) -> int:
+    """DM requests so far; cheap, since polling must not stall the emulator's event loop (a
+    stalled emulator sees paced requests arrive in a burst, as a real network never would)."""
+    return sum(emulator.dm_send_attempts(m) for m in members)
+
+
+async def wait_for(condition: object, seconds: float) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)  # real processes, real time: nothing here can be moved
+
+
+async def stop(*processes: asyncio.subprocess.Process) -> None:
+    for process in processes:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def _all_have_one(emulator: Emulator, members: list[int]) -> bool:
+    return all(emulator.dm_messages(m) for m in members)
+
+
+def assert_each_delivered_once(emulator: Emulator, members: list[int]) -> None:
+    nonces = []
+    for member in members:
+        messages = emulator.dm_messages(member)
+        assert len(messages) == 1, (member, [m.get("nonce") for m in messages])
+        nonces.append(messages[0]["nonce"])
+    assert len(set(nonces)) == len(members)
+    # The processes share one pace through the database. Without it, two processes would
+    # send at twice the limit and half their requests would come back 429. A handful can
+    # still happen on a loaded machine when a stalled event loop releases queued requests
+    # at once; discord.py waits those out. bench/checkins.py counts them on a quiet machine.
+    assert emulator.rate_limited_count <= MEMBERS // 20, emulator.rate_limited_count
+    assert emulator.violations == []
+
+
+@pytest.mark.parametrize("kill_one", [False, True], ids=["both-live", "one-killed"])
+async def test_two_processes_deliver_every_due_checkin_exactly_once(
+    tmp_path: Path, emulator: Emulator, kill_one: bool
+) -> None:
+    assert TEST_DATABASE_URL
+    members = await seed(TEST_DATABASE_URL, emulator)
+    key = generate_key()
+    first = await start_bot(tmp_path, emulator, key, "first")
+    second = await start_bot(tmp_path, emulator, key, "second")
+    try:
+        await emulator.wait_until_ready(timeout=60, sessions=2)
+        if kill_one:
+            await wait_for(lambda: delivered(emulator, members) >= MEMBERS // 4, 30)
+            first.kill()  # SIGKILL: no clean-up, its claimed check-ins stay claimed
+            await first.wait()
+            in_flight = delivered(emulator, members)
+            assert in_flight < MEMBERS, "the batch finished before the kill; kill earlier"
+        # The survivor takes over the dead process's claims once their lease has passed.
+        await wait_for(lambda: delivered(emulator, members) >= MEMBERS, 60)
+        await wait_for(lambda: _all_have_one(emulator, members), 10)
+        await asyncio.sleep(LEASE_SECONDS + 1)  # long enough for a double to show up
+    finally:
+        await stop(first, second)
+    logs = "".join(p.read_text() for p in tmp_path.glob("*.log"))
+    assert_each_delivered_once(emulator, members)
+    assert "Traceback" not in logs, logs[-3000:]
+    assert TEST_DATABASE_URL and not await _pending_left(TEST_DATABASE_URL, members)
+
+
+async def _pending_left(url: str, members: list[int]) -> list[int]:
+    """Check-ins still due now that should have gone out (the next ones are a week away)."""
+    from sqlalchemy import select
+
+    database = Database(url)
+    try:
+        async with database.read() as session:
+            rows = await session.scalars(
+                select(Checkin.id).where(
+                    Checkin.state == "pending", Checkin.due_at <= datetime.now(UTC)
+                )
+            )
+            return list(rows)
+    finally:
+        await database.dispose()
+
+
+def test_daytime_zone_is_early_afternoon() -> None:
+    from zoneinfo import ZoneInfo
+
+    for hour in range(24):
+        now = datetime(2026, 1, 5, hour, 30, tzinfo=UTC)
+        assert now.astimezone(ZoneInfo(daytime_zone(now))).hour in (12, 13, 14), hour
