@@ -301,11 +301,16 @@ async def command_sandbox(settings: Settings) -> None:
     """The real bot against a local Discord emulator, with you as a member at a console."""
     from db.state import get_state, set_state
     from db.users import member_timezone
-    from sandbox import Emulator, point_discord_at
+    from sandbox import DEFAULT_SPEC_PATH, Emulator, point_discord_at
     from sandbox.console import run_console
 
     settings = sandbox_settings(settings)
-    emulator = Emulator()
+    if "LOG_LEVEL" not in os.environ:
+        # "Back up this key" is advice for operators; the sandbox's own key guards play data.
+        logging.getLogger("db.crypto").setLevel(logging.ERROR)
+    # Beside a checkout the emulator checks every request against Discord's spec; an installed
+    # copy has no spec beside it, and a newcomer trying the bot needs no warning about that.
+    emulator = Emulator(spec_path=DEFAULT_SPEC_PATH if DEFAULT_SPEC_PATH.is_file() else None)
     await emulator.start()
     try:
         point_discord_at(emulator.api_base, emulator.gateway_url)

@@ -144,13 +144,20 @@ def _explain(error: Any) -> Any:
 
 
 def load_validator(spec_path: Path | None) -> SpecValidator | None:
-    """The validator for the spec at ``spec_path``, or None (with one warning) when unavailable."""
+    """The validator for the spec at ``spec_path``, or None (with one warning) when unavailable.
+
+    ``spec_path=None`` turns validation off on purpose (the sandbox of an installed copy, which
+    has no spec beside it), with an INFO line rather than a warning.
+    """
+    if spec_path is None:
+        log.info("no Discord OpenAPI spec given: request bodies are not validated against it")
+        return None
     if jsonschema is None:
         log.warning(
             "jsonschema is not installed: request bodies are NOT validated against the spec"
         )
         return None
-    if spec_path is None or not Path(spec_path).is_file():
+    if not Path(spec_path).is_file():
         log.warning(
             "Discord OpenAPI spec not found at %s: request bodies are NOT validated against it",
             spec_path,

@@ -82,6 +82,15 @@ class Outgoing:
     late: bool
 
 
+@dataclass
+class Sent:
+    """What the requests for one check-in did."""
+
+    message_id: int | None = None
+    opened_channel: int | None = None  # a DM channel opened on the way, to remember
+    error: Exception | None = None
+
+
 class Delivery:
     """One tick's work: every due check-in, in batches, until none is left."""
 
@@ -107,11 +116,18 @@ class Delivery:
             )
             outgoing = [each for each in prepared if isinstance(each, Outgoing)]
             if outgoing:
+                # Only requests while the batch's share of the pace runs: recording each one
+                # as it lands would compete with the next for the event loop, sends would slip
+                # past their window into another process's, and together exceed the limit.
                 pacer = await self._reserve(outgoing)
-                sent = await asyncio.gather(
-                    *(self._safely(each.job, self._send(each, pacer)) for each in outgoing)
+                results = await asyncio.gather(*(self._send(each, pacer) for each in outgoing))
+                recorded = await asyncio.gather(
+                    *(
+                        self._safely(each.job, self._record(each, result))
+                        for each, result in zip(outgoing, results, strict=True)
+                    )
                 )
-                delivered += sum(1 for each in sent if each is True)
+                delivered += sum(1 for each in recorded if each is True)
         return delivered
 
     async def _claim(self) -> list[Checkin]:
@@ -171,36 +187,48 @@ class Delivery:
         message = await self._message(job, offer, late=late, now=now)
         return Outgoing(job, offer, message, member.dm_channel_id, late)
 
-    async def _send(self, outgoing: Outgoing, pacer: Pacer) -> bool:
-        job, channel_id = outgoing.job, outgoing.channel_id
+    async def _send(self, outgoing: Outgoing, pacer: Pacer) -> Sent:
+        """Only the requests, at their paced times; what happened is recorded afterwards."""
+        sent = Sent()
         try:
+            channel_id = outgoing.channel_id
             if channel_id is None:
                 await pacer.wait()
-                channel_id = await open_dm(self.bot, job.user_id)
-                async with self.bot.database.transaction() as session:
-                    await store.remember_dm_channel(
-                        session, user_id=job.user_id, channel_id=channel_id
-                    )
+                channel_id = sent.opened_channel = await open_dm(self.bot, outgoing.job.user_id)
             await pacer.wait()
-            sent = await dm_channel(self.bot, channel_id).send(
-                nonce=nonce_for(job.id), **outgoing.message
+            message = await dm_channel(self.bot, channel_id).send(
+                nonce=nonce_for(outgoing.job.id), **outgoing.message
             )
-        except discord.HTTPException as error:
-            await self._failed(job, error, stale_channel=outgoing.channel_id is not None)
-            return False
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            await self._retry(job, f"Discord could not be reached ({type(error).__name__}).")
-            return False
-        async with self.bot.database.transaction() as session:
-            return await store.delivered(
-                session,
-                job,
-                outgoing.offer,
-                message_id=sent.id,
-                late=outgoing.late,
-                order=self.order,
-                now=self.bot.clock.now(),
-            )
+            sent.message_id = message.id
+        except Exception as error:  # judged in _record, where the database is at hand
+            sent.error = error
+        return sent
+
+    async def _record(self, outgoing: Outgoing, sent: Sent) -> bool:
+        job = outgoing.job
+        if sent.opened_channel is not None:
+            async with self.bot.database.transaction() as session:
+                await store.remember_dm_channel(
+                    session, user_id=job.user_id, channel_id=sent.opened_channel
+                )
+        if sent.message_id is not None:
+            async with self.bot.database.transaction() as session:
+                return await store.delivered(
+                    session,
+                    job,
+                    outgoing.offer,
+                    message_id=sent.message_id,
+                    late=outgoing.late,
+                    order=self.order,
+                    now=self.bot.clock.now(),
+                )
+        if isinstance(sent.error, discord.HTTPException):
+            await self._failed(job, sent.error, stale_channel=outgoing.channel_id is not None)
+        elif isinstance(sent.error, aiohttp.ClientError | OSError | TimeoutError):
+            await self._retry(job, f"Discord could not be reached ({type(sent.error).__name__}).")
+        elif sent.error is not None:
+            raise sent.error  # a bug: _safely logs it and retries later
+        return False
 
     def _offer(self, job: Checkin, history: YearHistory, now: datetime) -> Offer | None:
         if job.point is not None and job.kind == CheckinKind.POINT:  # a snoozed point returns

@@ -52,7 +52,11 @@ class World:
 
 
 async def start_world(
-    database: Database, clock: ManualClock, *, dev_guild: bool = False
+    database: Database,
+    clock: ManualClock,
+    *,
+    dev_guild: bool = False,
+    tick_seconds: float | None = None,
 ) -> tuple[World, asyncio.Task[None]]:
     """The emulator with a test server of three members, and the bot connected to it.
 
@@ -74,7 +78,8 @@ async def start_world(
         clock=clock,
         dev_guild_id=guild_id if dev_guild else None,
         sync=SyncPolicy.AUTO,
-        tick_seconds=None,  # tests tick the check-in loop themselves, so they know when
+        # By default tests tick the check-in loop themselves, so they know when it ran.
+        tick_seconds=tick_seconds,
     )
     runner = asyncio.create_task(bot.start("test-token"))
     ready = asyncio.create_task(emulator.wait_until_ready())

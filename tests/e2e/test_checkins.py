@@ -501,3 +501,83 @@ async def test_a_restart_mid_year_loses_and_doubles_nothing_and_old_buttons_work
         await stop_world(world, runner)
         await database.dispose()
     assert world.emulator.violations == []
+
+
+# --- what later check-ins carry -------------------------------------------------------------------
+
+
+async def test_a_revisit_shows_the_members_earlier_words(world: World) -> None:
+    await answer(world, world.alice, "timezone", zone="Europe/Berlin")
+    opened = await (await world.slash(world.alice, "reflect", point="purpose")).modal()
+    await (
+        await world.emulator.submit_modal(
+            world.alice, opened, {"text": "Because impact compounds.", "comfort": ["2"]}
+        )
+    ).message()
+    await answer(world, world.alice, "checkin start")
+    # Week by week until the first point comes back, about three months after it was written.
+    for week in range(14):
+        world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=week))
+        await tick(world)
+    titles = [m["embeds"][0]["title"] for m in world.emulator.dm_messages(world.alice)[1:]]
+    # The first pass skips the point already written about, then weeks without anything due
+    # send nothing, then the point returns as a revisit.
+    assert [t.split("· ")[1][:2] for t in titles[:5]] == ["2.", "3.", "4.", "5.", "6."]
+    revisit = next(m for m in world.emulator.dm_messages(world.alice) if "Revisit" in text_of(m))
+    assert revisit["embeds"][0]["title"].startswith("Revisit · 1.")
+    shown = text_of(revisit)
+    assert "Because impact compounds." in shown and "2/5" in shown
+    assert len(titles) == 6  # nothing between the first pass and the return
+
+
+async def test_the_year_ends_with_a_summary_that_asks_for_decide(world: World) -> None:
+    await answer(world, world.alice, "timezone", zone="Europe/Berlin")
+    await answer(world, world.alice, "decide", leaning="undecided")
+    await answer(world, world.alice, "checkin start", cadence="monthly")
+    world.clock.set(MONDAY_18_BERLIN + timedelta(days=370))  # a year of downtime, then back
+    assert await tick(world) == 1
+    summary = world.emulator.dm_messages(world.alice)[-1]
+    assert summary["embeds"][0]["title"] == "Your year, and where it leaves you"
+    assert "/decide" in text_of(summary) and "/checkin start" in text_of(summary)
+    assert [a["filename"] for a in summary["attachments"]] == ["progress.png"]
+    assert world.emulator.attachment_bytes(summary, "progress.png").startswith(b"\x89PNG")
+    status = text_of(await answer(world, world.alice, "checkin status"))
+    assert "year is complete" in status
+    # A new year begins with /checkin start.
+    again = await answer(world, world.alice, "checkin start")
+    assert "Check-ins are on" in again["content"]
+
+
+async def test_discords_50278_refusal_also_stops_checkins(world: World) -> None:
+    await start_berlin(world, world.alice)
+    channel = world.emulator.dm_channel_id(world.alice)
+    world.emulator.fail_next("POST", f"^/channels/{channel}/messages$", status=403, code=50278)
+    world.clock.set(MONDAY_18_BERLIN)
+    assert await tick(world) == 0
+    status = text_of(await answer(world, world.alice, "checkin status"))
+    assert "Discord refused" in status
+
+
+async def test_the_loop_delivers_by_itself_within_a_minute(tmp_path: Any, clock: Any) -> None:
+    from db import Database
+    from db.migrate import upgrade
+    from tests.e2e.conftest import start_world, stop_world
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'loop.db'}")
+    await upgrade(database)
+    world, runner = await start_world(database, clock, tick_seconds=0.05)
+    try:
+        await start_berlin(world, world.alice)
+        world.clock.set(MONDAY_18_BERLIN + timedelta(seconds=59))
+        for _ in range(250):  # real time: the loop runs on its own interval
+            sent = [row for row in await checkins(world, world.alice) if row.sent_at]
+            if sent:
+                break
+            await asyncio.sleep(0.02)
+        [row] = sent
+        assert row.sent_at is not None and row.sent_at - row.scheduled_at < timedelta(minutes=1)
+        assert len(world.emulator.dm_messages(world.alice)) == 2
+    finally:
+        await stop_world(world, runner)
+        await database.dispose()
+    assert world.emulator.violations == []

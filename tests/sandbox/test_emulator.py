@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -484,15 +485,27 @@ async def test_guild_added_later_is_dispatched(emu: Emulator, bot: SandboxBot) -
     assert guild is not None and [c.name for c in guild.text_channels] == ["lobby"]
 
 
-async def test_without_spec_validation_is_off_with_one_warning(
+async def test_a_missing_spec_turns_validation_off_with_one_warning(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    emulator = Emulator(spec_path=tmp_path / "missing.json")
+    await emulator.start()
+    try:
+        assert not emulator.validating
+        warnings = [r for r in caplog.records if "NOT validated" in r.getMessage()]
+        assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    finally:
+        await emulator.stop()
+        await emulator.stop()  # idempotent
+
+
+async def test_no_spec_asked_for_is_validation_off_quietly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     emulator = Emulator(spec_path=None)
     await emulator.start()
     try:
         assert not emulator.validating
-        warnings = [r for r in caplog.records if "NOT validated" in r.getMessage()]
-        assert len(warnings) == 1
+        assert not [r for r in caplog.records if r.levelname == "WARNING"]
     finally:
         await emulator.stop()
-        await emulator.stop()  # idempotent

@@ -1,0 +1,79 @@
+"""The loop behind timed jobs: a failing tick is logged and the loop carries on."""
+
+import asyncio
+import logging
+
+import pytest
+
+from advice.clock import ManualClock
+from cogs._loop import TimedLoop
+
+
+async def test_a_tick_that_raises_is_logged_and_the_loop_goes_on(
+    caplog: pytest.LogCaptureFixture, clock: ManualClock
+) -> None:
+    ticks: list[int] = []
+    third = asyncio.Event()
+
+    async def tick() -> int:
+        ticks.append(len(ticks))
+        if len(ticks) == 1:
+            raise RuntimeError("the database went away")
+        if len(ticks) == 3:
+            third.set()
+        return 1
+
+    loop = TimedLoop("test-jobs", tick, clock=clock, every=0.01)
+    with caplog.at_level(logging.INFO, logger="cogs._loop"):
+        loop.start()
+        await asyncio.wait_for(third.wait(), 5)
+        await loop.stop()
+    assert loop.failures == 1 and len(ticks) >= 3
+    failed = [r for r in caplog.records if "tick failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert any("did 1" in r.getMessage() for r in caplog.records)  # the tick's time is logged
+    assert loop.last_tick_at == clock.now()
+
+
+async def test_wake_ticks_now_and_explicit_ticks_never_overlap(clock: ManualClock) -> None:
+    running = 0
+    overlaps = 0
+    woken = asyncio.Event()
+
+    async def tick() -> int:
+        nonlocal running, overlaps
+        running += 1
+        overlaps += running > 1
+        await asyncio.sleep(0.01)
+        running -= 1
+        if loop_started.is_set():
+            woken.set()
+        return 0
+
+    loop_started = asyncio.Event()
+    loop = TimedLoop("test-jobs", tick, clock=clock, every=3600)  # never by interval here
+    loop.start()
+    await asyncio.sleep(0.05)  # the first tick runs on start
+    loop_started.set()
+    await asyncio.gather(loop.tick(), loop.tick())
+    woken.clear()
+    loop.wake()
+    await asyncio.wait_for(woken.wait(), 5)
+    await loop.stop()
+    assert overlaps == 0
+
+
+async def test_without_an_interval_only_explicit_ticks_run(clock: ManualClock) -> None:
+    calls = 0
+
+    async def tick() -> int:
+        nonlocal calls
+        calls += 1
+        return 0
+
+    loop = TimedLoop("test-jobs", tick, clock=clock, every=None)
+    loop.start()
+    await asyncio.sleep(0.05)
+    assert calls == 0
+    assert await loop.tick() == 0 and calls == 1
+    await loop.stop()
