@@ -183,18 +183,25 @@ async def start_plan(
         plan = CheckinPlan(user_id=user_id, created_at=now, notice_pending=False)
         session.add(plan)
     plan.cadence, plan.weekday, plan.hour = cadence, weekday, hour
-    plan.status = PlanStatus.ACTIVE
     plan.year_started_at = year_started_at
+    return plan, await _run_from_now(session, plan, user, order, now)
+
+
+async def _run_from_now(
+    session: AsyncSession, plan: CheckinPlan, user: User, order: Sequence[str], now: datetime
+) -> Checkin:
+    """The plan runs again: no pause, no problem, one pending check-in at its next slot."""
+    plan.status = PlanStatus.ACTIVE
     plan.paused_until = None
     plan.problem = None
     plan.notice_pending = False
     plan.updated_at = now
-    await _cancel_pending(session, user_id)
+    await _cancel_pending(session, plan.user_id)
     await session.flush()
     slot, kind = await next_slot(
         session, plan, rule_of(plan, user.timezone), order, previous=None, now=now
     )
-    return plan, await _schedule(session, user_id, slot, kind)
+    return await _schedule(session, plan.user_id, slot, kind)
 
 
 async def _require_plan(session: AsyncSession, user_id: int) -> tuple[CheckinPlan, User]:
@@ -236,17 +243,7 @@ async def resume_plan(
     session: AsyncSession, *, user_id: int, order: Sequence[str], now: datetime
 ) -> tuple[CheckinPlan, Checkin]:
     plan, user = await _require_plan(session, user_id)
-    plan.status = PlanStatus.ACTIVE
-    plan.paused_until = None
-    plan.problem = None
-    plan.notice_pending = False
-    plan.updated_at = now
-    await _cancel_pending(session, user_id)
-    await session.flush()
-    slot, kind = await next_slot(
-        session, plan, rule_of(plan, user.timezone), order, previous=None, now=now
-    )
-    return plan, await _schedule(session, user_id, slot, kind)
+    return plan, await _run_from_now(session, plan, user, order, now)
 
 
 async def stop_plan(session: AsyncSession, *, user_id: int, now: datetime) -> bool:

@@ -27,6 +27,10 @@ from db.models import User
 log = logging.getLogger(__name__)
 
 PAUSE_DAYS_MAX = 365
+STOPPED = (
+    "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
+    "`/checkin start` begins again."
+)
 
 
 def _timestamp(at: datetime) -> str:
@@ -209,10 +213,7 @@ class Checkins(commands.Cog):
             )
         await reply(
             interaction,
-            "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
-            "`/checkin start` begins again."
-            if stopped
-            else "You don't have check-ins on. `/checkin start` turns them on.",
+            STOPPED if stopped else "You don't have check-ins on. `/checkin start` turns them on.",
         )
 
     @checkin.command(
@@ -297,11 +298,7 @@ class Checkins(commands.Cog):
                 response=store.Response.STOPPED,
                 now=self.bot.clock.now(),
             )
-        await self._settle(
-            interaction,
-            "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
-            "`/checkin start` begins again.",
-        )
+        await self._settle(interaction, STOPPED)
 
     async def _check_current(self, interaction: discord.Interaction, checkin_id: int) -> None:
         """Snooze and Skip act on the latest check-in only, and only once."""
