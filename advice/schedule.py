@@ -20,6 +20,8 @@ LATEST_HOUR = QUIET_FROM_HOUR - 1
 DEFAULT_HOUR = 18
 # A check-in delivered later than this after its due time says so.
 LATE_AFTER = timedelta(hours=1)
+# Never two check-ins within a day: after a late one, the next slot that soon is skipped.
+MIN_GAP = timedelta(days=1)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -115,6 +117,15 @@ def following(rule: Rule, previous: datetime, *, after: datetime) -> datetime:
     while rule.at(day) <= after:
         day += step
     return rule.at(day)
+
+
+def latest_slot(rule: Rule, previous: datetime, *, until: datetime) -> datetime:
+    """The last slot of the cadence from `previous` on that is not after `until`: what an
+    overdue check-in stands for after downtime (the most recent one missed)."""
+    latest = previous
+    while (upcoming := following(rule, latest, after=latest)) <= until:
+        latest = upcoming
+    return latest
 
 
 def first_slot_from(rule: Rule, previous: datetime, *, not_before: datetime) -> datetime:

@@ -37,6 +37,7 @@ class TimedLoop:
         self._task: asyncio.Task[None] | None = None
         self.last_tick_at: datetime | None = None  # the injected clock's time of the last tick
         self.failures = 0
+        self.stopping = False  # a tick's work checks this between batches
 
     def start(self) -> None:
         """Tick now and every `every` seconds; with `every=None` only explicit ticks run."""
@@ -47,12 +48,26 @@ class TimedLoop:
         """Tick now rather than at the next interval."""
         self._wake.set()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 3.0) -> None:
+        """Let a tick in progress finish (up to `grace` seconds), then stop.
+
+        A tick cut short has sent things it has not recorded yet; they would be taken over
+        after their lease and, if that is past Discord's nonce window, sent twice.
+        """
+        self.stopping = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        if self._lock.locked():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle(), grace)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _idle(self) -> None:
+        async with self._lock:
+            pass
 
     async def tick(self) -> int:
         """Run one tick now (waiting for one in progress); how much work it did."""
@@ -63,6 +78,7 @@ class TimedLoop:
     async def _run(self) -> None:
         ticks = 0
         while True:
+            self._wake.clear()  # before the tick: a wake during it means "tick again"
             try:
                 done = await self.tick()
             except Exception:
@@ -74,6 +90,5 @@ class TimedLoop:
             ticks += 1
             if ticks % HEARTBEAT_EVERY_TICKS == 0:
                 log.info("%s: alive; last tick at %s", self.name, self.last_tick_at)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._every)

@@ -151,12 +151,15 @@ async def _answer_unrouted_modal(
     )
 
 
+ID_MAX = 2**63 - 1  # what the database stores; anything larger was never one of our ids
+
+
 def arg_int(args: list[str], index: int) -> int:
     """A numeric argument of a custom_id; junk there means the id was forged or mangled."""
-    try:
-        return int(args[index])
-    except (IndexError, ValueError):
-        raise InvalidInput(STALE_COMPONENT) from None
+    raw = args[index] if index < len(args) else ""
+    if not raw.isdecimal() or len(raw) > 19 or not 0 < int(raw) <= ID_MAX:
+        raise InvalidInput(STALE_COMPONENT)
+    return int(raw)
 
 
 def owner_only(interaction: discord.Interaction, args: list[str]) -> None:

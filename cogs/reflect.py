@@ -12,13 +12,14 @@ from cogs._bot import CrossroadsBot
 from cogs._reflection_form import REFLECT_ROUTE as ROUTE
 from cogs._reflection_form import acknowledge_and_read, reflection_modal
 from cogs._reply import reply
+from cogs._routing import ID_MAX
 from db.checkins import link_reflection
 from db.journal import add_reflection, first_reflection_at, reflected_points
 
 
 def _snowflake_arg(args: list[str], index: int) -> str | None:
     value = args[index] if len(args) > index else ""
-    return value if value.isdecimal() and len(value) <= 20 else None
+    return value if value.isdecimal() and len(value) <= 19 and int(value) <= ID_MAX else None
 
 
 def submission_key_from(args: list[str]) -> str | None:

@@ -20,6 +20,7 @@ from advice.checkins import REPLY_WINDOW, CheckinKind, Offer, YearHistory, next_
 from advice.errors import NotFound
 from advice.journey import YEAR
 from advice.schedule import (
+    MIN_GAP,
     Cadence,
     Rule,
     first_occurrence,
@@ -109,9 +110,16 @@ async def next_slot(
     previous: datetime | None,
     now: datetime,
 ) -> tuple[datetime, CheckinKind]:
-    """The member's next slot that will have something to carry, and whether it ends the year."""
+    """The member's next slot that will have something to carry, and whether it ends the year.
+
+    After a delivery (`previous` given) the next one is at least a day away, so a late
+    check-in is never followed by the regular one the same evening.
+    """
     history = await year_history(session, plan.user_id, plan.year_started_at)
-    slot = first_occurrence(rule, now) if previous is None else following(rule, previous, after=now)
+    if previous is None:
+        slot = first_occurrence(rule, now)
+    else:
+        slot = following(rule, previous, after=now + MIN_GAP)
     wanted = next_due(history, order, slot)
     if wanted > slot:
         slot = first_slot_from(rule, slot, not_before=wanted)
@@ -261,16 +269,23 @@ async def stop_plan(session: AsyncSession, *, user_id: int, now: datetime) -> bo
 async def set_timezone(
     session: AsyncSession, *, user_id: int, zone_name: str, now: datetime
 ) -> Checkin | None:
-    """Set the member's zone; a pending check-in moves to the same local hour there."""
+    """Set the member's zone; pending check-ins move to the same local hour there (never into
+    a pause). Returns the next one."""
     user = await ensure_user(session, user_id, now=now)
     old_zone, user.timezone = user.timezone, zone_name
     plan = await get_plan(session, user_id)
-    pending = await pending_checkin(session, user_id)
-    if plan is None or pending is None:
+    if plan is None:
         return None
-    at = moved_to(rule_of(plan, zone_name), pending.scheduled_at, old_zone, now=now)
-    pending.scheduled_at = pending.due_at = at
-    return pending
+    rule = rule_of(plan, zone_name)
+    pending = await session.scalars(
+        select(Checkin).where(Checkin.user_id == user_id, Checkin.state == JobState.PENDING)
+    )
+    for checkin in pending:
+        at = moved_to(rule, checkin.scheduled_at, old_zone, now=now)
+        if plan.paused_until and at < plan.paused_until:
+            at = first_slot_from(rule, at, not_before=plan.paused_until)
+        checkin.scheduled_at = checkin.due_at = at
+    return await pending_checkin(session, user_id)
 
 
 # --- delivery (the dispatcher's side) -----------------------------------------------------------
@@ -315,19 +330,11 @@ async def delivered(
     now: datetime,
 ) -> bool:
     """Record a delivery and schedule the next one; False if another process took it over."""
-    if not await finish(
-        session,
-        Checkin,
-        checkin,
-        JobState.DONE,
-        sent_at=now,
-        message_id=message_id,
-        late=late,
-        kind=offer.kind,
-        point=offer.point,
-        prompt=offer.prompt,
-    ):
-        return False
+    sent = _sent(offer, message_id=message_id, late=late, now=now)
+    if not await finish(session, Checkin, checkin, JobState.DONE, **sent):
+        # Stopped, paused or restarted while on its way: it went out all the same, so its
+        # buttons and a reply to it must work; the plan's own next check-in stands.
+        return await _sent_after_cancel(session, checkin, sent)
     plan = await get_plan(session, checkin.user_id)
     user = await session.get(User, checkin.user_id)
     if plan is None or user is None:
@@ -342,6 +349,69 @@ async def delivered(
         return True
     await _schedule_after(session, plan, user, checkin, order, now)
     return True
+
+
+def _sent(offer: Offer, *, message_id: int, late: bool, now: datetime) -> dict[str, object]:
+    return {
+        "sent_at": now,
+        "message_id": message_id,
+        "late": late,
+        "kind": offer.kind,
+        "point": offer.point,
+        "prompt": offer.prompt,
+    }
+
+
+async def _sent_after_cancel(
+    session: AsyncSession, checkin: Checkin, sent: dict[str, object]
+) -> bool:
+    recorded = await session.scalar(
+        update(Checkin)
+        .where(
+            Checkin.id == checkin.id,
+            Checkin.attempts == checkin.attempts,
+            Checkin.state == JobState.CANCELLED,
+        )
+        .values(state=JobState.DONE, lease_until=None, **sent)
+        .returning(Checkin.id)
+        .execution_options(synchronize_session=False)
+    )
+    return recorded is not None
+
+
+async def sent_only(
+    session: AsyncSession, checkin: Checkin, offer: Offer, message_id: int, *, now: datetime
+) -> None:
+    """The fallback when recording a delivery failed: it was sent, so it must never be sent
+    again; the next one goes on the plain grid, without the rules that may have failed."""
+    sent = _sent(offer, message_id=message_id, late=False, now=now)
+    if not await finish(session, Checkin, checkin, JobState.DONE, **sent):
+        await _sent_after_cancel(session, checkin, sent)
+        return
+    plan = await get_plan(session, checkin.user_id)
+    user = await session.get(User, checkin.user_id)
+    if plan is None or user is None or await pending_checkin(session, checkin.user_id):
+        return
+    if plan.status in (PlanStatus.ACTIVE, PlanStatus.PAUSED):
+        at = following(rule_of(plan, user.timezone), checkin.scheduled_at, after=now + MIN_GAP)
+        await _schedule(session, checkin.user_id, at, CheckinKind.POINT)
+
+
+async def superseded(session: AsyncSession, checkin: Checkin, *, now: datetime) -> bool:
+    """Another of the member's check-ins is due too and stands for a later slot: after downtime
+    only the most recent one goes out (a snooze can leave two due at once)."""
+    later = await session.scalar(
+        select(Checkin.id)
+        .where(
+            Checkin.user_id == checkin.user_id,
+            Checkin.state == JobState.PENDING,
+            Checkin.id != checkin.id,
+            Checkin.due_at <= now,
+            Checkin.scheduled_at > checkin.scheduled_at,
+        )
+        .limit(1)
+    )
+    return later is not None
 
 
 async def _schedule_after(

@@ -2,8 +2,8 @@
 
 import asyncio
 import logging
-from datetime import datetime
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -21,6 +21,7 @@ from cogs.checkin import _render
 from cogs.checkin._delivery import Delivery
 from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from db import checkins as store
+from db.checkins import PlanStatus
 from db.journal import add_reflection, edit_entry, get_entry
 from db.models import User
 
@@ -31,10 +32,6 @@ STOPPED = (
     "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
     "`/checkin start` begins again."
 )
-
-
-def _timestamp(at: datetime) -> str:
-    return _render.when(at)
 
 
 class Checkins(commands.Cog):
@@ -49,7 +46,10 @@ class Checkins(commands.Cog):
         )
         self._reply_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # member -> (lock, users)
         self.loop = TimedLoop(
-            "check-ins", self.delivery.tick, clock=bot.clock, every=bot.tick_seconds
+            "check-ins",
+            lambda: self.delivery.tick(stopping=lambda: self.loop.stopping),
+            clock=bot.clock,
+            every=bot.tick_seconds,
         )
 
     @property
@@ -100,7 +100,7 @@ class Checkins(commands.Cog):
         if weekday is None:
             weekday = now.astimezone(zone(zone_name)).weekday()
         rule = Rule(Cadence(cadence), weekday, hour, zone_name)
-        running = plan is not None and plan.status in ("active", "paused")
+        running = plan is not None and plan.status in (PlanStatus.ACTIVE, PlanStatus.PAUSED)
         async with self.bot.database.transaction() as session:
             plan, pending = await store.start_plan(
                 session,
@@ -111,16 +111,25 @@ class Checkins(commands.Cog):
                 order=self.order,
                 now=now,
             )
+        welcomed = False
         if not running:
             welcome = _render.welcome_embed(self.bot.content, rule, pending.due_at)
-            if not await self._dm_or_explain(interaction, welcome, nonce=f"cr-w-{interaction.id}"):
+            welcomed = await self._dm_or_explain(
+                interaction, welcome, nonce=f"cr-w-{interaction.id}"
+            )
+            if welcomed is None:
                 return
         lines = [
             f"Check-ins are {'updated' if running else 'on'}: **{_render.schedule_line(rule)}**.",
-            f"Next: {_timestamp(pending.due_at)}.",
+            f"Next: {_render.when(pending.due_at)}.",
         ]
-        if not running:
+        if welcomed:
             lines.append("I sent you a welcome message by DM.")
+        elif not running:
+            lines.append(
+                "Discord didn't take the welcome message just now; your check-ins are set "
+                "all the same."
+            )
         if zone_name is None:
             guess = likely_zone(str(interaction.locale) if interaction.locale else None)
             example = f"`/timezone zone:{guess}`" if guess else "`/timezone`"
@@ -135,15 +144,17 @@ class Checkins(commands.Cog):
 
     async def _dm_or_explain(
         self, interaction: discord.Interaction, embed: discord.Embed, *, nonce: str
-    ) -> bool:
-        """DM the member; if Discord refuses, say how to allow DMs and schedule nothing."""
+    ) -> bool | None:
+        """DM the member: True if it went out; None if Discord refuses DMs to them (then they
+        are told how to allow DMs, and nothing is scheduled); False for a passing failure."""
         user_id = interaction.user.id
         try:
             channel_id = await open_dm(self.bot, user_id)
             await dm_channel(self.bot, channel_id).send(embed=embed, nonce=nonce)
-        except discord.HTTPException as error:
+        except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError) as error:
             if not refused(error):
-                raise
+                log.warning("a DM to %s failed: %s", user_id, error)
+                return False
             async with self.bot.database.transaction() as session:
                 await store.mark_unreachable(
                     session, user_id=user_id, problem=UNREACHABLE_PROBLEM, now=self.bot.clock.now()
@@ -154,7 +165,7 @@ class Checkins(commands.Cog):
                 "I couldn't send you a direct message, so no check-ins are scheduled. "
                 f"{_render.ALLOW_DMS} Then run this command again.",
             )
-            return False
+            return None
         async with self.bot.database.transaction() as session:
             await store.remember_dm_channel(session, user_id=user_id, channel_id=channel_id)
         return True
@@ -178,8 +189,8 @@ class Checkins(commands.Cog):
         assert plan.paused_until is not None and pending is not None
         await reply(
             interaction,
-            f"Paused until {_timestamp(plan.paused_until)}. Then they carry on by themselves: "
-            f"the next one comes {_timestamp(pending.due_at)}. "
+            f"Paused until {_render.when(plan.paused_until)}. Then they carry on by themselves: "
+            f"the next one comes {_render.when(pending.due_at)}. "
             "`/checkin resume` ends the pause early.",
         )
 
@@ -189,20 +200,23 @@ class Checkins(commands.Cog):
         user_id = interaction.user.id
         async with self.bot.database.read() as session:
             plan = await store.get_plan(session, user_id)
-        if plan is not None and plan.status == "unreachable":
+        if plan is not None and plan.status == PlanStatus.UNREACHABLE:
             embed = discord.Embed(
                 title="Check-ins are back on",
                 description="Thanks for allowing direct messages. "
                 "Your check-ins carry on from here.",
                 colour=_render.COLOUR,
             )
-            if not await self._dm_or_explain(interaction, embed, nonce=f"cr-r-{interaction.id}"):
+            if (
+                await self._dm_or_explain(interaction, embed, nonce=f"cr-r-{interaction.id}")
+                is None
+            ):
                 return
         async with self.bot.database.transaction() as session:
             plan, pending = await store.resume_plan(
                 session, user_id=user_id, order=self.order, now=self.bot.clock.now()
             )
-        await reply(interaction, f"Check-ins are on. Next: {_timestamp(pending.due_at)}.")
+        await reply(interaction, f"Check-ins are on. Next: {_render.when(pending.due_at)}.")
 
     @checkin.command(name="stop", description="Stop your check-ins (your reflections stay)")
     async def stop(self, interaction: discord.Interaction) -> None:
@@ -235,7 +249,12 @@ class Checkins(commands.Cog):
             return
         rule = store.rule_of(plan, user.timezone if user else None)
         embed = _render.status_embed(
-            plan, rule, pending=pending, last=last, year_ends_at=plan.year_started_at + YEAR
+            plan,
+            rule,
+            status=store.current_status(plan, self.bot.clock.now()),
+            pending=pending,
+            last=last,
+            year_ends_at=plan.year_started_at + YEAR,
         )
         await reply(interaction, embed=embed)
 
@@ -269,7 +288,7 @@ class Checkins(commands.Cog):
                 checkin_id=checkin_id,
                 now=self.bot.clock.now(),
             )
-        await self._settle(interaction, f"⏰ Snoozed: this point comes back {_timestamp(until)}.")
+        await self._settle(interaction, f"⏰ Snoozed: this point comes back {_render.when(until)}.")
 
     async def _skip(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
@@ -283,7 +302,7 @@ class Checkins(commands.Cog):
                 now=self.bot.clock.now(),
             )
             pending = await store.pending_checkin(session, interaction.user.id)
-        after = f" The next check-in comes {_timestamp(pending.due_at)}." if pending else ""
+        after = f" The next check-in comes {_render.when(pending.due_at)}." if pending else ""
         await self._settle(interaction, f"Skipped.{after}")
 
     async def _stop(self, interaction: discord.Interaction, args: list[str]) -> None:

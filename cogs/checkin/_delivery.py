@@ -10,7 +10,7 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -20,13 +20,14 @@ import discord
 
 from advice.checkins import SUMMARY, CheckinKind, Offer, YearHistory, offer_at
 from advice.journey import PromptKind
-from advice.schedule import is_late, out_of_quiet_hours, quiet, zone
+from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_hours, quiet
 from cogs._bot import CrossroadsBot
 from cogs.checkin import _render
 from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from cogs.progress._cog import chart_samples, member_zone
 from cogs.progress._render import CHART_FILENAME
 from db import checkins as store
+from db.checkins import PlanStatus
 from db.jobs import JobState, claim_due, finish, reserve_slots
 from db.journal import first_and_latest
 from db.models import Checkin
@@ -106,9 +107,10 @@ class Delivery:
     def order(self) -> list[str]:
         return list(self.bot.content.slugs)
 
-    async def tick(self) -> int:
+    async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Deliver what is due, batch by batch; no new batch once `stopping()` says so."""
         delivered = 0
-        while jobs := await self._claim():
+        while not stopping() and (jobs := await self._claim()):
             # Read and render everything first, then send: a send that waits on the database
             # would lose its turn in the pace, and late sends would bunch up into a burst.
             prepared = await asyncio.gather(
@@ -151,40 +153,53 @@ class Delivery:
         except Exception:
             # A bug in one delivery must not cost the rest of the batch, nor lose this one.
             log.exception("check-in %s: delivery failed unexpectedly", job.id)
+            now = self.bot.clock.now()
+            give_up = job.attempts >= MAX_ATTEMPTS  # a bug that repeats must not stall the plan
             async with self.bot.database.transaction() as session:
                 await store.failed_for_now(
                     session,
                     job,
                     problem="Something went wrong on our side while sending a check-in; "
-                    "it will be tried again.",
-                    retry_at=self.bot.clock.now() + RETRY_AFTER_BUG,
+                    + ("the next one is scheduled as usual." if give_up else "it will be retried."),
+                    retry_at=None if give_up else now + RETRY_AFTER_BUG,
                     order=self.order,
-                    now=self.bot.clock.now(),
+                    now=now,
                 )
             return None
 
     async def _prepare(self, job: Checkin) -> Outgoing | None:
-        """What to send, or None when nothing goes out now (stopped, quiet hours, nothing due)."""
+        """What to send, or None when nothing goes out now (stopped, paused, quiet hours,
+        superseded, nothing due)."""
         now = self.bot.clock.now()
         async with self.bot.database.read() as session:
             member = await store.recipient(session, job)
+            superseded = await store.superseded(session, job, now=now)
         plan = member.plan
-        if plan is None or member.history is None or plan.status not in ("active", "paused"):
+        running = (PlanStatus.ACTIVE, PlanStatus.PAUSED)
+        if plan is None or member.history is None or plan.status not in running or superseded:
             async with self.bot.database.transaction() as session:
                 await finish(session, Checkin, job, JobState.CANCELLED)
             return None
-        tz = zone(member.timezone)
-        if quiet(tz, now):  # only an overdue check-in can get here: it waits for 08:00
+        rule = store.rule_of(plan, member.timezone)
+        if plan.paused_until is not None and now < plan.paused_until:
+            # Only a zone change can bring one forward into a pause; it waits it out.
+            after_pause = first_slot_from(rule, job.scheduled_at, not_before=plan.paused_until)
             async with self.bot.database.transaction() as session:
-                await store.hold(session, job, until=out_of_quiet_hours(tz, now))
+                await store.hold(session, job, until=after_pause)
+            return None
+        if quiet(rule.tz, now):  # only an overdue check-in can get here: it waits for 08:00
+            async with self.bot.database.transaction() as session:
+                await store.hold(session, job, until=out_of_quiet_hours(rule.tz, now))
             return None
         offer = self._offer(job, member.history, now)
         if offer is None:
             async with self.bot.database.transaction() as session:
                 await store.nothing_to_send(session, job, order=self.order, now=now)
             return None
-        late = is_late(job.scheduled_at, now)
-        message = await self._message(job, offer, late=late, now=now)
+        # After downtime it stands for the most recent slot missed, not the first.
+        stands_for = latest_slot(rule, job.scheduled_at, until=now)
+        late = is_late(stands_for, now)
+        message = await self._message(job, offer, late_since=stands_for if late else None, now=now)
         return Outgoing(job, offer, message, member.dm_channel_id, late)
 
     async def _send(self, outgoing: Outgoing, pacer: Pacer) -> Sent:
@@ -212,17 +227,10 @@ class Delivery:
                     session, user_id=job.user_id, channel_id=sent.opened_channel
                 )
         if sent.message_id is not None:
-            async with self.bot.database.transaction() as session:
-                return await store.delivered(
-                    session,
-                    job,
-                    outgoing.offer,
-                    message_id=sent.message_id,
-                    late=outgoing.late,
-                    order=self.order,
-                    now=self.bot.clock.now(),
-                )
-        if isinstance(sent.error, discord.HTTPException):
+            return await self._delivered(outgoing, sent.message_id)
+        if isinstance(sent.error, discord.RateLimited):
+            await self._retry(job, "Discord asked us to slow down.")
+        elif isinstance(sent.error, discord.HTTPException):
             await self._failed(job, sent.error, stale_channel=outgoing.channel_id is not None)
         elif isinstance(sent.error, aiohttp.ClientError | OSError | TimeoutError):
             await self._retry(job, f"Discord could not be reached ({type(sent.error).__name__}).")
@@ -242,7 +250,7 @@ class Delivery:
         return offer_at(history, self.order, now)
 
     async def _message(
-        self, job: Checkin, offer: Offer, *, late: bool, now: datetime
+        self, job: Checkin, offer: Offer, *, late_since: datetime | None, now: datetime
     ) -> dict[str, Any]:
         content = self.bot.content
         if offer == SUMMARY:
@@ -260,7 +268,7 @@ class Delivery:
             point,
             offer.prompt,
             earlier=earlier,
-            late_since=job.scheduled_at if late else None,
+            late_since=late_since,
         )
         return {"embed": embed, "view": _render.checkin_view(job.id)}
 
@@ -272,6 +280,27 @@ class Delivery:
         labels = {point.slug: point.label for point in self.bot.content.points}
         png = await self.bot.charts.render(comfort, leanings, labels=labels, tz=member_zone(data))
         return {"embed": embed, "file": discord.File(io.BytesIO(png), CHART_FILENAME)}
+
+    async def _delivered(self, outgoing: Outgoing, message_id: int) -> bool:
+        """Record a check-in Discord accepted. If that fails, record only that it was sent:
+        a check-in left pending would be sent again after its lease, past the nonce window."""
+        now = self.bot.clock.now()
+        try:
+            async with self.bot.database.transaction() as session:
+                return await store.delivered(
+                    session,
+                    outgoing.job,
+                    outgoing.offer,
+                    message_id=message_id,
+                    late=outgoing.late,
+                    order=self.order,
+                    now=now,
+                )
+        except Exception:
+            log.exception("check-in %s was sent but not fully recorded", outgoing.job.id)
+            async with self.bot.database.transaction() as session:
+                await store.sent_only(session, outgoing.job, outgoing.offer, message_id, now=now)
+            return True
 
     async def _failed(
         self, job: Checkin, error: discord.HTTPException, *, stale_channel: bool
@@ -288,8 +317,9 @@ class Delivery:
                 await store.remember_dm_channel(session, user_id=job.user_id, channel_id=None)
             await self._retry(job, "Discord lost our DM channel; it was reopened.")
             return
-        if error.status >= 500:
-            await self._retry(job, f"Discord had a server error ({error.status}).")
+        if error.status >= 500 or error.status in (408, 429):
+            # A 429 reaches here only when discord.py gave up waiting (or Cloudflare said so).
+            await self._retry(job, f"Discord could not take it just now ({error.status}).")
             return
         # Anything else is a request Discord will refuse every time: a bug, so no retry storm.
         log.error("check-in %s: Discord refused it: %s %s", job.id, error.status, error.text)

@@ -5,8 +5,9 @@ import discord
 from cogs._bot import CrossroadsBot
 
 # 50007: "Cannot send messages to this user" (DMs closed, blocked, or no shared server);
-# 50278: the same refusal for a member with no mutual guild. Neither gets better by retrying.
-REFUSED_CODES = frozenset({50007, 50278})
+# 50278: the same refusal for a member with no mutual guild; 10013 (unknown user) and 50033
+# (invalid recipient): the account is gone. None of them gets better by retrying.
+REFUSED_CODES = frozenset({50007, 50278, 10013, 50033})
 UNREACHABLE_PROBLEM = (
     "Discord refused my direct message to you (you may have closed DMs from server members, "
     "left every server we share, or blocked me), so your check-ins stopped."

@@ -138,6 +138,7 @@ def status_embed(
     plan: CheckinPlan,
     rule: Rule,
     *,
+    status: PlanStatus,
     pending: Checkin | None,
     last: Checkin | None,
     year_ends_at: datetime,
@@ -148,10 +149,10 @@ def status_embed(
         PlanStatus.STOPPED: "Stopped. `/checkin start` turns them on again.",
         PlanStatus.UNREACHABLE: "Stopped: I can't send you direct messages.",
         PlanStatus.FINISHED: "Your year is complete. `/checkin start` begins another.",
-    }[PlanStatus(plan.status)]
+    }[status]
     embed = discord.Embed(title="Your check-ins", description=state, colour=COLOUR)
     embed.add_field(name="Schedule", value=schedule_line(rule), inline=False)
-    embed.add_field(name="Next check-in", value=_next_line(plan, pending), inline=False)
+    embed.add_field(name="Next check-in", value=_next_line(status, pending), inline=False)
     if last is not None and last.sent_at is not None:
         timing = "late" if last.late else "on time"
         value = f"{when(last.sent_at)}, {timing}"
@@ -161,15 +162,15 @@ def status_embed(
     if plan.problem:
         embed.add_field(name="Delivery problem", value=plan.problem[:1024], inline=False)
     embed.set_footer(text="Only you can see this.")
-    if plan.status in (PlanStatus.ACTIVE, PlanStatus.PAUSED):
+    if status in (PlanStatus.ACTIVE, PlanStatus.PAUSED):
         embed.add_field(
             name="Your year", value=f"Ends {when(year_ends_at)} with a summary.", inline=False
         )
     return embed
 
 
-def _next_line(plan: CheckinPlan, pending: Checkin | None) -> str:
-    if plan.status == PlanStatus.UNREACHABLE:
+def _next_line(status: PlanStatus, pending: Checkin | None) -> str:
+    if status == PlanStatus.UNREACHABLE:
         return (
             "None: Discord refused my last direct message to you. " + ALLOW_DMS + " Then use "
             "`/checkin resume`."
@@ -177,7 +178,9 @@ def _next_line(plan: CheckinPlan, pending: Checkin | None) -> str:
     if pending is None:
         return "None."
     kind = "your year's summary" if pending.kind == "summary" else "a check-in"
-    return f"{when(pending.due_at)}: {kind}."
+    # While a failed send backs off, its lease says when it is tried again.
+    at = max(pending.due_at, pending.lease_until or pending.due_at)
+    return f"{when(at)}: {kind}."
 
 
 ALLOW_DMS = (

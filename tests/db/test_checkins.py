@@ -547,3 +547,19 @@ async def test_forget_leaves_no_checkin_or_plan_of_the_member(database: Database
         assert await pending_checkin(session, BOB) is not None
         assert await get_plan(session, BOB) is not None
     assert (alice_checkins, alice_plans, bob_checkins) == (0, 0, 1)
+
+
+async def test_a_checkin_sent_while_its_plan_changed_is_still_recorded(database: Database) -> None:
+    await start(database)
+    job = await claim_one(database, utc(2026, 1, 5, 18))
+    async with database.transaction() as session:  # paused while the DM was on its way
+        await pause_plan(session, user_id=ALICE, days=3, order=ORDER, now=utc(2026, 1, 5, 18))
+    async with database.transaction() as session:
+        offer = Offer(CheckinKind.POINT, ORDER[0], PromptKind.FIRST)
+        assert await delivered(
+            session, job, offer, message_id=42, late=False, order=ORDER, now=utc(2026, 1, 5, 18)
+        )
+    row = await stored(database, job.id)
+    assert (row.state, row.message_id, row.point) == ("done", 42, ORDER[0])
+    (after_pause,) = await pendings(database)  # the pause's own next check-in stands
+    assert after_pause.scheduled_at == utc(2026, 1, 12, 18)

@@ -245,7 +245,9 @@ async def test_after_downtime_only_the_latest_missed_checkin_comes_late(world: W
     world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=5, hours=16))
     assert await tick(world) == 1
     late = world.emulator.dm_messages(world.alice)[-1]
-    assert "Late" in text_of(late) and f"<t:{unix(MONDAY_18_BERLIN)}:F>" in text_of(late)
+    # It stands for the most recent slot missed (Monday of week 5), not the first.
+    week_5 = MONDAY_18_BERLIN + timedelta(weeks=5)
+    assert "Late" in text_of(late) and f"<t:{unix(week_5)}:F>" in text_of(late)
     [row, pending] = await checkins(world, world.alice)
     assert row.late
     # The schedule continues from now: next Monday 18:00, not a replay of the missed weeks.
@@ -285,7 +287,7 @@ async def test_a_server_error_is_retried_with_backoff(world: World) -> None:
     [row] = [r for r in await checkins(world, world.alice) if r.state == "pending"]
     assert row.attempts == 1 and row.lease_until == MONDAY_18_BERLIN + timedelta(minutes=1)
     status = await answer(world, world.alice, "checkin status")
-    assert "server error" in text_of(status)
+    assert "could not take it just now (503)" in text_of(status)
     world.clock.set(MONDAY_18_BERLIN + timedelta(minutes=1))
     assert await tick(world) == 1
     assert len(world.emulator.dm_messages(world.alice)) == 2
@@ -581,3 +583,80 @@ async def test_the_loop_delivers_by_itself_within_a_minute(tmp_path: Any, clock:
         await stop_world(world, runner)
         await database.dispose()
     assert world.emulator.violations == []
+
+
+# --- what the review found --------------------------------------------------------------------
+
+
+async def test_a_checkin_sent_but_not_recorded_is_never_sent_again(
+    world: World, monkeypatch: Any
+) -> None:
+    from db import checkins as store
+
+    await start_berlin(world, world.alice)
+    real_delivered = store.delivered
+
+    async def broken(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("a bug while recording")
+
+    monkeypatch.setattr(store, "delivered", broken)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    monkeypatch.setattr(store, "delivered", real_delivered)
+    for minutes in (31, 62, 93):  # past every back-off, past Discord's nonce window
+        world.clock.set(MONDAY_18_BERLIN + timedelta(minutes=minutes))
+        await tick(world)
+    assert dm_posts(world, world.alice) == 2  # the welcome and the one check-in
+    [sent, pending] = await checkins(world, world.alice)
+    assert sent.state == "done" and sent.message_id is not None
+    assert pending.state == "pending" and pending.due_at == MONDAY_18_BERLIN + timedelta(weeks=1)
+
+
+async def test_a_snooze_and_downtime_still_give_one_late_checkin(world: World) -> None:
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    dm = world.emulator.dm_messages(world.alice)[-1]
+    [row, _] = await checkins(world, world.alice)
+    await (await world.emulator.click(world.alice, dm, f"cr:checkin-snooze:{row.id}")).message()
+    world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=2, hours=1))  # both are overdue now
+    assert await tick(world) == 1
+    assert len(world.emulator.dm_messages(world.alice)) == 3  # welcome, first, one late
+
+
+async def test_rate_limits_discord_py_gives_up_on_are_retried_not_dropped(world: World) -> None:
+    await start_berlin(world, world.alice)
+    channel = world.emulator.dm_channel_id(world.alice)
+    world.emulator.fail_next(
+        "POST", f"^/channels/{channel}/messages$", status=429, times=5, retry_after=0.01
+    )
+    world.clock.set(MONDAY_18_BERLIN)
+    assert await tick(world) == 0
+    assert "(429)" in text_of(await answer(world, world.alice, "checkin status"))
+    world.clock.set(MONDAY_18_BERLIN + timedelta(minutes=1))
+    assert await tick(world) == 1
+
+
+async def test_a_late_checkin_is_not_followed_by_the_regular_one_minutes_later(
+    world: World,
+) -> None:
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=1, minutes=-10))  # 17:50 a week on
+    assert await tick(world) == 1
+    world.clock.set(MONDAY_18_BERLIN + timedelta(weeks=1, minutes=1))
+    assert await tick(world) == 0
+    [_, pending] = await checkins(world, world.alice)
+    assert pending.due_at == MONDAY_18_BERLIN + timedelta(weeks=2)
+
+
+async def test_a_forged_huge_checkin_id_is_a_stale_button_not_an_error(world: World) -> None:
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    dm = world.emulator.dm_messages(world.alice)[-1]
+    [row, _] = await checkins(world, world.alice)
+    huge = "9" * 30
+    forged = json.loads(json.dumps(dm).replace(f"checkin-skip:{row.id}", f"checkin-skip:{huge}"))
+    press = await world.emulator.click(world.alice, forged, f"cr:checkin-skip:{huge}")
+    answer_text = (await press.message())["content"]
+    assert "no longer active" in answer_text and "error id" not in answer_text
