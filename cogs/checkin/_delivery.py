@@ -102,6 +102,9 @@ class Delivery:
         # A batch is about two seconds of sending: far inside the lease, so a live process
         # never loses its claim to another while it is still working through it.
         self.batch = max(1, min(500, int(self.pace * 2)))
+        # SQLite has one writer: a batch recording all at once would queue past the busy
+        # timeout and fail ("database is locked"). One at a time costs a few ms each there.
+        self._writes = asyncio.Semaphore(1 if bot.database.is_sqlite else 8)
 
     @property
     def order(self) -> list[str]:
@@ -220,6 +223,10 @@ class Delivery:
         return sent
 
     async def _record(self, outgoing: Outgoing, sent: Sent) -> bool:
+        async with self._writes:
+            return await self._record_one(outgoing, sent)
+
+    async def _record_one(self, outgoing: Outgoing, sent: Sent) -> bool:
         job = outgoing.job
         if sent.opened_channel is not None:
             async with self.bot.database.transaction() as session:
