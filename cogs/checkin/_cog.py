@@ -23,7 +23,7 @@ from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from db import checkins as store
 from db.checkins import PlanStatus
 from db.journal import add_reflection, edit_entry, get_entry
-from db.models import User
+from db.users import member_timezone
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,8 @@ class Checkins(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         user_id, now = interaction.user.id, self.bot.clock.now()
         async with self.bot.database.read() as session:
-            user = await session.get(User, user_id)
+            zone_name = await member_timezone(session, user_id)
             plan = await store.get_plan(session, user_id)
-        zone_name = user.timezone if user else None
         if weekday is None:
             weekday = now.astimezone(zone(zone_name)).weekday()
         rule = Rule(Cadence(cadence), weekday, hour, zone_name)
@@ -237,7 +236,7 @@ class Checkins(commands.Cog):
         user_id = interaction.user.id
         async with self.bot.database.read() as session:
             plan = await store.get_plan(session, user_id)
-            user = await session.get(User, user_id)
+            zone_name = await member_timezone(session, user_id)
             pending = await store.pending_checkin(session, user_id)
             last = await store.last_delivered(session, user_id)
         if plan is None:
@@ -247,7 +246,7 @@ class Checkins(commands.Cog):
                 "by DM every week (or two, or four), at your hour.",
             )
             return
-        rule = store.rule_of(plan, user.timezone if user else None)
+        rule = store.rule_of(plan, zone_name)
         embed = _render.status_embed(
             plan,
             rule,

@@ -44,16 +44,19 @@ async def test_wake_ticks_now_and_explicit_ticks_never_overlap(clock: ManualCloc
         nonlocal running, overlaps
         running += 1
         overlaps += running > 1
-        await asyncio.sleep(0.01)
+        for _ in range(5):  # yield, so an overlapping tick would get in here
+            await asyncio.sleep(0)
         running -= 1
+        first_tick.set()
         if loop_started.is_set():
             woken.set()
         return 0
 
+    first_tick = asyncio.Event()
     loop_started = asyncio.Event()
     loop = TimedLoop("test-jobs", tick, clock=clock, every=3600)  # never by interval here
     loop.start()
-    await asyncio.sleep(0.05)  # the first tick runs on start
+    await asyncio.wait_for(first_tick.wait(), 5)  # the first tick runs on start
     loop_started.set()
     await asyncio.gather(loop.tick(), loop.tick())
     woken.clear()
@@ -73,7 +76,8 @@ async def test_without_an_interval_only_explicit_ticks_run(clock: ManualClock) -
 
     loop = TimedLoop("test-jobs", tick, clock=clock, every=None)
     loop.start()
-    await asyncio.sleep(0.05)
+    for _ in range(5):  # a started loop task would have run its first tick by now
+        await asyncio.sleep(0)
     assert calls == 0
     assert await loop.tick() == 0 and calls == 1
     await loop.stop()

@@ -94,9 +94,6 @@ async def start_world(
 
 
 async def stop_world(world: World, runner: asyncio.Task[None]) -> None:
-    # Listeners that run after a command's answer (the check-in notice) finish first, so no
-    # event is left scheduled on a loop that is about to close.
-    await asyncio.sleep(0.05)
     await world.bot.close()
     await runner
     await world.emulator.stop()
