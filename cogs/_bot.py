@@ -1,11 +1,14 @@
 """The bot: Discord client, its dependencies, and the extensions that give it commands."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from enum import StrEnum
 
 import discord
 from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.clock import Clock
 from advice.content import Content
@@ -15,6 +18,7 @@ from cogs._sync import sync_commands
 from cogs._tree import CrossroadsTree
 from db import Database
 from db.crypto import TextCipher
+from db.server_stats import remember_member
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ class CrossroadsBot(commands.Bot):
         dev_guild_id: int | None = None,
         sync: SyncPolicy = SyncPolicy.AUTO,
         tick_seconds: float | None = 15.0,
-        checkin_lease: timedelta = timedelta(seconds=90),
+        job_lease: timedelta = timedelta(seconds=90),
         requests_per_second: float = 50.0,
     ) -> None:
         super().__init__(
@@ -71,7 +75,7 @@ class CrossroadsBot(commands.Bot):
         # that tick it explicitly), how long a claim is held, and Discord's global request
         # limit, shared by every process of this bot.
         self.tick_seconds = tick_seconds
-        self.checkin_lease = checkin_lease
+        self.job_lease = job_lease
         self.requests_per_second = requests_per_second
         # Chart worker, shared by /progress and the year-end summary; started on first use.
         # Imported here: the progress package's own modules import this one.
@@ -92,6 +96,22 @@ class CrossroadsBot(commands.Bot):
                 guild_id=self.dev_guild_id,
                 force=self.sync_policy is SyncPolicy.FORCE,
             )
+
+    @asynccontextmanager
+    async def member_transaction(
+        self, interaction: discord.Interaction
+    ) -> AsyncIterator[AsyncSession]:
+        """A write on a member's behalf. In a server it also records that they used the bot
+        there, in the same transaction: /stats counts members by where they wrote."""
+        async with self.database.transaction() as session:
+            yield session
+            if interaction.guild_id is not None:
+                await remember_member(
+                    session,
+                    guild_id=interaction.guild_id,
+                    user_id=interaction.user.id,
+                    now=self.clock.now(),
+                )
 
     def wake_timed_jobs(self) -> None:
         """Look for due timed jobs now (the sandbox calls this after moving the clock)."""

@@ -51,7 +51,7 @@ class Decide(commands.Cog):
                 files=[text_file(reason, "your-reason.txt")],
             )
             return
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             await add_decision(
                 session,
                 self.bot.cipher,

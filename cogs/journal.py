@@ -208,7 +208,7 @@ class Journal(
         if submission is None:
             return
         try:
-            async with self.bot.database.transaction() as session:
+            async with self.bot.member_transaction(interaction) as session:
                 entry = await edit_entry(
                     session,
                     self.bot.cipher,

@@ -84,7 +84,7 @@ class Reflect(commands.Cog):
             return
         point = self._point(args[0] if args else "")
         submission_key = submission_key_from(args)
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             entry, created = await add_reflection(
                 session,
                 self.bot.cipher,

@@ -35,7 +35,7 @@ class TimeZone(commands.Cog):
                 "it from the list."
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             moved = await set_timezone(
                 session, user_id=interaction.user.id, zone_name=name, now=self.bot.clock.now()
             )

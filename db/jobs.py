@@ -14,9 +14,9 @@ from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db._sql import locked_row
 from db.models import AppState, LeasedJob
 
 Job = TypeVar("Job", bound=LeasedJob)
@@ -107,17 +107,9 @@ async def reserve_slots(
     injected clock): Discord measures its limit in real seconds, whatever time tests pretend.
     """
     now = datetime.fromtimestamp(wall_now, UTC)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(AppState).values(key=key, value="0", updated_at=now).on_conflict_do_nothing()
+    row = await locked_row(
+        session, AppState, AppState.key == key, key=key, value="0", updated_at=now
     )
-    row = await session.scalar(
-        select(AppState)
-        .where(AppState.key == key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert row is not None
     start = max(float(row.value), wall_now)
     row.value = repr(start + count / per_second)
     row.updated_at = now

@@ -77,10 +77,47 @@ class GuildSettings(Base):
     __tablename__ = "guild_settings"
 
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    share_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Where public output goes: shared reflections and the weekly post.
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
     checkins_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    weekly_post_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    weekly_weekday: Mapped[int] = mapped_column(SmallInteger, default=0)  # 0 = Monday
+    weekly_hour: Mapped[int] = mapped_column(SmallInteger, default=17)
+    weekly_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    weekly_posts_made: Mapped[int] = mapped_column(Integer, default=0)  # the points' rotation
+    # Why the bot switched the weekly post off by itself (channel gone, permission lost).
+    weekly_problem: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConfigChange(Base):
+    """The audit trail: who changed which setting of a server, when, from what to what."""
+
+    __tablename__ = "config_changes"
+    __table_args__ = (Index("ix_config_changes_guild_created", "guild_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    # None: the bot itself. Not `user_id`: the trail is the server's record, kept when a
+    # moderator deletes their own data (/mydata forget), as Discord keeps its audit log.
+    moderator_id: Mapped[int | None] = mapped_column(BigInteger)
+    setting: Mapped[str] = mapped_column(String(20))
+    old_value: Mapped[str] = mapped_column(String(200))
+    new_value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GuildMember(Base):
+    """A member used the bot in a server (for /stats); no name, nothing they wrote."""
+
+    __tablename__ = "guild_members"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AppState(Base):
@@ -191,3 +228,21 @@ class Checkin(LeasedJob, Base):
     reflection_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("reflections.id", ondelete="SET NULL")
     )
+
+
+class WeeklyPost(LeasedJob, Base):
+    """A server's "point of the week", due at the moderators' weekday and hour."""
+
+    __tablename__ = "weekly_posts"
+    __table_args__ = (
+        Index("ix_weekly_posts_state_due", "state", "due_at"),
+        # One post per server and slot, however many processes schedule it.
+        UniqueConstraint("guild_id", "scheduled_at", name="uq_weekly_posts_guild_slot"),
+    )
+
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    point: Mapped[str | None] = mapped_column(String(20))  # set on delivery
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

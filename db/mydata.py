@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.crypto import TextCipher
 from db.decisions import decision_history
 from db.journal import recent_entries
-from db.models import Base, Decision, Reflection, User
+from db.models import Base, Decision, GuildMember, Reflection, User
 
 EXPORT_FORMAT = 1
 
@@ -70,6 +70,11 @@ async def export(
     user = await session.get(User, user_id)
     entries = await recent_entries(session, cipher, user_id=user_id, limit=None)
     stances = await decision_history(session, cipher, user_id=user_id)
+    servers = await session.execute(
+        select(GuildMember.guild_id, GuildMember.first_seen_at)
+        .where(GuildMember.user_id == user_id)
+        .order_by(GuildMember.first_seen_at)
+    )
     return {
         "format": EXPORT_FORMAT,
         "exported_at": now.isoformat(),
@@ -100,6 +105,11 @@ async def export(
                 "created_at": stance.created_at.isoformat(),
             }
             for stance in stances
+        ],
+        # Only so /stats can count them there; never a name or anything they wrote.
+        "servers_used_in": [
+            {"id": str(guild_id), "first_used_at": first.isoformat()}
+            for guild_id, first in servers.tuples()
         ],
     }
 

@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db._sql import dialect_insert
 from db.models import AppState
 
 
@@ -16,8 +16,7 @@ async def get_state(session: AsyncSession, key: str) -> str | None:
 async def set_state(session: AsyncSession, key: str, value: str, *, now: datetime) -> None:
     """Insert or overwrite in one statement: several processes starting together may all
     write the same key (the synced command hash), and a read-then-insert would fail one."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(AppState).values(key=key, value=value, updated_at=now)
+    statement = dialect_insert(session, AppState).values(key=key, value=value, updated_at=now)
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[AppState.key],

@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db._sql import dialect_insert
 from db.models import User
 
 
@@ -16,11 +16,8 @@ async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
     """
     user = await session.get(User, user_id)
     if user is None:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        await session.execute(
-            insert(User).values(id=user_id, created_at=now).on_conflict_do_nothing()
-        )
+        insert = dialect_insert(session, User).values(id=user_id, created_at=now)
+        await session.execute(insert.on_conflict_do_nothing())
         user = await session.get(User, user_id, populate_existing=True)
         assert user is not None
     return user

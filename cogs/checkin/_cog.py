@@ -22,12 +22,18 @@ from cogs.checkin._delivery import Delivery
 from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from db import checkins as store
 from db.checkins import PlanStatus
+from db.guild_settings import server_settings
 from db.journal import add_reflection, edit_entry, get_entry
 from db.users import member_timezone
 
 log = logging.getLogger(__name__)
 
 PAUSE_DAYS_MAX = 365
+CHECKINS_OFF_HERE = (
+    "This server's moderators have turned check-ins off here. Check-ins are direct messages "
+    "between you and me, so you can still start them from our DMs (or another server); if "
+    "you already have them, they carry on as before."
+)
 STOPPED = (
     "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
     "`/checkin start` begins again."
@@ -41,9 +47,7 @@ class Checkins(commands.Cog):
 
     def __init__(self, bot: CrossroadsBot) -> None:
         self.bot = bot
-        self.delivery = Delivery(
-            bot, lease=bot.checkin_lease, requests_per_second=bot.requests_per_second
-        )
+        self.delivery = Delivery(bot, lease=bot.job_lease)
         self._reply_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # member -> (lock, users)
         self.loop = TimedLoop(
             "check-ins",
@@ -96,11 +100,16 @@ class Checkins(commands.Cog):
         async with self.bot.database.read() as session:
             zone_name = await member_timezone(session, user_id)
             plan = await store.get_plan(session, user_id)
+            guild_id = interaction.guild_id
+            server = await server_settings(session, guild_id) if guild_id else None
+        if server is not None and not server.checkins_enabled:
+            await reply(interaction, CHECKINS_OFF_HERE)
+            return
         if weekday is None:
             weekday = now.astimezone(zone(zone_name)).weekday()
         rule = Rule(Cadence(cadence), weekday, hour, zone_name)
         running = plan is not None and plan.status in (PlanStatus.ACTIVE, PlanStatus.PAUSED)
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             plan, pending = await store.start_plan(
                 session,
                 user_id=user_id,
@@ -177,7 +186,7 @@ class Checkins(commands.Cog):
         if not 1 <= days <= PAUSE_DAYS_MAX:
             raise InvalidInput(f"Pause for 1 to {PAUSE_DAYS_MAX} days.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             plan, pending = await store.pause_plan(
                 session,
                 user_id=interaction.user.id,

@@ -9,7 +9,6 @@ message instead of a second. Sending happens outside any transaction.
 import asyncio
 import io
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,13 +21,14 @@ from advice.checkins import SUMMARY, CheckinKind, Offer, YearHistory, offer_at
 from advice.journey import PromptKind
 from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_hours, quiet
 from cogs._bot import CrossroadsBot
+from cogs._pace import Pacer, backoff, job_pace, reserve
 from cogs.checkin import _render
 from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from cogs.progress._cog import chart_samples, member_zone
 from cogs.progress._render import CHART_FILENAME
 from db import checkins as store
 from db.checkins import PlanStatus
-from db.jobs import JobState, claim_due, finish, reserve_slots
+from db.jobs import JobState, claim_due, finish
 from db.journal import first_and_latest
 from db.models import Checkin
 from db.progress import progress_data
@@ -37,39 +37,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PACE_KEY = "pace:discord-global"
-# Below the limit, so the jitter of real requests never puts 51 into one second.
-PACE_HEADROOM = 0.97
 MAX_ATTEMPTS = 8
-BACKOFF_FIRST = timedelta(minutes=1)
-BACKOFF_MAX = timedelta(hours=1)
 RETRY_AFTER_BUG = timedelta(minutes=30)
 
 
 def nonce_for(checkin_id: int) -> str:
     """Deterministic per check-in and within Discord's 25 characters."""
     return f"cr-ci-{checkin_id}"
-
-
-def backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
-
-
-class Pacer:
-    """Request start times at most `per_second` apart, from `start` on.
-
-    Each caller takes the next time in the moment it asks, so requests stay evenly spaced
-    even when callers arrive late: a late one starts now and the rest follow it, never a burst.
-    """
-
-    def __init__(self, start: float, per_second: float) -> None:
-        self._next = start
-        self._gap = 1 / per_second
-
-    async def wait(self) -> None:
-        at = max(self._next, time.time())
-        self._next = at + self._gap
-        await asyncio.sleep(max(0.0, at - time.time()))
 
 
 @dataclass
@@ -95,13 +69,12 @@ class Sent:
 class Delivery:
     """One tick's work: every due check-in, in batches, until none is left."""
 
-    def __init__(self, bot: CrossroadsBot, *, lease: timedelta, requests_per_second: float) -> None:
+    def __init__(self, bot: CrossroadsBot, *, lease: timedelta) -> None:
         self.bot = bot
         self.lease = lease
-        self.pace = requests_per_second * PACE_HEADROOM
         # A batch is about two seconds of sending: far inside the lease, so a live process
         # never loses its claim to another while it is still working through it.
-        self.batch = max(1, min(500, int(self.pace * 2)))
+        self.batch = max(1, min(500, int(job_pace(bot) * 2)))
         # SQLite has one writer: a batch recording all at once would queue past the busy
         # timeout and fail ("database is locked"). One at a time costs a few ms each there.
         self._writes = asyncio.Semaphore(1 if bot.database.is_sqlite else 8)
@@ -142,13 +115,8 @@ class Delivery:
             )
 
     async def _reserve(self, outgoing: list[Outgoing]) -> Pacer:
-        """This batch's share of Discord's global limit, agreed with every other process."""
         requests = len(outgoing) + sum(1 for each in outgoing if each.channel_id is None)
-        async with self.bot.database.transaction() as session:
-            start = await reserve_slots(
-                session, PACE_KEY, requests, per_second=self.pace, wall_now=time.time()
-            )
-        return Pacer(start, self.pace)
+        return await reserve(self.bot, requests)
 
     async def _safely(self, job: Checkin, step: Awaitable[T]) -> T | None:
         try:

@@ -1,0 +1,55 @@
+"""The weekly "point of the week" a server can have: when it is due, and which point it shows.
+
+Like check-ins, the time is a local wall-clock rule (weekday, hour, zone), so the post keeps
+its hour across daylight-saving changes. Unlike check-ins it may be at any hour: a server's
+channel has no quiet hours of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from advice.schedule import WEEKDAYS, local_instant, zone
+
+DEFAULT_WEEKDAY = 0  # Monday
+DEFAULT_HOUR = 17
+DEFAULT_ZONE = "UTC"
+# A post this late (the bot was down) is dropped: "point of the week" on the wrong day,
+# or two in a row after a long outage, would be noise in the channel.
+MISSED_AFTER = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class WeeklyRule:
+    weekday: int  # 0 = Monday
+    hour: int  # 0..23, local
+    zone_name: str
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday must be 0..6, got {self.weekday}")
+        if not 0 <= self.hour <= 23:
+            raise ValueError(f"hour must be 0..23, got {self.hour}")
+
+    def describe(self) -> str:
+        return f"{WEEKDAYS[self.weekday]}s at {self.hour:02d}:00 ({self.zone_name})"
+
+
+def next_post_at(rule: WeeklyRule, *, after: datetime) -> datetime:
+    """The first time the rule's weekday and hour come round strictly after `after`."""
+    tz = zone(rule.zone_name)
+    today = after.astimezone(tz).date()
+    day = today + timedelta(days=(rule.weekday - today.weekday()) % 7)
+    while (instant := local_instant(day, rule.hour, tz)) <= after:
+        day += timedelta(weeks=1)
+    return instant
+
+
+def missed(scheduled_at: datetime, now: datetime) -> bool:
+    return now - scheduled_at > MISSED_AFTER
+
+
+def point_of_the_week(slugs: list[str] | tuple[str, ...], posts_made: int) -> str:
+    """The points in the essay's order, one a week, round and round."""
+    return slugs[posts_made % len(slugs)]

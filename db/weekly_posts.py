@@ -1,0 +1,113 @@
+"""The weekly posts the dispatcher claims (db.jobs): one row per server and slot.
+
+A server has at most one pending post. The (server, slot) pair is unique and a posted slot
+is never made pending again, so however often the post is switched off and on, or however
+many processes schedule it, each week's post goes out once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from advice.weekly import WeeklyRule, next_post_at
+from db._sql import dialect_insert
+from db.jobs import JobState, finish, retry_later
+from db.models import GuildSettings, WeeklyPost
+
+
+def rule_of(settings: GuildSettings) -> WeeklyRule:
+    return WeeklyRule(settings.weekly_weekday, settings.weekly_hour, settings.weekly_timezone)
+
+
+async def schedule_next(session: AsyncSession, settings: GuildSettings, *, after: datetime) -> None:
+    """Make the server's next slot after `after` its one pending post."""
+    await cancel_pending(session, settings.guild_id)
+    slot = next_post_at(rule_of(settings), after=after)
+    insert = dialect_insert(session, WeeklyPost).values(
+        guild_id=settings.guild_id,
+        scheduled_at=slot,
+        due_at=slot,
+        state=JobState.PENDING,
+        attempts=0,
+    )
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[WeeklyPost.guild_id, WeeklyPost.scheduled_at],
+            set_={"state": JobState.PENDING, "due_at": slot, "lease_until": None},
+            where=WeeklyPost.state != JobState.DONE,  # a slot posted once stays posted
+        )
+    )
+
+
+async def cancel_pending(session: AsyncSession, guild_id: int) -> None:
+    await session.execute(
+        update(WeeklyPost)
+        .where(WeeklyPost.guild_id == guild_id, WeeklyPost.state == JobState.PENDING)
+        .values(state=JobState.CANCELLED, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def posted(
+    session: AsyncSession,
+    post: WeeklyPost,
+    settings: GuildSettings,
+    *,
+    point: str,
+    channel_id: int,
+    message_id: int,
+    now: datetime,
+) -> bool:
+    """Record a post Discord accepted, move the rotation on and schedule next week's.
+
+    False (nothing written) when another process took this post over meanwhile.
+    """
+    done = await finish(
+        session,
+        WeeklyPost,
+        post,
+        JobState.DONE,
+        point=point,
+        channel_id=channel_id,
+        message_id=message_id,
+        sent_at=now,
+    )
+    if done:
+        await _advance(session, settings, post, now)
+    return done
+
+
+async def dropped(
+    session: AsyncSession, post: WeeklyPost, settings: GuildSettings, *, now: datetime
+) -> bool:
+    """Too late to be this week's post (the bot was down): skip to the next slot."""
+    done = await finish(session, WeeklyPost, post, JobState.CANCELLED)
+    if done and settings.weekly_post_enabled:
+        await schedule_next(session, settings, after=now)
+    return done
+
+
+async def _advance(
+    session: AsyncSession, settings: GuildSettings, post: WeeklyPost, now: datetime
+) -> None:
+    await session.execute(
+        update(GuildSettings)
+        .where(GuildSettings.guild_id == settings.guild_id)
+        .values(weekly_posts_made=GuildSettings.weekly_posts_made + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if settings.weekly_post_enabled:
+        await schedule_next(session, settings, after=max(now, post.scheduled_at))
+
+
+async def given_up(session: AsyncSession, post: WeeklyPost) -> bool:
+    return await finish(session, WeeklyPost, post, JobState.FAILED)
+
+
+async def retry(
+    session: AsyncSession, post: WeeklyPost, *, after: timedelta, now: datetime
+) -> bool:
+    return await retry_later(session, WeeklyPost, post, at=now + after)
