@@ -207,7 +207,7 @@ def build_bot(
         clock=clock or SystemClock(),
         dev_guild_id=settings.dev_guild_id,
         sync=sync,
-        checkin_lease=timedelta(seconds=settings.job_lease_seconds),
+        job_lease=timedelta(seconds=settings.job_lease_seconds),
         requests_per_second=settings.discord_rate_limit,
     )
 
