@@ -10,5 +10,9 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.timezone",
     "cogs.checkin",
     "cogs.mydata",
+    "cogs.share",
+    "cogs.config",
+    "cogs.stats",
+    "cogs.weekly_post",
     "cogs.help",
 )

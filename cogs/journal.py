@@ -6,45 +6,28 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from advice.content import Content, UnknownPoint
+from advice.content import Content
 from advice.errors import NotFound
-from advice.progress import opening_words
 from cogs._bot import CrossroadsBot
+from cogs._entries import entry_choices, entry_label, own_entry, point_title
 from cogs._reflection_form import acknowledge_and_read, reflection_modal, text_file
 from cogs._reply import reply
 from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
 from db.journal import (
-    ENTRY_NOT_FOUND,
     Entry,
     delete_entry,
     edit_entry,
-    get_entry,
     list_page,
-    recent_entries,
 )
 
 PER_PAGE = 5
 ENTRY_PREVIEW = 900  # 5 entries of this fit the 6000-character embed total with room to spare
-AUTOCOMPLETE_SCAN = 200
 ALL_POINTS = "-"
 
 
 def timestamp(at: datetime, style: str = "D") -> str:
     """Discord renders this in each reader's own time zone."""
     return f"<t:{int(at.timestamp())}:{style}>"
-
-
-def point_title(content: Content, slug: str) -> str:
-    try:
-        return content.point(slug).title
-    except UnknownPoint:
-        return slug  # a point removed from points.yaml: the entry is still the member's
-
-
-def entry_label(content: Content, entry: Entry) -> str:
-    """What autocomplete shows: point, date and first words, within Discord's 100 characters."""
-    head = f"{point_title(content, entry.point)} · {entry.created_at:%d %b %Y} · "
-    return head + opening_words(entry.text, max(10, 100 - len(head)))
 
 
 def journal_embed(
@@ -150,35 +133,10 @@ class Journal(
 
     # -- edit ---------------------------------------------------------------------------
 
-    async def _entry_choices(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        async with self.bot.database.read() as session:
-            entries = await recent_entries(
-                session, self.bot.cipher, user_id=interaction.user.id, limit=AUTOCOMPLETE_SCAN
-            )
-        needle = current.casefold().strip()
-        labels = ((entry, entry_label(self.bot.content, entry)) for entry in entries)
-        return [
-            app_commands.Choice(name=label, value=str(entry.id))
-            for entry, label in labels
-            if needle in label.casefold() or needle in entry.text.casefold()
-        ][:25]
-
-    async def _own_entry(self, interaction: discord.Interaction, raw: str) -> Entry:
-        """The member's entry named by an autocomplete value; anything else is "not found"."""
-        raw = raw.strip().lstrip("#")
-        if not raw.isdecimal() or len(raw) > 18:
-            raise NotFound(ENTRY_NOT_FOUND + " Pick one from the list as you type.")
-        async with self.bot.database.read() as session:
-            return await get_entry(
-                session, self.bot.cipher, user_id=interaction.user.id, entry_id=int(raw)
-            )
-
     @app_commands.command(name="edit", description="Rewrite one of your reflections")
     @app_commands.describe(entry="The reflection to edit: start typing its point, date or words")
     async def edit(self, interaction: discord.Interaction, entry: str) -> None:
-        found = await self._own_entry(interaction, entry)
+        found = await own_entry(self.bot, interaction, entry)
         modal = reflection_modal(
             title=f"Edit: {point_title(self.bot.content, found.point)}",
             route="journal-edit",
@@ -196,7 +154,7 @@ class Journal(
     async def _edit_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self._entry_choices(interaction, current)
+        return await entry_choices(self.bot, interaction, current)
 
     async def _save_edit(
         self,
@@ -237,7 +195,7 @@ class Journal(
     )
     @app_commands.describe(entry="The reflection to delete: start typing its point, date or words")
     async def delete(self, interaction: discord.Interaction, entry: str) -> None:
-        found = await self._own_entry(interaction, entry)
+        found = await own_entry(self.bot, interaction, entry)
         owner = interaction.user.id
         view = RenderedView()
         view.add_item(
@@ -263,7 +221,7 @@ class Journal(
     async def _delete_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await self._entry_choices(interaction, current)
+        return await entry_choices(self.bot, interaction, current)
 
     async def _confirm_delete(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)

@@ -58,7 +58,7 @@ async def server_stats(session: AsyncSession, guild_id: int) -> ServerStats:
     )
     return ServerStats(
         members=total or 0,
-        reflected={point: count for point, count in reflected.tuples()},
+        reflected={point: count for point, count in reflected},
         checkins=checkins or 0,
-        leanings={leaning: count for leaning, count in leanings.tuples()},
+        leanings={leaning: count for leaning, count in leanings},
     )

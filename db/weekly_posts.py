@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.weekly import WeeklyRule, next_post_at
@@ -25,7 +25,19 @@ def rule_of(settings: GuildSettings) -> WeeklyRule:
 async def schedule_next(session: AsyncSession, settings: GuildSettings, *, after: datetime) -> None:
     """Make the server's next slot after `after` its one pending post."""
     await cancel_pending(session, settings.guild_id)
-    slot = next_post_at(rule_of(settings), after=after)
+    rule = rule_of(settings)
+    slot = next_post_at(rule, after=after)
+    posted = set(
+        await session.scalars(
+            select(WeeklyPost.scheduled_at).where(
+                WeeklyPost.guild_id == settings.guild_id,
+                WeeklyPost.state == JobState.DONE,
+                WeeklyPost.scheduled_at >= slot,
+            )
+        )
+    )
+    while slot in posted:  # switched off and on again in a week whose post already went out
+        slot = next_post_at(rule, after=slot)
     insert = dialect_insert(session, WeeklyPost).values(
         guild_id=settings.guild_id,
         scheduled_at=slot,
@@ -103,11 +115,15 @@ async def _advance(
         await schedule_next(session, settings, after=max(now, post.scheduled_at))
 
 
-async def given_up(session: AsyncSession, post: WeeklyPost) -> bool:
-    return await finish(session, WeeklyPost, post, JobState.FAILED)
-
-
 async def retry(
     session: AsyncSession, post: WeeklyPost, *, after: timedelta, now: datetime
 ) -> bool:
     return await retry_later(session, WeeklyPost, post, at=now + after)
+
+
+async def pending_post(session: AsyncSession, guild_id: int) -> WeeklyPost | None:
+    return await session.scalar(
+        select(WeeklyPost).where(
+            WeeklyPost.guild_id == guild_id, WeeklyPost.state == JobState.PENDING
+        )
+    )

@@ -1,0 +1,268 @@
+"""/config: moderators decide where and how Crossroads speaks in their server.
+
+Every change is checked twice (Discord's default_member_permissions, then the member's
+permissions in code), applied with its audit row in one transaction, and answered privately.
+"""
+
+import logging
+from datetime import datetime
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from advice.errors import InvalidInput
+from advice.schedule import WEEKDAYS
+from advice.timezones import close_matches, resolve, search
+from advice.weekly import point_of_the_week
+from cogs._bot import CrossroadsBot
+from cogs._reply import reply
+from cogs._server import missing_in, require_moderator
+from db import guild_settings as store
+from db.guild_settings import Change, Setting
+from db.models import GuildSettings, WeeklyPost
+from db.weekly_posts import pending_post
+
+log = logging.getLogger(__name__)
+
+COLOUR = discord.Colour.from_rgb(88, 101, 242)
+MODERATORS = discord.Permissions(manage_guild=True)
+
+
+def when(moment: datetime, style: str = "f") -> str:
+    return f"<t:{int(moment.timestamp())}:{style}>"
+
+
+def changed_line(change: Change) -> str:
+    if not change.changed:
+        return f"**{change.setting}** is already {change.new}; nothing changed."
+    return f"**{change.setting}**: {change.old} → {change.new}"
+
+
+class Config(commands.Cog):
+    config = app_commands.Group(
+        name="config",
+        description="Moderators: where and how Crossroads speaks in this server",
+        guild_only=True,
+        default_permissions=MODERATORS,
+    )
+
+    def __init__(self, bot: CrossroadsBot) -> None:
+        self.bot = bot
+
+    async def _change(
+        self, interaction: discord.Interaction, setting: Setting, **values: object
+    ) -> Change:
+        guild_id = require_moderator(interaction)
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.transaction() as session:
+            return await store.change(
+                session,
+                guild_id=guild_id,
+                user_id=interaction.user.id,
+                setting=setting,
+                now=self.bot.clock.now(),
+                **values,
+            )
+
+    def _postable(self, interaction: discord.Interaction, channel_id: int) -> None:
+        """Refuse a channel of another server, or one the bot cannot post in, naming why."""
+        channel = self.bot.get_channel(channel_id)
+        if not isinstance(channel, discord.TextChannel) or channel.guild.id != interaction.guild_id:
+            raise InvalidInput(
+                "I can't find that channel in this server. Pick a text or announcement channel "
+                "from the list."
+            )
+        missing = missing_in(channel)
+        if missing:
+            raise InvalidInput(
+                f"I can't post in {channel.mention}: I'm missing **{', '.join(missing)}** there. "
+                "Give my role those permissions in the channel's settings and try again. "
+                "Nothing was changed."
+            )
+
+    # --- the commands ------------------------------------------------------------------------
+
+    @config.command(name="show", description="This server's Crossroads settings and recent changes")
+    async def show(self, interaction: discord.Interaction) -> None:
+        guild_id = require_moderator(interaction)
+        async with self.bot.database.read() as session:
+            settings = await store.server_settings(session, guild_id)
+            changes = await store.recent_changes(session, guild_id)
+            post = await pending_post(session, guild_id)
+        embed = discord.Embed(title="Crossroads in this server", colour=COLOUR)
+        embed.add_field(name="Channel", value=self._channel_value(settings), inline=False)
+        embed.add_field(
+            name="Check-ins",
+            value=f"Starting them here is **{store.describe(settings, Setting.CHECKINS)}**. "
+            "Members who already have them keep them: DMs are theirs.",
+            inline=False,
+        )
+        embed.add_field(name="Weekly post", value=self._weekly_value(settings, post), inline=False)
+        embed.add_field(
+            name="Restrict",
+            value=f"**{store.describe(settings, Setting.RESTRICT)}**: "
+            + (
+                "`/share` works only in the channel above; private commands work anywhere."
+                if settings.restricted
+                else "`/share` works from any channel and posts in the channel above."
+            ),
+            inline=False,
+        )
+        history = [
+            f"{when(c.created_at)} · "
+            + (f"<@{c.moderator_id}>" if c.moderator_id else "Crossroads itself")
+            + f" · **{c.setting}**: {c.old_value} → {c.new_value}"
+            for c in changes
+        ]
+        embed.add_field(
+            name="Last changes",
+            value="\n".join(history) if history else "None yet.",
+            inline=False,
+        )
+        await reply(interaction, embed=embed)
+
+    def _channel_value(self, settings: GuildSettings) -> str:
+        if settings.channel_id is None:
+            return "Not set. `/share` and the weekly post need one: `/config channel`."
+        channel = self.bot.get_channel(settings.channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            return f"<#{settings.channel_id}>: ⚠️ I can't find it any more. Pick another one."
+        missing = missing_in(channel)
+        if missing:
+            return f"{channel.mention}: ⚠️ I'm missing **{', '.join(missing)}** there."
+        return f"{channel.mention}: shared reflections and the weekly post go here."
+
+    def _weekly_value(self, settings: GuildSettings, post: WeeklyPost | None) -> str:
+        lines = [f"**{store.describe(settings, Setting.WEEKLY_POST)}**"]
+        if settings.weekly_post_enabled:
+            slug = point_of_the_week(list(self.bot.content.slugs), settings.weekly_posts_made)
+            title = self.bot.content.point(slug).title
+            due = f" {when(post.due_at, 'F')} ({when(post.due_at, 'R')})," if post else ""
+            lines.append(f"Next:{due} on **{title}**.")
+        elif settings.weekly_problem:
+            lines.append(
+                f"⚠️ I switched it off: {settings.weekly_problem} Fix that, then "
+                "`/config weekly-post enabled:true`."
+            )
+        return "\n".join(lines)
+
+    @config.command(
+        name="channel", description="The channel for shared reflections and the weekly post"
+    )
+    @app_commands.describe(channel="A text or announcement channel I can post in")
+    async def channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        require_moderator(interaction)
+        self._postable(interaction, channel.id)
+        change = await self._change(interaction, Setting.CHANNEL, channel_id=channel.id)
+        await reply(interaction, changed_line(change))
+
+    @config.command(name="checkins", description="Allow or stop /checkin start from this server")
+    @app_commands.describe(enabled="Whether members may start DM check-ins from this server")
+    async def checkins(self, interaction: discord.Interaction, enabled: bool) -> None:
+        change = await self._change(interaction, Setting.CHECKINS, checkins_enabled=enabled)
+        note = "" if enabled else " Members who already have check-ins keep them."
+        await reply(interaction, changed_line(change) + note)
+
+    @config.command(name="weekly-post", description="A weekly point of the essay in the channel")
+    @app_commands.describe(
+        enabled="Post a point of the week",
+        weekday="The day (default: Monday, or what was set before)",
+        hour="The hour, 0 to 23 (default: 17, or what was set before)",
+        timezone="The time zone of that hour (default: UTC), e.g. Berlin, New York",
+    )
+    @app_commands.choices(
+        weekday=[app_commands.Choice(name=name, value=i) for i, name in enumerate(WEEKDAYS)]
+    )
+    async def weekly_post(
+        self,
+        interaction: discord.Interaction,
+        enabled: bool,
+        weekday: int | None = None,
+        hour: app_commands.Range[int, 0, 23] | None = None,
+        timezone: str | None = None,
+    ) -> None:
+        guild_id = require_moderator(interaction)
+        # The client's choices and ranges are a promise, not a guarantee: check them again.
+        if weekday is not None and not 0 <= weekday <= 6:
+            raise InvalidInput("Pick a weekday from the list.")
+        if hour is not None and not 0 <= hour <= 23:
+            raise InvalidInput("The hour is 0 to 23.")
+        zone_name = None
+        if timezone is not None:
+            zone_name = resolve(timezone)
+            if zone_name is None:
+                hints = ", ".join(f"`{match}`" for match in close_matches(timezone))
+                raise InvalidInput(
+                    f"“{timezone[:64]}” isn't a time zone I know."
+                    + (f" Did you mean {hints}?" if hints else "")
+                    + " Start typing a city and pick it from the list. Nothing was changed."
+                )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if enabled:
+            async with self.bot.database.read() as session:
+                channel_id = (await store.server_settings(session, guild_id)).channel_id
+            if channel_id is None:
+                raise InvalidInput(
+                    "The weekly post needs a channel first: `/config channel`. Nothing was changed."
+                )
+            self._postable(interaction, channel_id)
+        values: dict[str, object] = {"weekly_post_enabled": enabled}
+        for column, value in (
+            ("weekly_weekday", weekday),
+            ("weekly_hour", hour),
+            ("weekly_timezone", zone_name),
+        ):
+            if value is not None:
+                values[column] = value
+        change = await self._change(interaction, Setting.WEEKLY_POST, **values)
+        lines = [changed_line(change)]
+        if enabled:
+            async with self.bot.database.read() as session:
+                post = await pending_post(session, guild_id)
+            if post is not None:
+                lines.append(f"The next one: {when(post.due_at, 'F')} ({when(post.due_at, 'R')}).")
+        await reply(interaction, "\n".join(lines))
+
+    @weekly_post.autocomplete("timezone")
+    async def _zones(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=name, value=name) for name in search(current[:64])]
+
+    @config.command(name="restrict", description="Keep /share to the configured channel")
+    @app_commands.describe(enabled="Whether public output stays in the configured channel")
+    async def restrict(self, interaction: discord.Interaction, enabled: bool) -> None:
+        change = await self._change(interaction, Setting.RESTRICT, restricted=enabled)
+        await reply(interaction, changed_line(change))
+
+    @config.command(
+        name="reset", description="Every setting back to its default (changes are kept)"
+    )
+    async def reset(self, interaction: discord.Interaction) -> None:
+        guild_id = require_moderator(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.transaction() as session:
+            changes = await store.reset(
+                session, guild_id=guild_id, user_id=interaction.user.id, now=self.bot.clock.now()
+            )
+        if not changes:
+            await reply(interaction, "Everything was already at its default; nothing changed.")
+            return
+        lines = ["Back to the defaults:", *(f"• {changed_line(c)}" for c in changes)]
+        lines.append("The audit trail keeps the old values (`/config show`).")
+        await reply(interaction, "\n".join(lines))
+
+    # --- leaving ---------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server: forget it (members' own entries stay theirs)."""
+        async with self.bot.database.transaction() as session:
+            await store.forget_server(session, guild.id)
+        log.info("left server %s; its settings, changes, posts and member list are gone", guild.id)
+
+
+async def setup(bot: CrossroadsBot) -> None:
+    await bot.add_cog(Config(bot))

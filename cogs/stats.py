@@ -1,0 +1,66 @@
+"""/stats: for moderators, how the members of their server use Crossroads, in counts only.
+
+No text and no names, and no count from 1 to 4 (advice.stats), so nobody can be singled out.
+"""
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from advice.progress import Leaning
+from advice.stats import FEWEST_SHOWN, ServerStats, shown
+from cogs._bot import CrossroadsBot
+from cogs._reply import reply
+from cogs._server import require_moderator
+from db.server_stats import server_stats
+
+COLOUR = discord.Colour.from_rgb(88, 101, 242)
+
+
+def stats_embed(bot: CrossroadsBot, stats: ServerStats) -> discord.Embed:
+    embed = discord.Embed(
+        title="Crossroads in this server",
+        description=f"**{shown(stats.members)}** members have used Crossroads here.",
+        colour=COLOUR,
+    )
+    embed.add_field(
+        name="Reflected on each point",
+        value="\n".join(
+            f"{point.number}. {point.title}: **{shown(stats.reflected.get(point.slug, 0))}**"
+            for point in bot.content.points
+        ),
+        inline=False,
+    )
+    embed.add_field(
+        name="Where they stand (latest /decide)",
+        value="\n".join(
+            f"{leaning.label.capitalize()}: **{shown(stats.leanings.get(leaning, 0))}**"
+            for leaning in Leaning
+        ),
+        inline=False,
+    )
+    embed.add_field(name="Taking DM check-ins", value=f"**{shown(stats.checkins)}**", inline=False)
+    embed.set_footer(
+        text="Members are counted where they used the bot. No text, no names; any count from "
+        f"1 to {FEWEST_SHOWN - 1} shows as “fewer than {FEWEST_SHOWN}”."
+    )
+    return embed
+
+
+class Stats(commands.Cog):
+    def __init__(self, bot: CrossroadsBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="stats", description="Moderators: how this server uses Crossroads")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def stats(self, interaction: discord.Interaction) -> None:
+        guild_id = require_moderator(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.read() as session:
+            counts = await server_stats(session, guild_id)
+        await reply(interaction, embed=stats_embed(self.bot, counts))
+
+
+async def setup(bot: CrossroadsBot) -> None:
+    await bot.add_cog(Stats(bot))

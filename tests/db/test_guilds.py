@@ -1,0 +1,328 @@
+"""Server settings with their audit trail, weekly posts and /stats counts, on both databases."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from advice.progress import Leaning
+from db import Database
+from db import weekly_posts as posts
+from db.checkins import start_plan, stop_plan
+from db.crypto import TextCipher, generate_key, parse_key
+from db.decisions import add_decision
+from db.guild_settings import (
+    Setting,
+    change,
+    forget_server,
+    recent_changes,
+    reset,
+    server_settings,
+    switch_weekly_post_off,
+)
+from db.jobs import JobState, claim_due
+from db.journal import add_reflection
+from db.models import ConfigChange, GuildMember, User, WeeklyPost
+from db.mydata import export, forget
+from db.server_stats import remember_member, server_stats
+
+GUILD, OTHER = 7001, 7002
+MOD, MEMBER = 101, 202
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)  # a Monday
+LEASE = timedelta(minutes=2)
+
+
+async def turn_weekly_on(database: Database, guild: int = GUILD, **values: object) -> None:
+    async with database.transaction() as session:
+        await change(
+            session, guild_id=guild, user_id=MOD, setting=Setting.CHANNEL, now=NOW, channel_id=55
+        )
+        await change(
+            session,
+            guild_id=guild,
+            user_id=MOD,
+            setting=Setting.WEEKLY_POST,
+            now=NOW,
+            weekly_post_enabled=True,
+            **values,
+        )
+
+
+async def test_an_unconfigured_server_has_the_defaults(database: Database) -> None:
+    async with database.read() as session:
+        settings = await server_settings(session, GUILD)
+    assert settings.channel_id is None and settings.checkins_enabled and not settings.restricted
+    assert not settings.weekly_post_enabled
+    assert (settings.weekly_weekday, settings.weekly_hour, settings.weekly_timezone) == (
+        0,
+        17,
+        "UTC",
+    )
+
+
+async def test_each_change_is_audited_with_old_and_new_value_and_a_no_op_is_not(
+    database: Database,
+) -> None:
+    async with database.transaction() as session:
+        first = await change(
+            session, guild_id=GUILD, user_id=MOD, setting=Setting.CHANNEL, now=NOW, channel_id=55
+        )
+        same = await change(
+            session, guild_id=GUILD, user_id=MOD, setting=Setting.CHANNEL, now=NOW, channel_id=55
+        )
+        await change(
+            session,
+            guild_id=GUILD,
+            user_id=MOD,
+            setting=Setting.RESTRICT,
+            now=NOW + timedelta(minutes=1),
+            restricted=True,
+        )
+    assert (first.old, first.new, first.changed) == ("not set", "<#55>", True)
+    assert not same.changed
+    async with database.read() as session:
+        trail = await recent_changes(session, GUILD)
+        assert await recent_changes(session, OTHER) == []
+    assert [(c.setting, c.old_value, c.new_value, c.moderator_id) for c in trail] == [
+        ("restrict", "off", "on", MOD),
+        ("channel", "not set", "<#55>", MOD),
+    ]
+
+
+async def test_show_lists_only_the_last_five_changes(database: Database) -> None:
+    for minute in range(7):
+        async with database.transaction() as session:
+            await change(
+                session,
+                guild_id=GUILD,
+                user_id=MOD,
+                setting=Setting.RESTRICT,
+                now=NOW + timedelta(minutes=minute),
+                restricted=minute % 2 == 0,
+            )
+    async with database.read() as session:
+        trail = await recent_changes(session, GUILD)
+    assert [c.created_at for c in trail] == [NOW + timedelta(minutes=m) for m in (6, 5, 4, 3, 2)]
+
+
+async def test_turning_the_weekly_post_on_schedules_exactly_one_post(database: Database) -> None:
+    await turn_weekly_on(database, weekly_weekday=2, weekly_hour=9, weekly_timezone="Asia/Tokyo")
+    await turn_weekly_on(database, weekly_hour=10)  # a new hour replaces the pending post
+    async with database.read() as session:
+        pending = await session.scalars(
+            select(WeeklyPost).where(WeeklyPost.state == JobState.PENDING)
+        )
+        (post,) = list(pending)
+    assert post.due_at == datetime(2026, 12, 2, 1, tzinfo=UTC)  # Wednesday 10:00 in Tokyo
+
+
+async def test_a_slot_posted_once_is_never_pending_again(database: Database) -> None:
+    await turn_weekly_on(database)
+    async with database.transaction() as session:
+        (post,) = await claim_due(
+            session, WeeklyPost, now=NOW + timedelta(hours=5), lease=LEASE, limit=10
+        )
+        settings = await server_settings(session, GUILD)
+        assert await posts.posted(
+            session, post, settings, point="purpose", channel_id=55, message_id=9, now=NOW
+        )
+    # Off and on again within the same week: the posted slot stays posted; next week's is due.
+    async with database.transaction() as session:
+        await change(
+            session,
+            guild_id=GUILD,
+            user_id=MOD,
+            setting=Setting.WEEKLY_POST,
+            now=NOW,
+            weekly_post_enabled=False,
+        )
+        await change(
+            session,
+            guild_id=GUILD,
+            user_id=MOD,
+            setting=Setting.WEEKLY_POST,
+            now=NOW,  # before this week's 17:00 slot, which was already posted
+            weekly_post_enabled=True,
+        )
+    async with database.read() as session:
+        rows = list(await session.scalars(select(WeeklyPost).order_by(WeeklyPost.scheduled_at)))
+        settings = await server_settings(session, GUILD)
+    assert [(r.scheduled_at, r.state) for r in rows] == [
+        (datetime(2026, 11, 30, 17, tzinfo=UTC), JobState.DONE),
+        (datetime(2026, 12, 7, 17, tzinfo=UTC), JobState.PENDING),
+    ]
+    assert settings.weekly_posts_made == 1
+
+
+async def test_a_late_finisher_whose_post_was_taken_over_changes_nothing(
+    database: Database,
+) -> None:
+    await turn_weekly_on(database)
+    due = NOW + timedelta(hours=5, minutes=1)
+    async with database.transaction() as session:
+        (first,) = await claim_due(session, WeeklyPost, now=due, lease=LEASE, limit=10)
+    async with database.transaction() as session:
+        (second,) = await claim_due(session, WeeklyPost, now=due + LEASE, lease=LEASE, limit=10)
+    async with database.transaction() as session:
+        settings = await server_settings(session, GUILD)
+        assert await posts.posted(
+            session, second, settings, point="purpose", channel_id=55, message_id=9, now=due
+        )
+        assert not await posts.posted(
+            session, first, settings, point="purpose", channel_id=55, message_id=9, now=due
+        )
+    async with database.read() as session:
+        assert (await server_settings(session, GUILD)).weekly_posts_made == 1
+
+
+async def test_the_bot_switching_the_post_off_says_why_and_is_audited(database: Database) -> None:
+    await turn_weekly_on(database)
+    async with database.transaction() as session:
+        await switch_weekly_post_off(
+            session, guild_id=GUILD, problem="the channel is gone.", now=NOW
+        )
+    async with database.read() as session:
+        settings = await server_settings(session, GUILD)
+        latest = (await recent_changes(session, GUILD))[0]
+        pending = await posts.pending_post(session, GUILD)
+    assert not settings.weekly_post_enabled and settings.weekly_problem == "the channel is gone."
+    assert (latest.moderator_id, latest.setting, latest.new_value) == (None, "weekly-post", "off")
+    assert pending is None
+    await turn_weekly_on(database)  # a moderator turning it back on clears the problem
+    async with database.read() as session:
+        assert (await server_settings(session, GUILD)).weekly_problem is None
+
+
+async def test_reset_restores_defaults_audits_each_change_and_keeps_the_rotation(
+    database: Database,
+) -> None:
+    await turn_weekly_on(database)
+    async with database.transaction() as session:
+        settings = await server_settings(session, GUILD)
+        settings.weekly_posts_made = 3
+        changes = await reset(session, guild_id=GUILD, user_id=MOD, now=NOW)
+    assert {c.setting for c in changes} == {Setting.CHANNEL, Setting.WEEKLY_POST}
+    async with database.read() as session:
+        settings = await server_settings(session, GUILD)
+        assert await posts.pending_post(session, GUILD) is None
+    assert settings.channel_id is None and not settings.weekly_post_enabled
+    assert settings.weekly_posts_made == 3
+
+
+async def test_two_moderators_changing_at_once_each_audit_the_value_they_replaced(
+    database: Database,
+) -> None:
+    async def set_channel(channel_id: int) -> None:
+        async with database.transaction() as session:
+            await change(
+                session,
+                guild_id=GUILD,
+                user_id=channel_id,
+                setting=Setting.CHANNEL,
+                now=NOW,
+                channel_id=channel_id,
+            )
+
+    await asyncio.gather(set_channel(1), set_channel(2))
+    async with database.read() as session:
+        trail = list(reversed(await recent_changes(session, GUILD)))
+    assert trail[0].old_value == "not set"
+    assert trail[1].old_value == trail[0].new_value  # serialized: nothing lost in between
+
+
+async def test_stats_count_members_where_they_wrote(database: Database) -> None:
+    cipher = TextCipher(parse_key(generate_key()))
+    async with database.transaction() as session:
+        for user in range(1, 8):  # seven members used the bot in GUILD
+            await remember_member(session, guild_id=GUILD, user_id=user, now=NOW)
+            await add_reflection(
+                session,
+                cipher,
+                user_id=user,
+                point="purpose" if user <= 6 else "money",
+                text="words",
+                comfort=3,
+                submission_key=None,
+                now=NOW,
+            )
+        await remember_member(session, guild_id=OTHER, user_id=99, now=NOW)
+        await add_reflection(
+            session,
+            cipher,
+            user_id=99,
+            point="purpose",
+            text="elsewhere",
+            comfort=None,
+            submission_key=None,
+            now=NOW,
+        )
+        await add_decision(session, cipher, user_id=1, leaning=Leaning.NO, reason=None, now=NOW)
+        await add_decision(  # only the latest decision counts
+            session, cipher, user_id=1, leaning=Leaning.YES, reason=None, now=NOW
+        )
+        await add_decision(session, cipher, user_id=2, leaning=Leaning.YES, reason=None, now=NOW)
+        for user in (1, 2):
+            await start_plan(
+                session,
+                user_id=user,
+                cadence="weekly",
+                weekday=0,
+                hour=18,
+                order=["purpose"],
+                now=NOW,
+            )
+        await stop_plan(session, user_id=2, now=NOW)
+    async with database.read() as session:
+        stats = await server_stats(session, GUILD)
+    assert stats.members == 7
+    assert stats.reflected == {"purpose": 6, "money": 1}
+    assert stats.leanings == {Leaning.YES: 2}
+    assert stats.checkins == 1
+
+
+async def test_leaving_a_server_forgets_it_but_not_its_members_entries(database: Database) -> None:
+    cipher = TextCipher(parse_key(generate_key()))
+    await turn_weekly_on(database)
+    await turn_weekly_on(database, guild=OTHER)
+    async with database.transaction() as session:
+        await remember_member(session, guild_id=GUILD, user_id=MEMBER, now=NOW)
+        await remember_member(session, guild_id=OTHER, user_id=MEMBER, now=NOW)
+        await add_reflection(
+            session,
+            cipher,
+            user_id=MEMBER,
+            point="purpose",
+            text="mine",
+            comfort=None,
+            submission_key=None,
+            now=NOW,
+        )
+    async with database.transaction() as session:
+        await forget_server(session, GUILD)
+    async with database.read() as session:
+        for model in (ConfigChange, WeeklyPost, GuildMember):
+            left = await session.scalar(
+                select(func.count()).select_from(model).where(model.guild_id == GUILD)
+            )
+            assert left == 0, model
+            kept = await session.scalar(
+                select(func.count()).select_from(model).where(model.guild_id == OTHER)
+            )
+            assert kept, model
+        assert (await server_settings(session, GUILD)).channel_id is None
+        data = await export(session, cipher, user_id=MEMBER, now=NOW)
+    assert [r["text"] for r in data["reflections"]] == ["mine"]
+    assert [s["id"] for s in data["servers_used_in"]] == [str(OTHER)]
+
+
+async def test_a_member_forgetting_their_data_leaves_the_servers_audit_trail(
+    database: Database,
+) -> None:
+    await turn_weekly_on(database)
+    async with database.transaction() as session:
+        await remember_member(session, guild_id=GUILD, user_id=MOD, now=NOW)
+        await forget(session, user_id=MOD)
+    async with database.read() as session:
+        assert await session.get(User, MOD) is None
+        assert await session.scalar(select(func.count()).select_from(GuildMember)) == 0
+        assert len(await recent_changes(session, GUILD)) == 2
