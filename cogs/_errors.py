@@ -35,6 +35,11 @@ def _explain(error: BaseException) -> str | None:
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little: try again in {error.retry_after:.0f} seconds."
     if isinstance(error, app_commands.TransformerError):
+        if error.type is discord.AppCommandOptionType.channel:  # a forged or stale pick
+            return (
+                f"“{str(error.value)[:100]}” isn't a channel I can use here: pick a text or "
+                "announcement channel of this server from the list."
+            )
         return f"“{str(error.value)[:100]}” is not a valid choice here."
     if isinstance(error, app_commands.CommandSignatureMismatch | app_commands.CommandNotFound):
         return "This command changed since Discord last loaded it. Please try again in a minute."

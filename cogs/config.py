@@ -43,7 +43,8 @@ class Config(commands.Cog):
     config = app_commands.Group(
         name="config",
         description="Moderators: where and how Crossroads speaks in this server",
-        guild_only=True,
+        guild_only=True,  # dm_permission: false, for clients that predate `contexts`
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
         default_permissions=MODERATORS,
     )
 
@@ -262,6 +263,7 @@ class Config(commands.Cog):
         async with self.bot.database.transaction() as session:
             await store.forget_server(session, guild.id)
         log.info("left server %s; its settings, changes, posts and member list are gone", guild.id)
+        self.bot.dispatch("server_forgotten", guild.id)
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,22 @@ class World:
 
     async def dm_slash(self, user_id: int, command: str, **options: object) -> Interaction:
         return await self.emulator.slash(user_id, command, options=options or None)
+
+
+async def answer(world: World, user_id: int, command: str, **options: object) -> dict[str, Any]:
+    interaction = await world.slash(user_id, command, **options)
+    message = await interaction.message()
+    assert interaction.is_ephemeral(), f"/{command} answered in public"
+    return message
+
+
+def text_of(message: dict[str, Any]) -> str:
+    parts = [message.get("content") or ""]
+    for embed in message.get("embeds") or []:
+        parts += [embed.get("title") or "", embed.get("description") or ""]
+        parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields") or []]
+        parts.append((embed.get("footer") or {}).get("text") or "")
+    return "\n".join(parts)
 
 
 async def start_world(
@@ -128,3 +145,12 @@ async def _world(backend: str, tmp_path: Path, clock: ManualClock) -> AsyncItera
         await stop_world(world, runner)
         await database.dispose()
     assert world.emulator.violations == [], world.emulator.violations
+
+
+@pytest.fixture
+async def paced_emulator() -> AsyncIterator[Emulator]:
+    """An emulator enforcing Discord's global 50 requests a second, for real bot processes."""
+    emulator = Emulator(global_rate_limit=50, record_requests=False)
+    await emulator.start()
+    yield emulator
+    await emulator.stop()

@@ -3,17 +3,13 @@
 Every due check-in must reach its member exactly once, counted by nonce at the emulator,
 including when one process is killed (SIGKILL) in the middle of a batch: its claims are
 taken over after their lease, and Discord's nonce check drops a copy of any DM it had sent.
-The emulator enforces Discord's global limit of 50 requests per second. Each process is told
-the limit is 30: the two share that one pace through the database, so no 429 comes back, while
-two processes pacing themselves alone would send 60 a second and be refused. The 20 spare make
-room for the emulator's own event loop stalling on a loaded machine (requests it reads late
-arrive as a burst, which a real network would not make).
+The emulator enforces Discord's global limit of 50 requests per second; the processes share
+one pace of 30 through the database (tests/e2e/processes.py), so no 429 comes back. The 20
+spare make room for the emulator's own event loop stalling on a loaded machine (requests it
+reads late arrive as a burst, which a real network would not make).
 """
 
 import asyncio
-import signal
-import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +22,7 @@ from db.migrate import upgrade
 from db.models import Checkin, User
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
-from tests.test_cli import ROOT, cli_env
+from tests.e2e.processes import LEASE_SECONDS, logs_of, start_bot, stop, wait_for
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -34,8 +30,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 MEMBERS = 150  # five seconds of sending at 30 requests per second
-PACE = 30  # the limit each process is told; the emulator enforces 50
-LEASE_SECONDS = 5
 ORDER = ("purpose", "autonomy", "decades", "money", "fame", "obscurity")
 
 
@@ -80,62 +74,10 @@ async def seed(url: str, emulator: Emulator) -> list[int]:
     return members
 
 
-async def start_bot(
-    tmp_path: Path, emulator: Emulator, key: str, name: str
-) -> asyncio.subprocess.Process:
-    assert TEST_DATABASE_URL
-    log = (tmp_path / f"{name}.log").open("wb")
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(ROOT / "bot.py"),
-        cwd=tmp_path,
-        env=cli_env(
-            tmp_path,
-            DISCORD_TOKEN="two-process-test",
-            DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
-            DATABASE_URL=TEST_DATABASE_URL,
-            DATA_KEY=key,
-            JOB_LEASE_SECONDS=str(LEASE_SECONDS),
-            DISCORD_RATE_LIMIT=str(PACE),
-            LOG_LEVEL="INFO",
-        ),
-        stdout=log,
-        stderr=log,
-    )
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emulator = Emulator(global_rate_limit=50, record_requests=False)
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
 def delivered(emulator: Emulator, members: list[int]) -> int:
     """DM requests so far; cheap, since polling must not stall the emulator's event loop (a
     stalled emulator sees paced requests arrive in a burst, as a real network never would)."""
     return sum(emulator.dm_send_attempts(m) for m in members)
-
-
-async def wait_for(condition: object, seconds: float) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.05)  # real processes, real time: nothing here can be moved
-
-
-async def stop(*processes: asyncio.subprocess.Process) -> None:
-    for process in processes:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 def _all_have_one(emulator: Emulator, members: list[int]) -> bool:
@@ -160,8 +102,9 @@ def assert_each_delivered_once(emulator: Emulator, members: list[int]) -> None:
 
 @pytest.mark.parametrize("kill_one", [False, True], ids=["both-live", "one-killed"])
 async def test_two_processes_deliver_every_due_checkin_exactly_once(
-    tmp_path: Path, emulator: Emulator, kill_one: bool
+    tmp_path: Path, paced_emulator: Emulator, kill_one: bool
 ) -> None:
+    emulator = paced_emulator
     assert TEST_DATABASE_URL
     members = await seed(TEST_DATABASE_URL, emulator)
     key = generate_key()
@@ -181,7 +124,7 @@ async def test_two_processes_deliver_every_due_checkin_exactly_once(
         await asyncio.sleep(LEASE_SECONDS + 1)  # long enough for a double to show up
     finally:
         await stop(first, second)
-    logs = "".join(p.read_text() for p in tmp_path.glob("*.log"))
+    logs = logs_of(tmp_path)
     assert_each_delivered_once(emulator, members)
     assert "Traceback" not in logs, logs[-3000:]
     assert TEST_DATABASE_URL and not await _pending_left(TEST_DATABASE_URL, members)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.journal import marks
 from db.models import Checkin, CheckinPlan
-from tests.e2e.conftest import World
+from tests.e2e.conftest import World, answer, text_of
 
 MONDAY_18_BERLIN = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)  # the fixture clock starts 09:00 UTC
 
@@ -23,22 +23,6 @@ async def tick(world: World) -> int:
     extension's modules each time a bot loads it.)"""
     cog: Any = world.bot.get_cog("Checkins")
     return int(await cog.loop.tick())
-
-
-async def answer(world: World, user_id: int, command: str, **options: object) -> dict[str, Any]:
-    interaction = await world.slash(user_id, command, **options)
-    message = await interaction.message()
-    assert interaction.is_ephemeral(), f"/{command} answered in public"
-    return message
-
-
-def text_of(message: dict[str, Any]) -> str:
-    parts = [message.get("content") or ""]
-    for embed in message.get("embeds") or []:
-        parts += [embed.get("title") or "", embed.get("description") or ""]
-        parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields") or []]
-        parts.append((embed.get("footer") or {}).get("text") or "")
-    return "\n".join(parts)
 
 
 def unix(at: datetime) -> str:
