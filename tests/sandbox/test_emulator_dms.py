@@ -9,7 +9,6 @@ they heard (queues) and the tests assert in their own body.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,11 +16,11 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 import pytest
-import yarl
 from discord import app_commands
 
-from sandbox import Emulator, point_discord_at
+from sandbox import Emulator
 from sandbox._world import Snowflakes
+from tests.sandbox.clients import pointed_emulator, running
 
 SHARD_UNIT = 1 << 22  # the guild id k * SHARD_UNIT belongs to shard k % shard_count
 
@@ -58,20 +57,6 @@ class Client(discord.Client):
         await self.joined.put(guild)
 
 
-@contextlib.asynccontextmanager
-async def running(client: Client) -> AsyncIterator[Client]:
-    """The client logged in, connected and ready (its guilds received); closed afterwards."""
-    await client.login("test-token")
-    runner = asyncio.create_task(client.connect())
-    try:
-        await asyncio.wait_for(client.wait_until_ready(), 10)
-        yield client
-    finally:
-        await client.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
-
-
 @dataclass
 class World:
     guild: int
@@ -82,14 +67,8 @@ class World:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    emulator = Emulator()
-    await emulator.start()
-    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    point_discord_at(emulator.api_base, emulator.gateway_url)
-    yield emulator
-    await emulator.stop()
-    discord.http.Route.BASE = saved[0]
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(saved[1])
+    async with pointed_emulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture
