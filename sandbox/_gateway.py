@@ -158,7 +158,9 @@ class Gateway:
         self._forget_expired()
         self.sessions[session.id] = session
         world = self._world
-        guilds = [g for g in world.guilds.values() if session.owns(g.id)]
+        guilds = [
+            g for g in world.guilds.values() if session.owns(g.id) and world.bot.id in g.members
+        ]
         session.guild_ids = {g.id for g in guilds}
         await self.dispatch([session], "READY", self._ready_payload(session, guilds))
         for guild in guilds:
@@ -229,6 +231,14 @@ class Gateway:
             if guild.id not in session.guild_ids:
                 session.guild_ids.add(guild.id)
                 await self.dispatch([session], "GUILD_CREATE", payload)
+
+    async def leave_guild(self, guild_id: int) -> None:
+        """GUILD_DELETE without ``unavailable``: the bot was removed (discord.py fires
+        guild_remove for that; with ``unavailable`` it would be an outage)."""
+        for session in self.sessions_for(guild_id):
+            if guild_id in session.guild_ids:
+                session.guild_ids.discard(guild_id)
+                await self.dispatch([session], "GUILD_DELETE", {"id": str(guild_id)})
 
     async def disconnect(self, *, resumable: bool) -> None:
         """Drop the socket of the newest connected session."""

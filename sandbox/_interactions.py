@@ -11,9 +11,19 @@ import asyncio
 import copy
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from ._world import MEMBER_PERMISSIONS, MESSAGE_EPHEMERAL, World
+from ._world import (
+    DM,
+    GUILD_ANNOUNCEMENT,
+    GUILD_CATEGORY,
+    GUILD_TEXT,
+    GUILD_VOICE,
+    MESSAGE_EPHEMERAL,
+    Channel,
+    World,
+)
 
 JSON = Any
 
@@ -136,20 +146,34 @@ class Interaction:
 # --- application command options ------------------------------------------------------------
 
 
+@dataclass
+class _Filling:
+    """A member filling in a command's options in a channel, and what their client resolved."""
+
+    world: World
+    user_id: int
+    channel: Channel
+    enforce: bool
+    resolved: dict[str, dict[str, JSON]] = field(default_factory=dict)
+
+
 def command_data(
     world: World,
     command: dict[str, JSON],
     path: list[str],
     options: Mapping[str, object],
-    guild_id: int | None,
     *,
+    user_id: int,
+    channel_id: int,
     focused: str | None = None,
     enforce_client_limits: bool = True,
 ) -> dict[str, JSON]:
-    """``data`` of an APPLICATION_COMMAND (or AUTOCOMPLETE when ``focused`` names an option).
+    """``data`` of an APPLICATION_COMMAND (or AUTOCOMPLETE when ``focused`` names an option)
+    the member ``user_id`` sends from ``channel_id``.
 
-    With ``enforce_client_limits`` (the default) values outside the option's choices or
-    min/max bounds raise ValueError, since a member's client would not send them.
+    With ``enforce_client_limits`` (the default) values a member's client would not send raise
+    ValueError: outside the option's choices or min/max bounds, or a channel the picker would
+    not offer (of a type outside ``channel_types``, of another server, or hidden from them).
     """
     definitions = command.get("options") or []
     # Walk down "group subcommand" to the leaf; its options are the ones the member fills in.
@@ -163,10 +187,8 @@ def command_data(
     if any(o["type"] in (1, 2) for o in definitions):
         names = ", ".join(o["name"] for o in definitions)
         raise ValueError(f"/{' '.join([command['name'], *path])} needs a subcommand ({names})")
-    resolved: dict[str, dict[str, JSON]] = {}
-    wrapped = _build_options(
-        world, definitions, options, guild_id, resolved, focused, enforce_client_limits
-    )
+    filling = _Filling(world, user_id, world.channels[channel_id], enforce_client_limits)
+    wrapped = _build_options(filling, definitions, options, focused)
     for node in reversed(chain):
         wrapped = [{"name": node["name"], "type": node["type"], "options": wrapped}]
     data: dict[str, JSON] = {
@@ -177,19 +199,16 @@ def command_data(
     }
     if command.get("guild_id"):
         data["guild_id"] = command["guild_id"]
-    if resolved:
-        data["resolved"] = resolved
+    if filling.resolved:
+        data["resolved"] = filling.resolved
     return data
 
 
 def _build_options(
-    world: World,
+    filling: _Filling,
     definitions: list[dict[str, JSON]],
     given: Mapping[str, object],
-    guild_id: int | None,
-    resolved: dict[str, dict[str, JSON]],
     focused: str | None,
-    enforce: bool,
 ) -> list[dict[str, JSON]]:
     by_name = {d["name"]: d for d in definitions}
     for name in given:
@@ -214,19 +233,12 @@ def _build_options(
                 }
             )
             continue
-        value = _coerce(world, definition, given[name], guild_id, resolved, enforce)
+        value = _coerce(filling, definition, given[name])
         built.append({"name": name, "type": definition["type"], "value": value})
     return built
 
 
-def _coerce(
-    world: World,
-    definition: dict[str, JSON],
-    raw: object,
-    guild_id: int | None,
-    resolved: dict[str, dict[str, JSON]],
-    enforce: bool,
-) -> JSON:
+def _coerce(filling: _Filling, definition: dict[str, JSON], raw: object) -> JSON:
     kind = definition["type"]
     name = definition["name"]
     value: JSON
@@ -240,16 +252,16 @@ def _coerce(
         elif kind == BOOLEAN:
             value = _boolean(raw)
         elif kind == USER:
-            value = _resolve_user(world, raw, guild_id, resolved)
+            value = _resolve_user(filling, raw)
         elif kind == CHANNEL:
-            value = _resolve_channel(world, raw, guild_id, resolved)
+            value = _resolve_channel(filling, definition, raw)
         elif kind in (ROLE, MENTIONABLE):
             value = str(int(str(raw)))
         else:
             raise ValueError(f"option type {kind} is not supported by the emulator")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"option {name!r}: {exc}") from None
-    if not enforce:
+    if not filling.enforce:
         return value
     choices = definition.get("choices")
     if choices and value not in [c["value"] for c in choices]:
@@ -286,39 +298,76 @@ def _check_range(definition: dict[str, JSON], value: JSON) -> None:
             raise ValueError(f"length {len(value)} is outside {low}..{high}")
 
 
-def _resolve_user(
-    world: World, raw: object, guild_id: int | None, resolved: dict[str, dict[str, JSON]]
-) -> str:
+def _resolve_user(filling: _Filling, raw: object) -> str:
+    world = filling.world
     text = str(raw).strip().removeprefix("<@").removesuffix(">").lstrip("!@")
     matches = [u for u in world.users.values() if str(u.id) == text or u.name == text]
     if not matches:
         raise ValueError(f"no user {raw!r}")
     user = matches[0]
-    resolved.setdefault("users", {})[str(user.id)] = user.payload()
-    if guild_id is not None:
-        guild = world.guild(guild_id)
-        if user.id in guild.members:
-            member = world.member_payload(guild, guild.members[user.id])
-            member.pop("user")
-            resolved.setdefault("members", {})[str(user.id)] = member
+    filling.resolved.setdefault("users", {})[str(user.id)] = user.payload()
+    guild = world.guilds.get(filling.channel.guild_id or 0)
+    if guild is not None and user.id in guild.members:
+        # A resolved member is partial (no user, deaf, mute) and carries their permissions
+        # in the interaction's channel.
+        member = world.member_payload(guild, guild.members[user.id])
+        for key in ("user", "deaf", "mute"):
+            del member[key]
+        member["permissions"] = str(world.permissions(user.id, filling.channel.id))
+        filling.resolved.setdefault("members", {})[str(user.id)] = member
     return str(user.id)
 
 
-def _resolve_channel(
-    world: World, raw: object, guild_id: int | None, resolved: dict[str, dict[str, JSON]]
-) -> str:
+CHANNEL_KINDS = {
+    GUILD_TEXT: "text channel",
+    DM: "DM",
+    GUILD_VOICE: "voice channel",
+    GUILD_CATEGORY: "category",
+    GUILD_ANNOUNCEMENT: "announcement channel",
+}
+# The fields of a resolved channel (receiving-and-responding, "Resolved Data Structure").
+RESOLVED_CHANNEL_FIELDS = (
+    "id",
+    "name",
+    "type",
+    "last_message_id",
+    "nsfw",
+    "parent_id",
+    "guild_id",
+    "flags",
+    "rate_limit_per_user",
+    "topic",
+    "position",
+)
+
+
+def _resolve_channel(filling: _Filling, definition: dict[str, JSON], raw: object) -> str:
+    world, here = filling.world, filling.channel
     text = str(raw).strip().removeprefix("<#").removesuffix(">").lstrip("#")
     matches = [
         c
         for c in world.channels.values()
-        if str(c.id) == text or (c.name == text and c.guild_id == guild_id and c.name)
+        if str(c.id) == text or (c.name == text and c.guild_id == here.guild_id and c.name)
     ]
     if not matches:
         raise ValueError(f"no channel {raw!r}")
     channel = matches[0]
-    # Resolved channels carry the invoking member's permissions in them.
-    payload = {**world.channel_payload(channel), "permissions": str(MEMBER_PERMISSIONS)}
-    resolved.setdefault("channels", {})[str(channel.id)] = payload
+    if filling.enforce:
+        # The picker offers only this server's channels the member can see, of the option's
+        # channel_types.
+        kinds = definition.get("channel_types")
+        if channel.guild_id is None or channel.guild_id != here.guild_id:
+            raise ValueError(f"{raw!r} is not a channel of this server")
+        if kinds and channel.type not in kinds:
+            wanted = " or ".join(CHANNEL_KINDS.get(k, f"type {k}") for k in kinds)
+            raise ValueError(f"#{channel.name} is a {CHANNEL_KINDS[channel.type]}, not a {wanted}")
+        if not world.can_access(filling.user_id, channel.id):
+            raise ValueError(f"the member cannot see #{channel.name}")
+    full = world.channel_payload(channel)
+    payload = {key: full[key] for key in RESOLVED_CHANNEL_FIELDS if key in full}
+    payload["permissions"] = str(world.permissions(filling.user_id, channel.id))
+    payload["app_permissions"] = str(world.permissions(world.bot.id, channel.id))
+    filling.resolved.setdefault("channels", {})[str(channel.id)] = payload
     return str(channel.id)
 
 

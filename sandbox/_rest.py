@@ -25,7 +25,18 @@ from aiohttp import BodyPartReader, web
 
 from . import _validation as checks
 from ._interactions import APPLICATION_COMMAND, Interaction
-from ._world import DM, MESSAGE_LOADING, Upload
+from ._world import (
+    ATTACH_FILES,
+    DM,
+    EMBED_LINKS,
+    MESSAGE_CHANNEL_TYPES,
+    MESSAGE_LOADING,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_TTS_MESSAGES,
+    Guild,
+    Upload,
+)
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -37,7 +48,10 @@ NONCE_WINDOW = 5 * 60  # seconds during which an enforced nonce returns the firs
 CREATE_MESSAGE = "/channels/{channel_id}/messages"
 # Discord's messages for error codes a bot must handle by code.
 KNOWN_ERRORS = {
+    50001: "Missing Access",
     50007: "Cannot send messages to this user",
+    50008: "Cannot send messages in a non-text channel",
+    50013: "Missing Permissions",
     50278: "Cannot send messages to this user due to having no mutual guilds",
 }
 # Which callback types may answer which interaction type (Discord's documented matrix).
@@ -284,13 +298,10 @@ class RestApi:
 
     def _scope(self, call: Call) -> dict[int, dict[str, JSON]]:
         if call.int_param("application_id") != self.world.application_id:
-            raise ApiError(403, "Missing Access", 50001)
+            raise _refused(50001)
         if "guild_id" not in call.params:
             return self.world.commands[None]
-        guild_id = call.int_param("guild_id")
-        if guild_id not in self.world.guilds:
-            raise ApiError(404, "Unknown Guild", 10004)
-        return self.world.commands.setdefault(guild_id, {})
+        return self.world.commands.setdefault(self._guild(call).id, {})
 
     def _command(
         self, call: Call, definition: dict[str, JSON], old: dict[str, JSON] | None
@@ -512,9 +523,13 @@ class RestApi:
     # --- channels and messages -------------------------------------------------------------
 
     def _channel(self, call: Call) -> int:
+        """The channel of the path, if it exists for the bot: a guild channel it cannot see
+        (or whose server it left) is 403 Missing Access, as on Discord."""
         channel_id = call.int_param("channel_id")
         if channel_id not in self.world.channels:
             raise ApiError(404, "Unknown Channel", 10003)
+        if not self.world.can_access(self.world.bot.id, channel_id):
+            raise _refused(50001)
         return channel_id
 
     def _channel_message(self, call: Call) -> dict[str, JSON]:
@@ -538,6 +553,8 @@ class RestApi:
 
     async def list_messages(self, call: Call) -> tuple[int, JSON]:
         channel_id = self._channel(call)
+        if not self.world.permissions(self.world.bot.id, channel_id) & READ_MESSAGE_HISTORY:
+            return 200, []  # documented: no history to read, so no messages
         limit = int(call.query.get("limit", 50))
         newest_first = list(reversed(self.emu.channel_messages(channel_id)))
         return 200, newest_first[:limit]
@@ -548,7 +565,9 @@ class RestApi:
         self._refuse_empty(call, body)
         recipient = self.world.channels[channel_id].recipient_id
         if recipient in self.world.dms_closed:
-            raise ApiError(403, KNOWN_ERRORS[50007], 50007)
+            raise _refused(50007)
+        if recipient is None:
+            body = self._as_permitted(call, channel_id, body)
         nonce = body.get("nonce")
         now = time.monotonic()
         self._forget_old_nonces(now)
@@ -563,6 +582,29 @@ class RestApi:
             self._nonces.pop(key, None)  # re-inserted at the end: the dict stays oldest first
             self._nonces[key] = (now, int(message["id"]))
         return 200, message
+
+    def _as_permitted(self, call: Call, channel_id: int, body: dict[str, JSON]) -> JSON:
+        """What of the body the bot may post in the guild channel (refused as Discord refuses).
+
+        Create Message's documented limitations: SEND_MESSAGES, and SEND_TTS_MESSAGES for tts;
+        files need ATTACH_FILES. Embeds without EMBED_LINKS are dropped, and a message left
+        with nothing is 403 Missing Permissions (discord-api-docs issues #2601 and #5648). A
+        category holds no messages: 50008. The recorded body stays as the bot sent it.
+        """
+        channel = self.world.channels[channel_id]
+        if channel.type not in MESSAGE_CHANNEL_TYPES:
+            raise ApiError(400, KNOWN_ERRORS[50008], 50008)
+        permissions = self.world.permissions(self.world.bot.id, channel_id)
+        needed = SEND_MESSAGES | (SEND_TTS_MESSAGES if body.get("tts") else 0)
+        needed |= ATTACH_FILES if call.uploads else 0
+        if permissions & needed != needed:
+            raise _refused(50013)
+        if body.get("embeds") and not permissions & EMBED_LINKS:
+            body = {**body, "embeds": []}
+            keys = ("content", "components", "sticker_ids", "poll")
+            if not any(body.get(k) for k in keys):
+                raise _refused(50013)
+        return body
 
     def _forget_old_nonces(self, now: float) -> None:
         """Drop nonces past Discord's window (discord.py sends one with every message, so
@@ -586,10 +628,13 @@ class RestApi:
 
     # --- guilds ---------------------------------------------------------------------------
 
-    def _guild(self, call: Call) -> Any:
+    def _guild(self, call: Call) -> Guild:
+        """The guild of the path; one the bot is not in is 403 Missing Access, as on Discord."""
         guild = self.world.guilds.get(call.int_param("guild_id"))
         if guild is None:
             raise ApiError(404, "Unknown Guild", 10004)
+        if self.world.bot.id not in guild.members:
+            raise _refused(50001)
         return guild
 
     async def get_guild(self, call: Call) -> tuple[int, JSON]:
@@ -631,6 +676,11 @@ def _limit_problems(method: str, template: str, body: dict[str, JSON]) -> list[c
             problems += checks.check_nonce(body)
         return problems
     return []
+
+
+def _refused(code: int) -> ApiError:
+    """Discord's 403 for a known code: what a well-behaved bot may still meet."""
+    return ApiError(403, KNOWN_ERRORS[code], code)
 
 
 def rate_limited(retry_after: float) -> ApiError:

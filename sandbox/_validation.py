@@ -215,7 +215,21 @@ def check_message(body: dict[str, JSON]) -> list[Problem]:
         problems.append(("content", f"Must be {CONTENT_MAX} or fewer in length ({len(content)})."))
     problems += check_embeds(body.get("embeds") or [])
     problems += check_message_components(body.get("components") or [])
+    problems += check_allowed_mentions(body.get("allowed_mentions"))
     return problems
+
+
+def check_allowed_mentions(allowed: JSON) -> list[Problem]:
+    """``parse`` of a kind excludes a list of that kind's ids (Message, "Allowed Mentions
+    Object"); an empty or null list is no conflict."""
+    if not isinstance(allowed, dict):
+        return []
+    parse = allowed.get("parse") or []
+    return [
+        (f"allowed_mentions.{kind}", f"parse {kind!r} and a {kind} list are mutually exclusive.")
+        for kind in ("users", "roles")
+        if kind in parse and allowed.get(kind)
+    ]
 
 
 def check_nonce(body: dict[str, JSON]) -> list[Problem]:

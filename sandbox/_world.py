@@ -7,7 +7,9 @@ models (its constructors index some keys directly, so those are always present).
 
 from __future__ import annotations
 
+import copy
 import mimetypes
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,27 +22,53 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 SNOWFLAKE_MAX = (1 << 63) - 1  # Discord's snowflakes fit a signed 64-bit integer
 GUILD_TEXT = 0
 DM = 1
+GUILD_VOICE = 2
+GUILD_CATEGORY = 4
+GUILD_ANNOUNCEMENT = 5
+GUILD_CHANNEL_TYPES = (GUILD_TEXT, GUILD_VOICE, GUILD_CATEGORY, GUILD_ANNOUNCEMENT)
+MESSAGE_CHANNEL_TYPES = (GUILD_TEXT, GUILD_VOICE, GUILD_ANNOUNCEMENT)  # voice: text-in-voice
+ROLE, MEMBER = 0, 1  # permission overwrite types
+
+ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+SEND_TTS_MESSAGES = 1 << 12
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+MENTION_EVERYONE = 1 << 17
+USE_EXTERNAL_EMOJIS = 1 << 18
+CONNECT = 1 << 20
+USE_APPLICATION_COMMANDS = 1 << 31
+# Every documented permission (bits 0-52; 47 is unassigned): what an owner or administrator has.
+ALL_PERMISSIONS = ((1 << 53) - 1) & ~(1 << 47)
 # What an ordinary member of a default server can do.
 MEMBER_PERMISSIONS = (
     (1 << 0)  # CREATE_INSTANT_INVITE
     | (1 << 6)  # ADD_REACTIONS
-    | (1 << 10)  # VIEW_CHANNEL
-    | (1 << 11)  # SEND_MESSAGES
-    | (1 << 14)  # EMBED_LINKS
-    | (1 << 15)  # ATTACH_FILES
-    | (1 << 16)  # READ_MESSAGE_HISTORY
-    | (1 << 18)  # USE_EXTERNAL_EMOJIS
-    | (1 << 20)  # CONNECT
+    | VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | USE_EXTERNAL_EMOJIS
+    | CONNECT
     | (1 << 21)  # SPEAK
     | (1 << 26)  # CHANGE_NICKNAME
-    | (1 << 31)  # USE_APPLICATION_COMMANDS
+    | USE_APPLICATION_COMMANDS
     | (1 << 38)  # SEND_MESSAGES_IN_THREADS
 )
 BOT_PERMISSIONS = MEMBER_PERMISSIONS | (1 << 13)  # + MANAGE_MESSAGES
+# app_permissions in the bot's DM, as documented for interactions ("Interaction Structure").
+DM_APP_PERMISSIONS = ATTACH_FILES | EMBED_LINKS | MENTION_EVERYONE | USE_EXTERNAL_EMOJIS
 MESSAGE_EPHEMERAL = 1 << 6
 MESSAGE_LOADING = 1 << 7
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+_EVERYTHING = ("users", "roles", "everyone")  # allowed mention types
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE_MENTION = re.compile(r"@(?:everyone|here)")
 
 
 def now_iso() -> str:
@@ -89,8 +117,24 @@ class User:
 @dataclass
 class Member:
     user_id: int
-    permissions: int
+    role_ids: list[int] = field(default_factory=list)  # besides @everyone, which all have
     joined_at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class Role:
+    id: int
+    name: str
+    permissions: int
+    position: int
+    bot_id: int | None = None  # the bot's own role, which Discord manages
+
+
+@dataclass
+class Overwrite:
+    type: int  # ROLE or MEMBER
+    allow: int
+    deny: int
 
 
 @dataclass
@@ -101,6 +145,8 @@ class Channel:
     guild_id: int | None = None
     recipient_id: int | None = None
     position: int = 0
+    parent_id: int | None = None
+    overwrites: dict[int, Overwrite] = field(default_factory=dict)  # role or user id -> overwrite
 
 
 @dataclass
@@ -108,8 +154,11 @@ class Guild:
     id: int
     name: str
     owner_id: int
+    roles: dict[int, Role] = field(default_factory=dict)  # the guild's own id is @everyone
+    bot_role_id: int = 0
+    moderators_role_id: int = 0
     channel_ids: list[int] = field(default_factory=list)
-    members: dict[int, Member] = field(default_factory=dict)
+    members: dict[int, Member] = field(default_factory=dict)  # the bot too, until removed
     joined_at: str = field(default_factory=now_iso)
 
 
@@ -167,19 +216,126 @@ class World:
         return user
 
     def add_guild(self, name: str, id: int | None = None) -> Guild:
-        guild = Guild(self.new_id(id), name, owner_id=self.bot.id)
+        """A server the bot was invited to: @everyone, the bot's own managed role, a Moderators
+        role (Manage Server), and an owner who is none of the test's members (an owner holds
+        every permission, so it must not be the bot)."""
+        owner = self.add_user("server_owner")
+        guild = Guild(self.new_id(id), name, owner_id=owner.id)
         self.guilds[guild.id] = guild
-        guild.members[self.bot.id] = Member(self.bot.id, BOT_PERMISSIONS)
+        guild.roles[guild.id] = Role(guild.id, "@everyone", MEMBER_PERMISSIONS, position=0)
+        bot_role = self.add_role(guild.id, self.bot.name, BOT_PERMISSIONS, bot_id=self.bot.id)
+        guild.bot_role_id = bot_role.id
+        guild.moderators_role_id = self.add_role(guild.id, "Moderators", MANAGE_GUILD).id
+        guild.members[owner.id] = Member(owner.id)
+        guild.members[self.bot.id] = Member(self.bot.id, [bot_role.id])
         return guild
 
-    def add_channel(self, guild_id: int, name: str, id: int | None = None) -> Channel:
+    def add_role(
+        self,
+        guild_id: int,
+        name: str,
+        permissions: int,
+        id: int | None = None,
+        *,
+        bot_id: int | None = None,
+    ) -> Role:
         guild = self.guild(guild_id)
+        role = Role(self.new_id(id), name, permissions, len(guild.roles), bot_id)
+        guild.roles[role.id] = role
+        return role
+
+    def remove_bot(self, guild_id: int) -> None:
+        """The bot is kicked (or leaves): it is no member, and its managed role goes with it."""
+        guild = self.guild(guild_id)
+        if self.bot.id not in guild.members:
+            raise ValueError(f"the bot is not in guild {guild_id}")
+        del guild.members[self.bot.id]
+        del guild.roles[guild.bot_role_id]
+
+    def add_channel(
+        self,
+        guild_id: int,
+        name: str,
+        type: int = GUILD_TEXT,
+        id: int | None = None,
+        parent_id: int | None = None,
+    ) -> Channel:
+        guild = self.guild(guild_id)
+        if type not in GUILD_CHANNEL_TYPES:
+            raise ValueError(f"channel type {type} is not one of {GUILD_CHANNEL_TYPES}")
+        overwrites: dict[int, Overwrite] = {}
+        if parent_id is not None:
+            parent = self.channels.get(parent_id)
+            if parent is None or parent.guild_id != guild_id or parent.type != GUILD_CATEGORY:
+                raise ValueError(f"{parent_id} is no category of guild {guild_id}")
+            if type == GUILD_CATEGORY:
+                raise ValueError("a category cannot be inside another category")
+            # Created in a category, a channel starts synced with it (discord.py documents it
+            # for Guild.create_text_channel: "synced to category if no overwrites are provided").
+            overwrites = copy.deepcopy(parent.overwrites)
         channel = Channel(
-            self.new_id(id), name, GUILD_TEXT, guild_id, position=len(guild.channel_ids)
+            self.new_id(id),
+            name,
+            type,
+            guild_id,
+            position=len(guild.channel_ids),
+            parent_id=parent_id,
+            overwrites=overwrites,
         )
         self.channels[channel.id] = channel
         guild.channel_ids.append(channel.id)
         return channel
+
+    def guild_channel(self, channel_id: int) -> Channel:
+        channel = self.channels.get(channel_id)
+        if channel is None or channel.guild_id is None:
+            raise LookupError(f"no guild channel {channel_id}")
+        return channel
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, allow: int, deny: int
+    ) -> list[Channel]:
+        """Set (or, with nothing allowed or denied, remove) the channel's overwrite for a role
+        or a user. A category passes the change on to the channels synced with it (Discord's
+        "Permission Syncing"). Returns every channel that changed."""
+        channel = self.guild_channel(channel_id)
+        guild = self.guild(channel.guild_id or 0)
+        if target_id in guild.roles:
+            kind = ROLE
+        elif target_id in self.users:
+            kind = MEMBER
+        else:
+            raise LookupError(f"{target_id} is neither a role of guild {guild.id} nor a user")
+        changed = [channel]
+        if channel.type == GUILD_CATEGORY:
+            changed += [
+                self.channels[c]
+                for c in guild.channel_ids
+                if self.channels[c].parent_id == channel.id
+                and self.channels[c].overwrites == channel.overwrites
+            ]
+        for each in changed:
+            if allow or deny:
+                each.overwrites[target_id] = Overwrite(kind, allow, deny)
+            else:
+                each.overwrites.pop(target_id, None)
+        return changed
+
+    def delete_channel(self, channel_id: int) -> list[Channel]:
+        """Delete a guild channel; returns the channels it held as a category, which Discord
+        keeps, now without a parent."""
+        channel = self.guild_channel(channel_id)
+        guild = self.guild(channel.guild_id or 0)
+        del self.channels[channel_id]
+        guild.channel_ids.remove(channel_id)
+        orphans = [
+            c
+            for c in map(self.channels.__getitem__, guild.channel_ids)
+            if c.parent_id == channel_id
+        ]
+        for orphan in orphans:
+            orphan.parent_id = None
+        return orphans
 
     def dm_channel(self, user_id: int) -> Channel:
         """The user's DM channel with the bot; the same one every time, as on Discord."""
@@ -199,6 +355,61 @@ class World:
             raise LookupError(f"no user {user_id}")
         return self.users[user_id]
 
+    # --- permissions ---------------------------------------------------------------------------
+
+    def guild_permissions(self, user_id: int, guild_id: int) -> int:
+        """The user's server-wide permissions: all for the owner, none for a non-member, else
+        @everyone's OR their roles', and all once that includes ADMINISTRATOR."""
+        guild = self.guild(guild_id)
+        member = guild.members.get(user_id)
+        if user_id == guild.owner_id:
+            return ALL_PERMISSIONS
+        if member is None:
+            return 0
+        permissions = guild.roles[guild.id].permissions
+        for role_id in member.role_ids:
+            permissions |= guild.roles[role_id].permissions
+        return ALL_PERMISSIONS if permissions & ADMINISTRATOR else permissions
+
+    def permissions(self, user_id: int, channel_id: int) -> int:
+        """The user's permissions in the channel, computed as Discord documents it (Permissions,
+        "Permission Overwrites"): server-wide permissions, then the @everyone overwrite, then the
+        member's roles' overwrites combined, then the member's own. Implicit denials (no
+        VIEW_CHANNEL, no SEND_MESSAGES) are left to the caller, as on Discord, where they "are
+        not explicitly denied when doing permissions calculations". In the bot's DM: what
+        Discord grants an app there."""
+        channel = self.channels[channel_id]
+        if channel.guild_id is None:
+            return DM_APP_PERMISSIONS
+        guild = self.guild(channel.guild_id)
+        permissions = self.guild_permissions(user_id, guild.id)
+        member = guild.members.get(user_id)
+        if member is None or permissions & ADMINISTRATOR:
+            return permissions
+        overwrites = channel.overwrites
+        everyone = overwrites.get(guild.id)
+        if everyone is not None:
+            permissions = (permissions & ~everyone.deny) | everyone.allow
+        allow = deny = 0
+        for role_id in member.role_ids:
+            if (overwrite := overwrites.get(role_id)) is not None:
+                allow |= overwrite.allow
+                deny |= overwrite.deny
+        permissions = (permissions & ~deny) | allow
+        own = overwrites.get(user_id)
+        if own is not None:
+            permissions = (permissions & ~own.deny) | own.allow
+        return permissions
+
+    def can_access(self, user_id: int, channel_id: int) -> bool:
+        """Whether the channel exists for the user at all: VIEW_CHANNEL, and for a voice channel
+        CONNECT too (which gates it the way VIEW_CHANNEL gates others; discord-api-docs #5111)."""
+        channel = self.channels[channel_id]
+        if channel.guild_id is None:
+            return True  # a DM is there for both ends
+        needed = VIEW_CHANNEL | (CONNECT if channel.type == GUILD_VOICE else 0)
+        return self.permissions(user_id, channel_id) & needed == needed
+
     # --- payloads ----------------------------------------------------------------------------
 
     def member_payload(self, guild: Guild, member: Member) -> dict[str, JSON]:
@@ -206,7 +417,7 @@ class World:
             "user": self.users[member.user_id].payload(),
             "nick": None,
             "avatar": None,
-            "roles": [],
+            "roles": [str(r) for r in member.role_ids],
             "joined_at": member.joined_at,
             "premium_since": None,
             "deaf": False,
@@ -214,7 +425,6 @@ class World:
             "pending": False,
             "flags": 0,
             "communication_disabled_until": None,
-            "permissions": str(member.permissions),
         }
 
     def channel_payload(self, channel: Channel) -> dict[str, JSON]:
@@ -227,20 +437,46 @@ class World:
                 "flags": 0,
                 "recipients": [self.users[channel.recipient_id].payload()],
             }
-        return {
+        payload: dict[str, JSON] = {
             "id": str(channel.id),
             "type": channel.type,
             "guild_id": str(channel.guild_id),
             "name": channel.name,
             "position": channel.position,
-            "permission_overwrites": [],
-            "parent_id": None,
-            "topic": None,
+            "permission_overwrites": [
+                {"id": str(target), "type": o.type, "allow": str(o.allow), "deny": str(o.deny)}
+                for target, o in channel.overwrites.items()
+            ],
+            "parent_id": None if channel.parent_id is None else str(channel.parent_id),
             "nsfw": False,
-            "last_message_id": None,
-            "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if channel.type in MESSAGE_CHANNEL_TYPES:
+            payload.update(last_message_id=None, rate_limit_per_user=0)
+        if channel.type == GUILD_VOICE:
+            payload.update(bitrate=64000, user_limit=0, rtc_region=None)
+        elif channel.type != GUILD_CATEGORY:
+            payload["topic"] = None
+        return payload
+
+    def role_payload(self, role: Role) -> dict[str, JSON]:
+        payload: dict[str, JSON] = {
+            "id": str(role.id),
+            "name": role.name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": role.position,
+            "permissions": str(role.permissions),
+            "managed": role.bot_id is not None,
+            "mentionable": False,
+            "flags": 0,
+        }
+        if role.bot_id is not None:
+            payload["tags"] = {"bot_id": str(role.bot_id)}
+        return payload
 
     def guild_payload(self, guild: Guild) -> dict[str, JSON]:
         """A REST guild object (no channels/members, like GET /guilds/{id})."""
@@ -259,7 +495,7 @@ class World:
             "verification_level": 0,
             "default_message_notifications": 0,
             "explicit_content_filter": 0,
-            "roles": [self._everyone_role(guild)],
+            "roles": [self.role_payload(r) for r in guild.roles.values()],
             "emojis": [],
             "stickers": [],
             "features": [],
@@ -277,7 +513,8 @@ class World:
         }
 
     def guild_create_payload(self, guild: Guild) -> dict[str, JSON]:
-        """The GUILD_CREATE dispatch: the guild plus its channels; no member list (no intent)."""
+        """The GUILD_CREATE dispatch: the guild, its roles and channels, and the bot's own member
+        (with its roles, so a client can compute its permissions); no member list (no intent)."""
         bot_member = self.member_payload(guild, guild.members[self.bot.id])
         return {
             **self.guild_payload(guild),
@@ -293,22 +530,6 @@ class World:
             "stage_instances": [],
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
-        }
-
-    def _everyone_role(self, guild: Guild) -> dict[str, JSON]:
-        return {
-            "id": str(guild.id),
-            "name": "@everyone",
-            "color": 0,
-            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-            "hoist": False,
-            "icon": None,
-            "unicode_emoji": None,
-            "position": 0,
-            "permissions": str(MEMBER_PERMISSIONS),
-            "managed": False,
-            "mentionable": False,
-            "flags": 0,
         }
 
     def application_payload(self) -> dict[str, JSON]:
@@ -370,6 +591,7 @@ class World:
         self._apply(message, body, uploads)
         message["flags"] = int(body.get("flags") or 0)
         message.update(extra)
+        self._mention(message, body.get("allowed_mentions"))
         self.messages[int(message["id"])] = message
         self.channel_log.setdefault(channel_id, []).append(int(message["id"]))
         return message
@@ -378,11 +600,54 @@ class World:
         self, message: dict[str, JSON], body: dict[str, JSON], uploads: list[Upload]
     ) -> dict[str, JSON]:
         self._apply(message, body, uploads)
+        if "content" in body:  # mentions are worked out afresh from the new content
+            self._mention(message, body.get("allowed_mentions"))
         message["edited_timestamp"] = now_iso()
         if "flags" in body and body["flags"] is not None:
             # Only SUPPRESS_EMBEDS may change on edit; ephemeral/loading stay as they were.
             message["flags"] = (message["flags"] & ~4) | (int(body["flags"]) & 4)
         return message
+
+    def _mention(self, message: dict[str, JSON], allowed: dict[str, JSON] | None) -> None:
+        """Who the message pings, as Discord works it out (Message, "Allowed Mentions Object"):
+        mentions written in the content that ``allowed`` lets through, where absent the default
+        (everything in a plain message; only users in an interaction's or webhook's), and
+        @everyone/@here or an unmentionable role only if the author has MENTION_EVERYONE."""
+        if allowed is None:
+            allowed = {"parse": ["users"] if "webhook_id" in message else list(_EVERYTHING)}
+        parse = set(allowed.get("parse") or [])
+        users = {str(u) for u in allowed.get("users") or []}
+        roles = {str(r) for r in allowed.get("roles") or []}
+        content = str(message.get("content") or "")
+        channel = self.channels[int(message["channel_id"])]
+        author = int(message["author"]["id"])
+        may_ping_all = bool(self.permissions(author, channel.id) & MENTION_EVERYONE)
+        message["mention_everyone"] = bool(
+            "everyone" in parse and may_ping_all and _EVERYONE_MENTION.search(content)
+        )
+        guild = self.guilds.get(channel.guild_id or 0)
+        mentions = []
+        for user_id in dict.fromkeys(_USER_MENTION.findall(content)):
+            if int(user_id) in self.users and ("users" in parse or user_id in users):
+                mentions.append(self._mentioned_user(int(user_id), guild))
+        message["mentions"] = mentions
+        message["mention_roles"] = [
+            role_id
+            for role_id in dict.fromkeys(_ROLE_MENTION.findall(content))
+            if guild is not None
+            and int(role_id) in guild.roles
+            and ("roles" in parse or role_id in roles)
+            and may_ping_all  # no role of the emulator's is mentionable
+        ]
+
+    def _mentioned_user(self, user_id: int, guild: Guild | None) -> dict[str, JSON]:
+        """A mentioned user, with their (partial) member in a guild message."""
+        payload = self.users[user_id].payload()
+        if guild is not None and user_id in guild.members:
+            member = self.member_payload(guild, guild.members[user_id])
+            del member["user"]
+            payload["member"] = member
+        return payload
 
     def _apply(
         self, message: dict[str, JSON], body: dict[str, JSON], uploads: list[Upload]

@@ -6,9 +6,10 @@ act as members (slash commands, buttons, selects, modals, autocomplete) and read
 bot did. Every request body is checked against Discord's OpenAPI spec and the limits the spec
 lacks; each break is answered as Discord would answer it *and* recorded in ``violations``.
 
-Messages are stored as full Discord message objects (plus the ``allowed_mentions`` the bot sent).
-Attachment bytes are not inside the message dicts (they travel as JSON to the bot); read them
-with ``Emulator.attachment_bytes(message, filename)``.
+Messages are stored as full Discord message objects (plus the ``allowed_mentions`` the bot sent),
+with ``mentions``, ``mention_roles`` and ``mention_everyone`` worked out as Discord does, so a
+test can assert that nobody was pinged. Attachment bytes are not inside the message dicts (they
+travel as JSON to the bot); read them with ``Emulator.attachment_bytes(message, filename)``.
 
 ``channel_messages`` and ``dm_messages`` list what everyone in the channel sees: ephemeral
 interaction replies are left out (read them through ``Interaction.message()``).
@@ -16,7 +17,9 @@ interaction replies are left out (read them through ``Interaction.message()``).
 Beyond the happy path it plays the parts of Discord a reliable bot must cope with: members who
 close their DMs (403, code 50007), a global rate limit (429 that discord.py waits out), enforced
 nonces that return the first message instead of a second, members writing DMs to the bot, and
-several gateway sessions at once (two processes, or shards that each hear only their guilds).
+several gateway sessions at once (two processes, or shards that each hear only their guilds),
+permissions (a channel the bot cannot see is 403 Missing Access, 50001; one it may not post in,
+403 Missing Permissions, 50013), channels deleted under it, and being removed from a server.
 Ids may be fixed (``add_guild(..., id=...)``) so a sandbox keeps its server across runs.
 """
 
@@ -28,7 +31,7 @@ import logging
 import re
 import secrets
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,11 +53,13 @@ from ._interactions import (
 )
 from ._rest import KNOWN_ERRORS, ApiError, RestApi, rate_limited
 from ._world import (
+    ADMINISTRATOR,
     ATTACHMENT_SIZE_LIMIT,
-    BOT_PERMISSIONS,
-    MANAGE_GUILD,
-    MEMBER_PERMISSIONS,
+    GUILD_ANNOUNCEMENT,
+    GUILD_TEXT,
     MESSAGE_EPHEMERAL,
+    USE_APPLICATION_COMMANDS,
+    Channel,
     Member,
     World,
 )
@@ -66,6 +71,7 @@ DEFAULT_SPEC_PATH = (
     Path(__file__).resolve().parents[1].parent / "shared/discord-api-spec/openapi.json"
 )
 DEFAULT_APPLICATION_ID = 1_290_000_000_000_000_001
+TEXT_TYPES = (GUILD_TEXT, GUILD_ANNOUNCEMENT)
 
 
 @dataclass
@@ -122,6 +128,19 @@ def point_discord_at(api_base: str, gateway_url: str) -> None:
 
 
 class Emulator:
+    """The emulated Discord; see the module docstring.
+
+    A server (``add_guild``) has three roles: @everyone, whose id is the server's id (what an
+    ordinary member may do); the bot's own managed role, ``bot_role_id(guild_id)``, which the
+    bot holds; and "Moderators" (Manage Server), ``moderators_role_id(guild_id)``, given by
+    ``add_member(..., manage_guild=True)``. ``add_role`` makes more, for ``add_member(...,
+    roles=[...])``. Its owner is a user of its own, never the bot (an owner holds everything).
+    Channels are text (``add_text_channel``) or of any type ``add_channel`` takes;
+    ``set_permissions`` overwrites a role's or a user's (the bot's is ``application_id``)
+    permissions in one. ``permissions(user_id, channel_id)`` is what Discord computes from all
+    that, and what the emulator checks the bot's posts and the members' commands against.
+    """
+
     def __init__(
         self,
         *,
@@ -162,6 +181,8 @@ class Emulator:
         # (user id, modal custom_id) -> the interaction that opened it: where a submit comes from.
         self._modal_origins: dict[tuple[int, Any], Interaction] = {}
         self._deleted: set[int] = set()
+        # (guild id, command name, user id): members a server lets use a command regardless.
+        self._command_grants: set[tuple[int, str, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -249,23 +270,105 @@ class Emulator:
             self._later(self._gateway.announce_guild(guild))
         return guild.id
 
+    def add_channel(
+        self,
+        guild_id: int,
+        name: str,
+        *,
+        type: int = GUILD_TEXT,
+        id: int | None = None,
+        parent_id: int | None = None,
+    ) -> int:
+        """A channel of ``type`` (GUILD_TEXT 0, GUILD_VOICE 2, GUILD_CATEGORY 4,
+        GUILD_ANNOUNCEMENT 5), optionally in the category ``parent_id``, whose overwrites it
+        starts with (synced, as on Discord)."""
+        channel = self._world.add_channel(guild_id, name, type, id, parent_id)
+        self._dispatch_to_guild(guild_id, "CHANNEL_CREATE", self._world.channel_payload(channel))
+        return channel.id
+
     def add_text_channel(
         self, guild_id: int, name: str = "general", *, id: int | None = None
     ) -> int:
-        channel = self._world.add_channel(guild_id, name, id)
-        sessions = self._gateway.sessions_for(guild_id)
-        if sessions:
-            payload = self._world.channel_payload(channel)
-            self._later(self._gateway.dispatch(sessions, "CHANNEL_CREATE", payload))
-        return channel.id
+        return self.add_channel(guild_id, name, id=id)
+
+    def set_permissions(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0
+    ) -> None:
+        """Overwrite the permissions of a role (the guild's id is @everyone) or a user (the bot
+        is ``application_id``) in the channel; nothing allowed or denied removes the overwrite.
+        On a category, channels synced with it change too. Each changed channel is sent as
+        CHANNEL_UPDATE."""
+        for channel in self._world.set_overwrite(channel_id, target_id, allow, deny):
+            self._channel_event("CHANNEL_UPDATE", channel)
+
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a guild channel (CHANNEL_DELETE); REST on it then answers 404 Unknown Channel.
+        A category's channels stay, without a parent (a CHANNEL_UPDATE each), as on Discord."""
+        channel = self._world.guild_channel(channel_id)
+        payload = self._world.channel_payload(channel)
+        orphans = self._world.delete_channel(channel_id)
+        self._channel_event("CHANNEL_DELETE", channel, payload)
+        for orphan in orphans:
+            self._channel_event("CHANNEL_UPDATE", orphan)
+
+    def remove_guild(self, guild_id: int) -> None:
+        """The bot is removed from the server: GUILD_DELETE (no ``unavailable``, so discord.py
+        fires ``on_guild_remove``), and from then on REST about the server or its channels
+        answers 403 Missing Access (50001) and its members can no longer reach the bot there."""
+        self._world.remove_bot(guild_id)
+        if self._gateway.sessions_for(guild_id):
+            self._later(self._gateway.leave_guild(guild_id))
+
+    def add_role(
+        self, guild_id: int, name: str, *, permissions: int = 0, id: int | None = None
+    ) -> int:
+        """A role to give members with ``add_member(..., roles=[...])``."""
+        return self._world.add_role(guild_id, name, permissions, id).id
+
+    def moderators_role_id(self, guild_id: int) -> int:
+        """The server's "Moderators" role (Manage Server)."""
+        return self._world.guild(guild_id).moderators_role_id
+
+    def bot_role_id(self, guild_id: int) -> int:
+        """The bot's own role, managed by Discord, holding what the bot was invited with."""
+        return self._world.guild(guild_id).bot_role_id
+
+    def permissions(self, user_id: int, channel_id: int) -> int:
+        """The user's permissions in the channel, as Discord computes them (roles, then the
+        channel's overwrites); what ``member.permissions`` of an interaction there carries."""
+        return self._world.permissions(user_id, channel_id)
+
+    def guild_channels(self, guild_id: int) -> list[dict[str, JSON]]:
+        """The server's channels (Discord channel objects), in order."""
+        guild = self._world.guild(guild_id)
+        return [self._world.channel_payload(self._world.channels[c]) for c in guild.channel_ids]
 
     def add_user(self, name: str, *, id: int | None = None) -> int:
         return self._world.add_user(name, id).id
 
-    def add_member(self, guild_id: int, user_id: int, *, manage_guild: bool = False) -> None:
+    def add_member(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        manage_guild: bool = False,
+        roles: Iterable[int] = (),
+    ) -> None:
+        """Make the user a member with ``roles`` (and the Moderators role if ``manage_guild``)."""
         self._world.user(user_id)  # must exist
-        permissions = MEMBER_PERMISSIONS | (MANAGE_GUILD if manage_guild else 0)
-        self._world.guild(guild_id).members[user_id] = Member(user_id, permissions)
+        guild = self._world.guild(guild_id)
+        role_ids = list(roles) + ([guild.moderators_role_id] if manage_guild else [])
+        unknown = [r for r in role_ids if r not in guild.roles or r == guild.id]
+        if unknown:
+            raise LookupError(f"no roles {unknown} to give in guild {guild_id}")
+        guild.members[user_id] = Member(user_id, role_ids)
+
+    def allow_command(self, guild_id: int, command_name: str, user_id: int) -> None:
+        """Let the member use /command_name in the server whatever its
+        ``default_member_permissions`` (a server's Integrations settings can do that), so a
+        test can prove the bot checks permissions itself."""
+        self._world.guild(guild_id)  # must exist
+        self._command_grants.add((guild_id, command_name, user_id))
 
     def set_dms_open(self, user_id: int, open: bool) -> None:
         """Whether the member accepts DMs from the bot (default: open). While closed, a message
@@ -276,6 +379,19 @@ class Emulator:
             self._world.dms_closed.discard(user_id)
         else:
             self._world.dms_closed.add(user_id)
+
+    def _dispatch_to_guild(self, guild_id: int, event: str, payload: dict[str, JSON]) -> None:
+        """Send a guild's event to the sessions that hear about it (none before any connects)."""
+        sessions = self._gateway.sessions_for(guild_id)
+        if sessions:
+            self._later(self._gateway.dispatch(sessions, event, payload))
+
+    def _channel_event(
+        self, event: str, channel: Channel, payload: dict[str, JSON] | None = None
+    ) -> None:
+        assert channel.guild_id is not None
+        payload = payload or self._world.channel_payload(channel)
+        self._dispatch_to_guild(channel.guild_id, event, payload)
 
     def _later(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -299,17 +415,22 @@ class Emulator:
         Values are coerced to the option types; user/channel options accept ids, names,
         ``@name``/``#name`` and fill ``resolved``. Unknown or missing required options raise
         ValueError, and so do values a member's client would refuse (not among the choices,
-        outside min/max) unless ``enforce_client_limits=False``.
+        outside min/max, a channel the picker would not offer) unless
+        ``enforce_client_limits=False``, which also lets a command be sent from where its
+        ``contexts`` say the client would not offer it (a forged or out-of-date client).
+        A command the member may not use there raises PermissionError (see ``_check_usable``).
         """
         name, *path = command_line.strip().lstrip("/").split()
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
         command = self._command(name, guild_id)
+        self._check_usable(command, user_id, channel_id, check_contexts=enforce_client_limits)
         data = command_data(
             self._world,
             command,
             path,
             options or {},
-            guild_id,
+            user_id=user_id,
+            channel_id=channel_id,
             enforce_client_limits=enforce_client_limits,
         )
         return await self._send(APPLICATION_COMMAND, user_id, data, guild_id, channel_id)
@@ -329,8 +450,17 @@ class Emulator:
         name, *path = command_line.strip().lstrip("/").split()
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
         command = self._command(name, guild_id)
+        self._check_usable(command, user_id, channel_id, check_contexts=True)
         given = {**(options or {}), focused: value}
-        data = command_data(self._world, command, path, given, guild_id, focused=focused)
+        data = command_data(
+            self._world,
+            command,
+            path,
+            given,
+            user_id=user_id,
+            channel_id=channel_id,
+            focused=focused,
+        )
         interaction = await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id)
         return await interaction.choices()
 
@@ -423,9 +553,10 @@ class Emulator:
         if guild_id is None:
             return None, world.dm_channel(user_id).id
         guild = world.guild(guild_id)
-        if not guild.channel_ids:
+        texts = [c for c in guild.channel_ids if world.channels[c].type in TEXT_TYPES]
+        if not texts:
             raise LookupError(f"guild {guild_id} has no text channel")
-        return guild_id, guild.channel_ids[0]
+        return guild_id, texts[0]
 
     def _command(self, name: str, guild_id: int | None) -> dict[str, JSON]:
         scopes = ([guild_id] if guild_id is not None else []) + [None]
@@ -434,6 +565,51 @@ class Emulator:
                 if command["name"] == name and command.get("type", 1) == 1:
                     return command
         raise LookupError(f"/{name} is not registered")
+
+    def _check_usable(
+        self, command: dict[str, JSON], user_id: int, channel_id: int, *, check_contexts: bool
+    ) -> None:
+        """Refuse (PermissionError) what Discord would not let the member invoke here: a global
+        command outside its ``contexts`` (0 a server, 1 the bot's DM; absent, the legacy
+        ``dm_permission``); in a server, a channel the member cannot see or may not use
+        commands in (USE_APPLICATION_COMMANDS), or a command whose
+        ``default_member_permissions`` they do not all hold ("0": administrators only) unless
+        ``allow_command`` lets them."""
+        world = self._world
+        name = command["name"]
+        guild_id = world.channels[channel_id].guild_id
+        context = 1 if guild_id is None else 0
+        if check_contexts and "guild_id" not in command:  # contexts are for global commands
+            contexts = command.get("contexts")
+            if contexts is None:
+                contexts = [0, 1] if command.get("dm_permission", True) is not False else [0]
+            if context not in contexts:
+                where = "in the bot's DMs" if context else "in a server"
+                raise PermissionError(f"/{name} cannot be used {where} (contexts {contexts})")
+        if guild_id is None:
+            return
+        self._check_present(user_id, guild_id)
+        usable = world.permissions(user_id, channel_id) & USE_APPLICATION_COMMANDS
+        if not usable or not world.can_access(user_id, channel_id):
+            raise PermissionError(f"the member cannot use commands in channel {channel_id}")
+        raw = command.get("default_member_permissions")
+        if raw is None or (guild_id, name, user_id) in self._command_grants:
+            return
+        required = int(raw)
+        held = world.guild_permissions(user_id, guild_id)
+        if not held & ADMINISTRATOR and (required == 0 or held & required != required):
+            raise PermissionError(
+                f"/{name} needs permissions {required} (default_member_permissions) that the "
+                "member lacks; emulator.allow_command() lets a server grant it anyway"
+            )
+
+    def _check_present(self, user_id: int, guild_id: int) -> None:
+        """Both the member and the bot must be in the server for one to reach the other."""
+        members = self._world.guild(guild_id).members
+        if user_id not in members:
+            raise LookupError(f"user {user_id} is not a member of guild {guild_id}")
+        if self._world.bot.id not in members:
+            raise LookupError(f"the bot is not in guild {guild_id} (remove_guild)")
 
     async def _send(
         self,
@@ -458,23 +634,24 @@ class Emulator:
             "token": token,
             "version": 1,
             "locale": "en-US",
-            "app_permissions": str(BOT_PERMISSIONS),
+            "app_permissions": str(world.permissions(world.bot.id, channel_id)),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
             "channel_id": str(channel_id),
         }
         if guild_id is not None:
+            self._check_present(user_id, guild_id)
             guild = world.guild(guild_id)
-            member = guild.members.get(user_id)
-            if member is None:
-                raise LookupError(f"user {user_id} is not a member of guild {guild_id}")
+            member = guild.members[user_id]
+            # The member's permissions are their total in this channel, overwrites included.
+            permissions = str(world.permissions(user_id, channel_id))
             payload.update(
                 guild_id=str(guild_id),
                 guild={"id": str(guild_id), "locale": "en-US", "features": []},
                 guild_locale="en-US",
-                member=world.member_payload(guild, member),
-                channel={**world.channel_payload(channel), "permissions": str(member.permissions)},
+                member={**world.member_payload(guild, member), "permissions": permissions},
+                channel={**world.channel_payload(channel), "permissions": permissions},
                 context=0,
                 authorizing_integration_owners={"0": str(guild_id)},
             )
