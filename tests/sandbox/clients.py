@@ -1,5 +1,5 @@
-"""What the emulator tests share: an emulator that discord.py is pointed at, and a client running
-against it.
+"""What the emulator tests share: an emulator that discord.py is pointed at, and a client with
+commands running against it.
 
 discord.py keeps where it connects in class attributes, so each emulator puts them back when it
 stops; otherwise a later test would talk to a closed port.
@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import discord
 import yarl
+from discord import app_commands
 
 from sandbox import Emulator, point_discord_at
 
@@ -33,6 +34,21 @@ async def pointed_emulator() -> AsyncIterator[Emulator]:
         await emulator.stop()
         discord.http.Route.BASE = saved[0]
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(saved[1])
+
+
+class TreeClient(discord.Client):
+    """A client that hears guilds (and DMs, if asked), with a command tree to add commands to."""
+
+    def __init__(self, *, dm_messages: bool = False, **options: Any) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.dm_messages = dm_messages
+        super().__init__(intents=intents, guild_ready_timeout=0.05, **options)
+        self.tree = app_commands.CommandTree(self)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # discord.py waits 5 s before re-identifying; the emulator has no identify rate limit.
+        return None
 
 
 @contextlib.asynccontextmanager

@@ -10,34 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import discord
 import pytest
-from discord import app_commands
 
 from sandbox import Emulator
 from sandbox._world import Snowflakes
-from tests.sandbox.clients import pointed_emulator, running
+from tests.sandbox.clients import TreeClient, running
 
 SHARD_UNIT = 1 << 22  # the guild id k * SHARD_UNIT belongs to shard k % shard_count
 
 
-class Client(discord.Client):
+class Client(TreeClient):
     """A tiny bot that hears guilds (and DMs, if asked), optionally as one shard; it keeps the
     messages and guild joins it heard, and answers /where with its shard."""
 
     def __init__(self, *, dm_messages: bool = False, shard: tuple[int, int] | None = None) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True
-        intents.dm_messages = dm_messages
         shard_id, shard_count = shard or (None, None)
-        super().__init__(
-            intents=intents, guild_ready_timeout=0.05, shard_id=shard_id, shard_count=shard_count
-        )
-        self.tree = app_commands.CommandTree(self)
+        super().__init__(dm_messages=dm_messages, shard_id=shard_id, shard_count=shard_count)
         self.heard: asyncio.Queue[discord.Message] = asyncio.Queue()
         self.joined: asyncio.Queue[discord.Guild] = asyncio.Queue()
         label = "unsharded" if shard is None else f"shard {shard[0]}"
@@ -45,10 +37,6 @@ class Client(discord.Client):
         @self.tree.command(name="where", description="Says which client answered")
         async def where(interaction: discord.Interaction) -> None:
             await interaction.response.send_message(label)
-
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        # discord.py waits 5 s before re-identifying; the emulator has no identify rate limit.
-        return None
 
     async def on_message(self, message: discord.Message) -> None:
         await self.heard.put(message)
@@ -63,12 +51,6 @@ class World:
     channel: int
     other: int
     user: int
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with pointed_emulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture

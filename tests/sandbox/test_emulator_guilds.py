@@ -19,7 +19,7 @@ import pytest
 from discord import app_commands
 
 from sandbox import Emulator, Interaction
-from tests.sandbox.clients import pointed_emulator, running
+from tests.sandbox.clients import TreeClient, running
 
 P = discord.Permissions
 VIEW = P(view_channel=True).value
@@ -34,14 +34,11 @@ MANAGE_GUILD = P(manage_guild=True).value
 DM_APP_PERMISSIONS = 442368  # attach files, embed links, mention everyone, external emojis
 
 
-class Client(discord.Client):
+class Client(TreeClient):
     """A bot with a few commands that keeps each interaction and guild event it hears."""
 
     def __init__(self) -> None:
-        intents = discord.Intents.none()
-        intents.guilds = True
-        super().__init__(intents=intents, guild_ready_timeout=0.05)
-        self.tree = app_commands.CommandTree(self)
+        super().__init__()
         self.heard: asyncio.Queue[discord.Interaction] = asyncio.Queue()
         self.updated: asyncio.Queue[discord.abc.GuildChannel] = asyncio.Queue()
         self.removed: asyncio.Queue[discord.Guild] = asyncio.Queue()
@@ -83,9 +80,6 @@ class Client(discord.Client):
         async def shout(interaction: discord.Interaction, text: str) -> None:
             await interaction.response.send_message(text)
 
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        return None  # discord.py waits 5 s before re-identifying; the emulator needs no pause
-
     async def on_guild_channel_update(
         self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel
     ) -> None:
@@ -109,12 +103,6 @@ class World:
     other: int  # another server, with the member in it too
     elsewhere: int  # its channel
     bot: int
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with pointed_emulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture
