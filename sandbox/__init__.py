@@ -4,10 +4,15 @@ See ``sandbox.emulator`` for the why and the how; ``sandbox.console`` puts a ter
 """
 
 from ._interactions import Interaction
+from ._world import GUILD_ANNOUNCEMENT, GUILD_CATEGORY, GUILD_TEXT, GUILD_VOICE
 from .emulator import DEFAULT_SPEC_PATH, Emulator, RequestRecord, Violation, point_discord_at
 
 __all__ = [
     "DEFAULT_SPEC_PATH",
+    "GUILD_ANNOUNCEMENT",
+    "GUILD_CATEGORY",
+    "GUILD_TEXT",
+    "GUILD_VOICE",
     "Emulator",
     "Interaction",
     "RequestRecord",

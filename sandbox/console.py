@@ -8,7 +8,12 @@
 
 Lines starting with ``:`` talk to the console itself rather than the bot: ``:time +7d`` moves the
 bot's clock (so a year of DM check-ins arrives in minutes), ``:reply <text>`` writes a plain DM to
-the bot, ``:dms off`` / ``:dms on`` closes or opens the member's DMs.
+the bot, ``:dms off`` / ``:dms on`` closes or opens the member's DMs. ``:as bob`` acts as another
+member of the server (an ordinary one, without Manage Server, created on first use; the id comes
+from the name, so bob is the same member in the next session), ``:as you`` goes back;
+``:in #reflections`` runs the following commands in that channel, and ``:channel [#name]`` lists
+a channel's recent posts. What the bot posts in the server's channels on its own (a shared
+reflection, a weekly post) appears as it arrives, under the channel's name, as DMs do.
 
 It works scripted too (``printf '/advice purpose\\n' | python bot.py sandbox``): nothing ever waits
 for a choice that is not in the input; the next line is simply read, and EOF ends cleanly.
@@ -29,6 +34,7 @@ import os
 import re
 import shlex
 import sys
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -36,14 +42,16 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ._interactions import Interaction, walk_components
+from ._interactions import CHANNEL_KINDS, Interaction, walk_components
+from ._world import GUILD_CATEGORY
 from .emulator import Emulator
 
 JSON = Any
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 EMBED_WIDTH = 76
-DM_POLL_SECONDS = 0.25
+DM_POLL_SECONDS = 0.25  # how often DMs and channel posts are looked for
+RECENT_POSTS = 10  # what :channel lists
 ANSWER_TIMEOUT = 15.0  # deferred answers may take a while (charts)
 QUIET_TIMEOUT = 5.0  # a deferred update that may never show anything
 SETTLE_QUIET_SECONDS = 0.3  # at the end of input: no request for this long means the bot is done
@@ -65,6 +73,8 @@ class Display:
     ansi: bool = False  # ANSI styles (a terminal) or plain text without markdown marks
     zone: str | None = None  # the member's IANA zone; None or unknown = UTC
     now: datetime | None = None  # the bot's now, for relative timestamps; None = real now
+    # How mentions read: "<#id>" -> "#general", "<@id>" -> "@you"; others stay as written.
+    names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> tzinfo:
@@ -226,6 +236,7 @@ _INLINE: list[tuple[str, re.Pattern[str]]] = [
     ("link", re.compile(r"\[((?:\\.|[^\[\]\\])+)\]\(\s*<?(https?://[^\s)>]+)>?\s*\)")),
     ("url", re.compile(r"https?://[^\s<]+[^<.,:;\"')\]\s]")),
     ("timestamp", _TIMESTAMP),
+    ("mention", re.compile(r"<(?:#|@!?|@&)\d+>")),
     ("emoji", re.compile(r"<a?(:\w+:)\d+>")),
     ("bold", re.compile(r"\*\*([\s\S]+?)\*\*(?!\*)")),
     ("underline", re.compile(r"__([\s\S]+?)__(?!_)")),
@@ -266,6 +277,9 @@ def _inline(text: str, styles: Styles, display: Display, out: Line, depth: int =
             out.append((f" <{match[2]}>", styles | {"dim"}))
         elif kind == "timestamp":
             out.append((_timestamp(match, display), styles))
+        elif kind == "mention":
+            plain = match[0].replace("!", "")
+            out.append((display.names.get(plain, match[0]), styles | {"bold"}))
         elif kind in ("escape", "emoji"):
             out.append((match[1], styles))
         else:
@@ -504,6 +518,37 @@ def render_message(
     return "\n".join(_paint(line, display.ansi) for line in lines)
 
 
+def render_post(
+    message: dict[str, JSON],
+    channel_name: str,
+    display: Display | None = None,
+    saved: Mapping[str, str | Path] | None = None,
+) -> str:
+    """A public post in a server channel, under the channel's name (as a DM is under ✉)."""
+    return f"#{channel_name}\n" + render_message(message, display, saved)
+
+
+def render_channel(
+    channel_name: str, messages: list[dict[str, JSON]], display: Display | None = None
+) -> str:
+    """A channel's recent posts, oldest first, or that there are none."""
+    if not messages:
+        return f"(no posts in #{channel_name} yet)"
+    shown = messages[-RECENT_POSTS:]
+    header = f"#{channel_name}: the last {len(shown)} of {len(messages)} posts"
+    if len(shown) == len(messages):
+        header = f"#{channel_name}: {len(shown)} post{'s' if len(shown) != 1 else ''}"
+    return "\n".join([header, *(render_message(m, display) for m in shown)])
+
+
+def render_channels(channels: list[dict[str, JSON]], here: int) -> str:
+    """The server's channels, with their kind, the current one marked."""
+    return "\n".join(
+        f"{'→' if int(c['id']) == here else ' '} #{c['name']} ({CHANNEL_KINDS[c['type']]})"
+        for c in channels
+    )
+
+
 def _size(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"
@@ -647,15 +692,21 @@ WELCOME = (
     "You are a member of the test server. Type a slash command (/help), a number to press a "
     "button, `help` to list everything, `quit` to leave.\n"
     "Console: `:time +7d` moves the bot's clock, `:reply <text>` writes to the bot in DMs, "
-    "`:dms off` / `:dms on` closes or opens your DMs."
+    "`:dms off` / `:dms on` closes or opens your DMs, `:as bob` acts as another member, "
+    "`:in #reflections` runs commands in another channel, `:channel` shows a channel's posts."
 )
 CONSOLE_HELP = """Console commands (they talk to the console, not the bot):
   :time +7d       move the bot's clock forward (+30m, +3h, +2w, +1d12h) and show the DMs that
                   arrive; add a repeat to step through time, e.g. :time +1w x52 for a year
   :reply <text>   write a plain DM to the bot, e.g. to answer a check-in
   :dms off|on     close or open your DMs to the bot
+  :as <name>      act as another member of the server: an ordinary one (no Manage Server),
+                  created on first use; :as you is you again
+  :in #channel    run the following commands in that channel; :in alone lists the channels
+  :channel [#name]  show the channel's recent posts (the current channel's by default)
   <number>        press a button (or pick a suggestion) on the last message
-  help            this list; quit leaves (so does the end of input)"""
+  help            this list; quit leaves (so does the end of input)
+What the bot posts in the server's channels appears as it arrives, under the channel's name."""
 
 
 def _wants_styles(stream: TextIO) -> bool:
@@ -674,10 +725,10 @@ def _utc_now() -> datetime:
 class _State:
     current: dict[str, JSON] | None = None  # the last message with buttons
     pending_choices: tuple[str, dict[str, str], str, list[dict[str, JSON]]] | None = None
-    seen_dms: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # messages shown, or never to be shown
     dms_shown: int = 0  # DMs from the bot printed so far
     zone: str | None = None  # the member's zone as last reported
-    dms_closed: bool = False  # the member closed their DMs with :dms off
+    dms_closed: set[int] = field(default_factory=set)  # members who closed them with :dms off
 
 
 class _Console:
@@ -697,8 +748,9 @@ class _Console:
     ) -> None:
         self.emu = emu
         self.guild_id = guild_id
-        self.channel_id = channel_id
-        self.user_id = user_id
+        self.channel_id = self.first_channel_id = channel_id  # where commands run (:in)
+        self.user_id = user_id  # who runs them (:as)
+        self.members = {"you": user_id}  # name -> id of those :as has been
         self.stdin = stdin
         self.stdout = stdout
         self.advance_clock = advance_clock
@@ -707,18 +759,20 @@ class _Console:
         self.files_dir = files_dir
         self.interactive = stdin.isatty()
         self.ansi = _wants_styles(stdout)
-        self.state = _State(seen_dms={str(m["id"]) for m in emu.dm_messages(user_id)})
-        self._dm_lock = asyncio.Lock()
+        # What was there before the console started is history, not news.
+        old = emu.dm_messages(user_id) + [m for c in self._channels() for m in self._posts(c)]
+        self.state = _State(seen={str(m["id"]) for m in old})
+        self._news_lock = asyncio.Lock()
         self._zone_failed = False
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
-    async def readline(self, prompt: str = "> ") -> str | None:
+    async def readline(self, prompt: str | None = None) -> str | None:
         """One line of input, or None at EOF (the event loop keeps running meanwhile)."""
         if self.interactive:
-            self.stdout.write(prompt)
+            self.stdout.write(prompt or self._prompt())
             self.stdout.flush()
         line = await asyncio.get_running_loop().run_in_executor(None, self.stdin.readline)
         return None if line == "" else line.rstrip("\n")
@@ -727,7 +781,7 @@ class _Console:
         self.say(WELCOME)
         if self.files_dir is not None:
             self.say(f"Files the bot sends you are saved in {self.files_dir}.")
-        watcher = asyncio.create_task(self._watch_dms())
+        watcher = asyncio.create_task(self._watch())
         try:
             while (line := await self.readline()) is not None:
                 line = line.strip()
@@ -735,13 +789,13 @@ class _Console:
                     break
                 if line:
                     await self.handle(line)
-                await self.show_new_dms()
+                await self.show_news()
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         await self.settle()
-        await self.show_new_dms()
+        await self.show_news()
 
     async def settle(self) -> None:
         """Let the bot finish what the last command started (a DM often follows the answer)."""
@@ -761,7 +815,9 @@ class _Console:
                 if not self._zone_failed:
                     log.warning("could not read the member's time zone", exc_info=True)
                 self._zone_failed = True
-        return Display(ansi=self.ansi, zone=self.state.zone, now=self.now())
+        names = {f"<#{c['id']}>": f"#{c['name']}" for c in self._channels()}
+        names.update({f"<@{i}>": f"@{name}" for name, i in self.members.items()})
+        return Display(ansi=self.ansi, zone=self.state.zone, now=self.now(), names=names)
 
     async def handle(self, line: str) -> None:
         try:
@@ -781,7 +837,7 @@ class _Console:
                     "✗ Commands start with /, e.g. /help; `:reply <text>` writes to the bot in "
                     "DMs. Type `help` to list everything."
                 )
-        except (LookupError, ValueError) as error:
+        except (LookupError, ValueError, PermissionError) as error:
             self.say(f"✗ {error}")
         except TimeoutError:
             self.say("✗ The bot did not answer in time.")
@@ -797,12 +853,18 @@ class _Console:
             self.set_dms(rest.lower())
         elif name == "reply":
             await self.reply(rest)
+        elif name == "as":
+            self.act_as(rest)
+        elif name == "in":
+            self.move_to(rest)
+        elif name == "channel":
+            await self.list_posts(rest)
         elif name in ("help", "commands", "?", ""):
             self.say(CONSOLE_HELP)
         else:
             raise ValueError(
                 f"there is no console command :{name}; try :time +7d, :reply <text>, "
-                ":dms off or :dms on (`help` lists everything)"
+                ":dms off, :as bob, :in #general or :channel (`help` lists everything)"
             )
 
     async def move_time(self, spec: str) -> None:
@@ -822,10 +884,12 @@ class _Console:
             steps = f"  [{i + 1}/{times}]" if times > 1 else ""
             self.say(f"🕒 It is now {describe_moment(moved_to, zone)}.{steps}")
             await self.settle()
-            await self.show_new_dms()
+            await self.show_news()
         arrived = self.state.dms_shown - before
         if not arrived:
-            closed = "; your DMs are closed (`:dms on` opens them)" if self.state.dms_closed else ""
+            closed = ""
+            if self.user_id in self.state.dms_closed:
+                closed = "; your DMs are closed (`:dms on` opens them)"
             self.say(f"(no new direct messages{closed})")
         elif times > 1:
             self.say(f"({arrived} new direct message{'s' if arrived != 1 else ''})")
@@ -834,10 +898,11 @@ class _Console:
         if state not in ("on", "off"):
             raise ValueError("say :dms off (close your DMs to the bot) or :dms on (open them)")
         self.emu.set_dms_open(self.user_id, state == "on")
-        self.state.dms_closed = state == "off"
         if state == "on":
+            self.state.dms_closed.discard(self.user_id)
             self.say("✓ Your DMs are open: the bot can DM you again (check-ins arrive here).")
         else:
+            self.state.dms_closed.add(self.user_id)
             self.say(
                 "✓ Your DMs are closed: the bot can no longer DM you. Discord refuses its "
                 "messages (error 50007), so check-ins will not arrive. `:dms on` opens them."
@@ -848,9 +913,9 @@ class _Console:
             raise ValueError("say what to write, e.g. :reply I want to understand how minds work")
         before = self.state.dms_shown
         sent = await self.emu.send_dm(self.user_id, text.replace("\\n", "\n"))
-        self.state.seen_dms.add(str(sent["id"]))  # never shown back as a DM from the bot
+        self.state.seen.add(str(sent["id"]))  # never shown back as a DM from the bot
         await self.settle()
-        await self.show_new_dms()
+        await self.show_news()
         if self.state.dms_shown == before:
             self.say("(the bot has not answered)")
 
@@ -934,10 +999,10 @@ class _Console:
                 raise
             self.say("(nothing changed)")
             return
-        # An answer in the DM channel is not a new DM; mark it before anything can await.
-        self.state.seen_dms.add(str(message["id"]))
-        followups = [f for f in interaction.followups if str(f["id"]) not in self.state.seen_dms]
-        self.state.seen_dms.update(str(f["id"]) for f in followups)
+        # An answer is not news (a new DM or post); mark it before anything can await.
+        self.state.seen.add(str(message["id"]))
+        followups = [f for f in interaction.followups if str(f["id"]) not in self.state.seen]
+        self.state.seen.update(str(f["id"]) for f in followups)
         display = await self.display()
         self.say(render_message(message, display, self.save_files(message)))
         for followup in followups:
@@ -995,29 +1060,107 @@ class _Console:
     def _from_bot(self, message: dict[str, JSON]) -> bool:
         return str((message.get("author") or {}).get("id")) == str(self.emu.bot_user_id)
 
-    async def show_new_dms(self) -> None:
-        """Print the bot's DMs not shown yet (the member's own messages are never echoed)."""
-        async with self._dm_lock:
-            fresh = []
-            for message in self.emu.dm_messages(self.user_id):
-                if str(message["id"]) not in self.state.seen_dms:
-                    self.state.seen_dms.add(str(message["id"]))
-                    if self._from_bot(message):
-                        fresh.append(message)
-            if not fresh:
+    async def show_news(self) -> None:
+        """Print the bot's DMs to the current member and the bot's own posts in the server's
+        channels, those not shown yet (the members' own messages are never echoed, and
+        answers to commands are shown with the command)."""
+        async with self._news_lock:
+            dms = self._fresh(self.emu.dm_messages(self.user_id))
+            posts = [(c, m) for c in self._channels() for m in self._fresh(self._posts(c))]
+            if not dms and not posts:
                 return
             display = await self.display()
-            for message in fresh:
+            for message in dms:
                 rendered = render_message(message, display, self.save_files(message))
                 self.say("✉ Direct message\n" + rendered)
                 if actions(message):
                     self.state.current = message
-            self.state.dms_shown += len(fresh)
+            for channel, message in posts:
+                self.say(render_post(message, channel["name"], display, self.save_files(message)))
+                if actions(message):
+                    self.state.current = message
+            self.state.dms_shown += len(dms)
 
-    async def _watch_dms(self) -> None:
+    def _fresh(self, messages: list[dict[str, JSON]]) -> list[dict[str, JSON]]:
+        """The bot's messages not seen yet, now marked seen (and everyone else's with them)."""
+        fresh = [m for m in messages if str(m["id"]) not in self.state.seen]
+        self.state.seen.update(str(m["id"]) for m in fresh)
+        return [m for m in fresh if self._from_bot(m)]
+
+    def _channels(self) -> list[dict[str, JSON]]:
+        """The server's channels that hold messages (all but categories)."""
+        return [c for c in self.emu.guild_channels(self.guild_id) if c["type"] != GUILD_CATEGORY]
+
+    def _posts(self, channel: dict[str, JSON]) -> list[dict[str, JSON]]:
+        """What the bot posted in the channel on its own, not as the answer to a command."""
+        messages = self.emu.channel_messages(int(channel["id"]))
+        return [m for m in messages if "interaction_metadata" not in m]
+
+    async def _watch(self) -> None:
         while True:
             await asyncio.sleep(DM_POLL_SECONDS)
-            await self.show_new_dms()
+            await self.show_news()
+
+    # --- other members, other channels ---
+
+    def act_as(self, name: str) -> None:
+        name = name.strip().lstrip("@").lower()
+        if not re.fullmatch(r"[a-z0-9_.]{2,32}", name):
+            raise ValueError(
+                "say who to be, e.g. :as bob (2-32 letters, digits, _ or .); :as you is you again"
+            )
+        if name not in self.members:
+            self.members[name] = self._new_member(name)
+            # Their DMs from an earlier session are history, not news.
+            old = self.emu.dm_messages(self.members[name])
+            self.state.seen.update(str(m["id"]) for m in old)
+        self.user_id = self.members[name]
+        if name == "you":
+            self.say("✓ You are yourself again.")
+        else:
+            self.say(
+                f"✓ You are now {name}, an ordinary member of the server (no Manage Server). "
+                "Commands, buttons, :reply and :dms act as them; `:as you` goes back."
+            )
+
+    def _new_member(self, name: str) -> int:
+        """An ordinary member whose id comes from the name, so the same name is the same member
+        in the next session (whose journal the bot's database keeps)."""
+        user_id = self.guild_id + 1000 + zlib.crc32(name.encode())
+        with contextlib.suppress(ValueError):  # taken: an earlier console made them already
+            self.emu.add_user(name, id=user_id)
+        self.emu.add_member(self.guild_id, user_id)
+        return user_id
+
+    def move_to(self, where: str) -> None:
+        channels = self._channels()
+        if not where:
+            self.say(render_channels(channels, self.channel_id))
+            return
+        channel = self._channel(where, channels)
+        self.channel_id = int(channel["id"])
+        self.say(f"✓ Commands now run in #{channel['name']}.")
+
+    async def list_posts(self, where: str) -> None:
+        channel = self._channel(where or str(self.channel_id), self._channels())
+        messages = self.emu.channel_messages(int(channel["id"]))
+        self.state.seen.update(str(m["id"]) for m in messages)
+        self.say(render_channel(channel["name"], messages, await self.display()))
+
+    def _channel(self, where: str, channels: list[dict[str, JSON]]) -> dict[str, JSON]:
+        name = where.strip().removeprefix("<#").removesuffix(">").lstrip("#")
+        for channel in channels:
+            if name in (channel["name"], channel["id"]):
+                return channel
+        known = ", ".join(f"#{c['name']}" for c in channels)
+        raise LookupError(f"there is no channel #{name} to be in; the server has {known}")
+
+    def _prompt(self) -> str:
+        """``> `` as yourself where you started; else who and where, e.g. ``bob #news> ``."""
+        label = [name for name, i in self.members.items() if i == self.user_id and name != "you"]
+        if self.channel_id != self.first_channel_id:
+            label += [f"#{c['name']}" for c in self._channels() if int(c["id"]) == self.channel_id]
+        return " ".join(label) + "> " if label else "> "
 
 
 async def run_console(

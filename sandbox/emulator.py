@@ -599,8 +599,8 @@ class Emulator:
         held = world.guild_permissions(user_id, guild_id)
         if not held & ADMINISTRATOR and (required == 0 or held & required != required):
             raise PermissionError(
-                f"/{name} needs permissions {required} (default_member_permissions) that the "
-                "member lacks; emulator.allow_command() lets a server grant it anyway"
+                f"/{name} is for members with permissions {required} (its "
+                "default_member_permissions), which this member lacks"
             )
 
     def _check_present(self, user_id: int, guild_id: int) -> None:

@@ -438,3 +438,14 @@ def test_pathological_markdown_renders_quickly_without_recursing_forever() -> No
     for text in ("**" * 2000, "*a" * 2000, "_a_b" * 1000, "~~a " * 1000, "[a](" * 1000):
         assert render_markdown(text, BERLIN)
         assert render_embed({"description": text}, ANSI)
+
+
+def test_mentions_read_as_names_where_known() -> None:
+    names = {"<#5>": "#reflections", "<@7>": "@you"}
+    display = Display(names=names)
+    text = "Posts go to <#5>, set by <@!7>; <@8> and <@&9> are unknown"
+    assert render_markdown(text, display) == (
+        "Posts go to #reflections, set by @you; <@8> and <@&9> are unknown"
+    )
+    ansi = render_markdown("in <#5>", Display(ansi=True, names=names))
+    assert ansi == "in " + styled("#reflections", "1")

@@ -23,7 +23,8 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class FakeEmulator:
-    """Just what ``_Console`` touches: DMs, requests, registered commands, files."""
+    """Just what ``_Console`` touches: DMs, requests, registered commands, files, and a server
+    with one quiet channel."""
 
     bot_user_id = BOT
     response_deadline = 3.0
@@ -38,6 +39,12 @@ class FakeEmulator:
     def dm_messages(self, user_id: int) -> list[dict[str, Any]]:
         assert user_id == MEMBER
         return [dict(m) for m in self.dms]
+
+    def guild_channels(self, guild_id: int) -> list[dict[str, Any]]:
+        return [{"id": "2", "name": "general", "type": 0}]
+
+    def channel_messages(self, channel_id: int) -> list[dict[str, Any]]:
+        return []  # posts in channels: see test_console_members
 
     def registered_commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
         return [] if guild_id else [{"name": "help", "description": "What this is"}]
@@ -161,7 +168,8 @@ async def test_time_moves_the_clock_and_shows_the_check_in_in_local_time(tmp_pat
     assert "🕒 It is now Tuesday 21 May 2024, 21:00 in Europe/Berlin." in text
     assert "✉ Direct message\n┌ Crossroads\n│ Check-in\n│ Due Monday, 20 May 2024 09:00" in text
     assert "next one in 7 days." in text
-    assert "<t:" not in text and "#" not in text and "\x1b[" not in text  # scripted: clean text
+    shown = text[text.index("🕒") :]  # after the welcome, which names :in #reflections
+    assert "<t:" not in shown and "#" not in shown and "\x1b[" not in shown  # clean text
     assert text.count("✉ Direct message") == 2
     assert "(no new direct messages)" not in text
     assert bot.zone_asked >= 4  # asked again before each rendering
@@ -284,10 +292,12 @@ async def test_help_lists_console_commands_and_the_welcome_names_them() -> None:
     text = await session(["help"], FakeEmulator())
     welcome = " ".join(text.splitlines()[:2])
     assert "/help" in welcome and "quit" in welcome
-    for command in (":time +7d", ":reply <text>", ":dms off"):
+    for command in (":time +7d", ":reply <text>", ":dms off", ":as bob", ":in #", ":channel"):
         assert command in welcome
     assert "/help — What this is" in text
     assert "Console commands" in text and ":time +1w x52" in text and ":dms off|on" in text
+    assert ":as <name>" in text and ":in #channel" in text and ":channel [#name]" in text
+    assert "appears as it arrives, under the channel's name" in text
 
 
 async def test_old_dms_are_not_shown_again_and_buttons_come_from_the_latest_dm() -> None:
