@@ -285,6 +285,8 @@ async def command_migrate(settings: Settings) -> None:
 SANDBOX_GUILD_ID = 1_300_000_000_000_000_001
 SANDBOX_CHANNEL_ID = 1_300_000_000_000_000_002
 SANDBOX_USER_ID = 1_300_000_000_000_000_003
+SANDBOX_REFLECTIONS_ID = 1_300_000_000_000_000_004
+SANDBOX_VOICE_ID = 1_300_000_000_000_000_005
 SANDBOX_DATABASE_URL = "sqlite+aiosqlite:///data/sandbox.db"
 SANDBOX_OFFSET_KEY = "sandbox:clock-offset-seconds"
 
@@ -301,7 +303,7 @@ async def command_sandbox(settings: Settings) -> None:
     """The real bot against a local Discord emulator, with you as a member at a console."""
     from db.state import get_state, set_state
     from db.users import member_timezone
-    from sandbox import DEFAULT_SPEC_PATH, Emulator, point_discord_at
+    from sandbox import DEFAULT_SPEC_PATH, GUILD_VOICE, Emulator, point_discord_at
     from sandbox.console import run_console
 
     settings = sandbox_settings(settings)
@@ -316,8 +318,12 @@ async def command_sandbox(settings: Settings) -> None:
         point_discord_at(emulator.api_base, emulator.gateway_url)
         guild_id = emulator.add_guild("Crossroads Sandbox", id=SANDBOX_GUILD_ID)
         channel_id = emulator.add_text_channel(guild_id, "general", id=SANDBOX_CHANNEL_ID)
+        # A channel to point /config channel at, and a voice channel, which it does not offer.
+        emulator.add_text_channel(guild_id, "reflections", id=SANDBOX_REFLECTIONS_ID)
+        emulator.add_channel(guild_id, "Lounge", type=GUILD_VOICE, id=SANDBOX_VOICE_ID)
         user_id = emulator.add_user("you", id=SANDBOX_USER_ID)
-        # You own the sandbox server, so the moderator commands work too.
+        # You are a moderator of the sandbox server (Manage Server), so /config works too;
+        # `:as <name>` in the console is an ordinary member.
         emulator.add_member(guild_id, user_id, manage_guild=True)
         explicit_data_key(settings)
         async with open_database(settings) as database:
