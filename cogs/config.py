@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 COLOUR = discord.Colour.from_rgb(88, 101, 242)
 MODERATORS = discord.Permissions(manage_guild=True)
+EMBED_FIELD_MAX = 1024
 
 
 def when(moment: datetime, style: str = "f") -> str:
@@ -119,7 +120,7 @@ class Config(commands.Cog):
         ]
         embed.add_field(
             name="Last changes",
-            value="\n".join(history) if history else "None yet.",
+            value="\n".join(history)[:EMBED_FIELD_MAX] if history else "None yet.",
             inline=False,
         )
         await reply(interaction, embed=embed)
