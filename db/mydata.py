@@ -108,8 +108,7 @@ async def export(
         ],
         # Only so /stats can count them there; never a name or anything they wrote.
         "servers_used_in": [
-            {"id": str(guild_id), "first_used_at": first.isoformat()}
-            for guild_id, first in servers
+            {"id": str(guild_id), "first_used_at": first.isoformat()} for guild_id, first in servers
         ],
     }
 
