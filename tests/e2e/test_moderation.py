@@ -95,11 +95,15 @@ async def test_the_bot_checks_permission_itself_when_a_server_lets_anyone_in(
         assert (await server_settings(session, world.guild_id)).channel_id is None
 
 
-async def test_config_from_a_dm_is_refused_clearly(world: World) -> None:
-    interaction = await world.emulator.slash(
-        world.moderator, "config show", enforce_client_limits=False
-    )
-    assert "inside a server" in (await interaction.message())["content"]
+async def test_server_commands_from_a_dm_are_refused_clearly(world: World) -> None:
+    with pytest.raises(PermissionError):  # Discord's client does not offer them there
+        await world.emulator.slash(world.moderator, "config show")
+    for line, options in (("config show", {}), ("stats", {}), ("share", {"entry": "1"})):
+        interaction = await world.emulator.slash(  # an outdated or forged client
+            world.moderator, line, options=options, enforce_client_limits=False
+        )
+        assert "inside a server" in (await interaction.message())["content"], line
+        assert interaction.is_ephemeral()
 
 
 # --- each subcommand and its audit row -----------------------------------------------------------
