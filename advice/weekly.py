@@ -18,6 +18,9 @@ DEFAULT_ZONE = "UTC"
 # A post this late (the bot was down) is dropped: "point of the week" on the wrong day,
 # or two in a row after a long outage, would be noise in the channel.
 MISSED_AFTER = timedelta(hours=12)
+# At most one post a week, even when moderators move the day or hour after this week's went
+# out: the next slot waits until at least this long after the last one posted.
+MIN_GAP = timedelta(days=6)
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,13 @@ class WeeklyRule:
         return f"{WEEKDAYS[self.weekday]}s at {self.hour:02d}:00 ({self.zone_name})"
 
 
-def next_post_at(rule: WeeklyRule, *, after: datetime) -> datetime:
-    """The first time the rule's weekday and hour come round strictly after `after`."""
+def next_post_at(
+    rule: WeeklyRule, *, after: datetime, last_posted: datetime | None = None
+) -> datetime:
+    """The first time the rule's weekday and hour come round strictly after `after`, and at
+    least MIN_GAP after the last post (its slot), if there was one."""
+    if last_posted is not None:
+        after = max(after, last_posted + MIN_GAP)
     tz = zone(rule.zone_name)
     today = after.astimezone(tz).date()
     day = today + timedelta(days=(rule.weekday - today.weekday()) % 7)

@@ -25,9 +25,9 @@ from cogs._reflection_form import reflect_button
 from cogs._routing import RenderedView
 from cogs.advice import point_embed
 from db import weekly_posts
-from db.guild_settings import server_settings, switch_weekly_post_off
+from db.guild_settings import post_refused, server_settings
 from db.jobs import JobState, claim_due, finish
-from db.models import GuildSettings, WeeklyPost
+from db.models import WeeklyPost
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,9 @@ def problem_for(error: discord.HTTPException, channel_id: int) -> str | None:
 
 @dataclass
 class Ready:
-    """A claimed post, rendered and waiting for its turn in the pace."""
+    """A claimed post, with what to post where, waiting for its turn in the pace."""
 
     post: WeeklyPost
-    settings: GuildSettings
     point: str
     channel_id: int
 
@@ -127,10 +126,10 @@ class WeeklyPosts(commands.Cog):
         if missed(post.scheduled_at, now):
             log.info("weekly post %s: %s late, skipped to next week", post.id, now - post.due_at)
             async with self.bot.database.transaction() as session:
-                await weekly_posts.dropped(session, post, settings, now=now)
+                await weekly_posts.dropped(session, post, now=now)
             return None
         point = point_of_the_week(self.order, settings.weekly_posts_made)
-        return Ready(post, settings, point, settings.channel_id)
+        return Ready(post, point, settings.channel_id)
 
     async def _post(self, ready: Ready, pacer: Pacer) -> bool:
         post = ready.post
@@ -155,7 +154,6 @@ class WeeklyPosts(commands.Cog):
             return await weekly_posts.posted(
                 session,
                 post,
-                ready.settings,
                 point=ready.point,
                 channel_id=ready.channel_id,
                 message_id=message.id,
@@ -169,10 +167,7 @@ class WeeklyPosts(commands.Cog):
             return
         log.info("weekly post of server %s switched off: %s", ready.post.guild_id, problem)
         async with self.bot.database.transaction() as session:
-            if await finish(session, WeeklyPost, ready.post, JobState.FAILED):
-                await switch_weekly_post_off(
-                    session, guild_id=ready.post.guild_id, problem=problem, now=self.bot.clock.now()
-                )
+            await post_refused(session, ready.post, problem=problem, now=self.bot.clock.now())
 
     async def _retry(self, post: WeeklyPost, why: str) -> None:
         give_up = post.attempts >= MAX_ATTEMPTS
@@ -185,11 +180,10 @@ class WeeklyPosts(commands.Cog):
         )
         now = self.bot.clock.now()
         async with self.bot.database.transaction() as session:
-            if not give_up:
+            if give_up:
+                await weekly_posts.dropped(session, post, now=now)
+            else:
                 await weekly_posts.retry(session, post, after=backoff(post.attempts), now=now)
-                return
-            settings = await server_settings(session, post.guild_id)
-            await weekly_posts.dropped(session, post, settings, now=now)
 
     @commands.Cog.listener()
     async def on_connect(self) -> None:

@@ -14,12 +14,17 @@ from enum import StrEnum
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from advice.errors import InvalidInput
 from advice.weekly import DEFAULT_HOUR, DEFAULT_WEEKDAY, DEFAULT_ZONE
 from db import weekly_posts
 from db._sql import locked_row
+from db.jobs import JobState, finish
 from db.models import ConfigChange, GuildMember, GuildSettings, WeeklyPost
 
 RECENT_CHANGES = 5
+WEEKLY_POST_NEEDS_CHANNEL = (
+    "The weekly post needs a channel first: `/config channel`. Nothing was changed."
+)
 
 
 class Setting(StrEnum):
@@ -55,9 +60,8 @@ def describe(settings: GuildSettings, setting: Setting) -> str:
         return "allowed" if settings.checkins_enabled else "not allowed"
     if setting is Setting.RESTRICT:
         return "on" if settings.restricted else "off"
-    if not settings.weekly_post_enabled:
-        return "off"
-    return f"on, {weekly_posts.rule_of(settings).describe()}"
+    state = "on" if settings.weekly_post_enabled else "off"
+    return f"{state}, {weekly_posts.rule_of(settings).describe()}"
 
 
 async def server_settings(session: AsyncSession, guild_id: int) -> GuildSettings:
@@ -104,6 +108,10 @@ async def change(
     old = describe(settings, setting)
     for name, value in values.items():
         setattr(settings, name, value)
+    if settings.weekly_post_enabled and settings.channel_id is None:
+        # Checked here, under the lock: a /config reset racing this change cannot leave the
+        # post on with nowhere to go. (The transaction rolls back.)
+        raise InvalidInput(WEEKLY_POST_NEEDS_CHANNEL)
     result = Change(setting, old, describe(settings, setting))
     if not result.changed:
         return result
@@ -136,19 +144,25 @@ async def reset(
     return [each for each in changes if each.changed]
 
 
-async def switch_weekly_post_off(
-    session: AsyncSession, *, guild_id: int, problem: str, now: datetime
-) -> None:
-    """The bot turns the weekly post off itself (its channel is gone, or it lost permission)."""
+async def post_refused(
+    session: AsyncSession, post: WeeklyPost, *, problem: str, now: datetime
+) -> bool:
+    """Discord will refuse this server's weekly post every time (its channel is gone, or the
+    bot lost permission): the bot switches the post off itself and keeps the reason for
+    /config show. False when another process had taken the post over."""
+    settings = await weekly_posts.locked_settings(session, post.guild_id)  # lock order
+    if not await finish(session, WeeklyPost, post, JobState.FAILED) or settings is None:
+        return False
     await change(
         session,
-        guild_id=guild_id,
+        guild_id=post.guild_id,
         user_id=None,
         setting=Setting.WEEKLY_POST,
         now=now,
         weekly_post_enabled=False,
         weekly_problem=problem,
     )
+    return True
 
 
 async def _audit(

@@ -1,15 +1,19 @@
 """The weekly posts the dispatcher claims (db.jobs): one row per server and slot.
 
-A server has at most one pending post. The (server, slot) pair is unique and a posted slot
-is never made pending again, so however often the post is switched off and on, or however
-many processes schedule it, each week's post goes out once.
+A server has at most one pending post, never due within six days of the last one posted
+(advice.weekly.MIN_GAP). The (server, slot) pair is unique and a posted slot is never made
+pending again, so however often the post is switched off and on or moved, or however many
+processes schedule it, each week's post goes out once.
+
+Lock order: a server's settings row first, then its posts (as db.guild_settings.change does),
+so a moderator's change and the dispatcher recording a post never deadlock each other.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.weekly import WeeklyRule, next_post_at
@@ -25,19 +29,12 @@ def rule_of(settings: GuildSettings) -> WeeklyRule:
 async def schedule_next(session: AsyncSession, settings: GuildSettings, *, after: datetime) -> None:
     """Make the server's next slot after `after` its one pending post."""
     await cancel_pending(session, settings.guild_id)
-    rule = rule_of(settings)
-    slot = next_post_at(rule, after=after)
-    posted = set(
-        await session.scalars(
-            select(WeeklyPost.scheduled_at).where(
-                WeeklyPost.guild_id == settings.guild_id,
-                WeeklyPost.state == JobState.DONE,
-                WeeklyPost.scheduled_at >= slot,
-            )
+    last_posted = await session.scalar(
+        select(func.max(WeeklyPost.scheduled_at)).where(
+            WeeklyPost.guild_id == settings.guild_id, WeeklyPost.state == JobState.DONE
         )
     )
-    while slot in posted:  # switched off and on again in a week whose post already went out
-        slot = next_post_at(rule, after=slot)
+    slot = next_post_at(rule_of(settings), after=after, last_posted=last_posted)
     insert = dialect_insert(session, WeeklyPost).values(
         guild_id=settings.guild_id,
         scheduled_at=slot,
@@ -63,10 +60,19 @@ async def cancel_pending(session: AsyncSession, guild_id: int) -> None:
     )
 
 
+async def locked_settings(session: AsyncSession, guild_id: int) -> GuildSettings | None:
+    """The server's settings, locked first (see the lock order above); None once forgotten."""
+    return await session.scalar(
+        select(GuildSettings)
+        .where(GuildSettings.guild_id == guild_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 async def posted(
     session: AsyncSession,
     post: WeeklyPost,
-    settings: GuildSettings,
     *,
     point: str,
     channel_id: int,
@@ -77,6 +83,7 @@ async def posted(
 
     False (nothing written) when another process took this post over meanwhile.
     """
+    settings = await locked_settings(session, post.guild_id)
     done = await finish(
         session,
         WeeklyPost,
@@ -87,32 +94,20 @@ async def posted(
         message_id=message_id,
         sent_at=now,
     )
-    if done:
-        await _advance(session, settings, post, now)
+    if done and settings is not None:
+        settings.weekly_posts_made += 1
+        if settings.weekly_post_enabled:
+            await schedule_next(session, settings, after=max(now, post.scheduled_at))
     return done
 
 
-async def dropped(
-    session: AsyncSession, post: WeeklyPost, settings: GuildSettings, *, now: datetime
-) -> bool:
-    """Too late to be this week's post (the bot was down): skip to the next slot."""
+async def dropped(session: AsyncSession, post: WeeklyPost, *, now: datetime) -> bool:
+    """Too late to be this week's post (the bot was down), or given up on: on to the next."""
+    settings = await locked_settings(session, post.guild_id)
     done = await finish(session, WeeklyPost, post, JobState.CANCELLED)
-    if done and settings.weekly_post_enabled:
+    if done and settings is not None and settings.weekly_post_enabled:
         await schedule_next(session, settings, after=now)
     return done
-
-
-async def _advance(
-    session: AsyncSession, settings: GuildSettings, post: WeeklyPost, now: datetime
-) -> None:
-    await session.execute(
-        update(GuildSettings)
-        .where(GuildSettings.guild_id == settings.guild_id)
-        .values(weekly_posts_made=GuildSettings.weekly_posts_made + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if settings.weekly_post_enabled:
-        await schedule_next(session, settings, after=max(now, post.scheduled_at))
 
 
 async def retry(

@@ -3,8 +3,11 @@
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from advice.errors import InvalidInput
 from advice.progress import Leaning
 from db import Database
 from db import weekly_posts as posts
@@ -12,13 +15,14 @@ from db.checkins import start_plan, stop_plan
 from db.crypto import TextCipher, generate_key, parse_key
 from db.decisions import add_decision
 from db.guild_settings import (
+    Change,
     Setting,
     change,
     forget_server,
+    post_refused,
     recent_changes,
     reset,
     server_settings,
-    switch_weekly_post_off,
 )
 from db.jobs import JobState, claim_due
 from db.journal import add_reflection
@@ -30,6 +34,13 @@ GUILD, OTHER = 7001, 7002
 MOD, MEMBER = 101, 202
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)  # a Monday
 LEASE = timedelta(minutes=2)
+WEEK = timedelta(weeks=1)
+
+
+async def moderator_sets(
+    session: AsyncSession, setting: Setting, now: datetime = NOW, **values: object
+) -> Change:
+    return await change(session, guild_id=GUILD, user_id=MOD, setting=setting, now=now, **values)
 
 
 async def turn_weekly_on(database: Database, guild: int = GUILD, **values: object) -> None:
@@ -64,17 +75,11 @@ async def test_each_change_is_audited_with_old_and_new_value_and_a_no_op_is_not(
     database: Database,
 ) -> None:
     async with database.transaction() as session:
-        first = await change(
-            session, guild_id=GUILD, user_id=MOD, setting=Setting.CHANNEL, now=NOW, channel_id=55
-        )
-        same = await change(
-            session, guild_id=GUILD, user_id=MOD, setting=Setting.CHANNEL, now=NOW, channel_id=55
-        )
-        await change(
+        first = await moderator_sets(session, Setting.CHANNEL, now=NOW, channel_id=55)
+        same = await moderator_sets(session, Setting.CHANNEL, now=NOW, channel_id=55)
+        await moderator_sets(
             session,
-            guild_id=GUILD,
-            user_id=MOD,
-            setting=Setting.RESTRICT,
+            Setting.RESTRICT,
             now=NOW + timedelta(minutes=1),
             restricted=True,
         )
@@ -92,11 +97,9 @@ async def test_each_change_is_audited_with_old_and_new_value_and_a_no_op_is_not(
 async def test_show_lists_only_the_last_five_changes(database: Database) -> None:
     for minute in range(7):
         async with database.transaction() as session:
-            await change(
+            await moderator_sets(
                 session,
-                guild_id=GUILD,
-                user_id=MOD,
-                setting=Setting.RESTRICT,
+                Setting.RESTRICT,
                 now=NOW + timedelta(minutes=minute),
                 restricted=minute % 2 == 0,
             )
@@ -122,20 +125,12 @@ async def test_a_slot_posted_once_is_never_pending_again(database: Database) -> 
         (post,) = await claim_due(
             session, WeeklyPost, now=NOW + timedelta(hours=5), lease=LEASE, limit=10
         )
-        settings = await server_settings(session, GUILD)
         assert await posts.posted(
-            session, post, settings, point="purpose", channel_id=55, message_id=9, now=NOW
+            session, post, point="purpose", channel_id=55, message_id=9, now=NOW
         )
     # Off and on again within the same week: the posted slot stays posted; next week's is due.
     async with database.transaction() as session:
-        await change(
-            session,
-            guild_id=GUILD,
-            user_id=MOD,
-            setting=Setting.WEEKLY_POST,
-            now=NOW,
-            weekly_post_enabled=False,
-        )
+        await moderator_sets(session, Setting.WEEKLY_POST, now=NOW, weekly_post_enabled=False)
         await change(
             session,
             guild_id=GUILD,
@@ -164,12 +159,11 @@ async def test_a_late_finisher_whose_post_was_taken_over_changes_nothing(
     async with database.transaction() as session:
         (second,) = await claim_due(session, WeeklyPost, now=due + LEASE, lease=LEASE, limit=10)
     async with database.transaction() as session:
-        settings = await server_settings(session, GUILD)
         assert await posts.posted(
-            session, second, settings, point="purpose", channel_id=55, message_id=9, now=due
+            session, second, point="purpose", channel_id=55, message_id=9, now=due
         )
         assert not await posts.posted(
-            session, first, settings, point="purpose", channel_id=55, message_id=9, now=due
+            session, first, point="purpose", channel_id=55, message_id=9, now=due
         )
     async with database.read() as session:
         assert (await server_settings(session, GUILD)).weekly_posts_made == 1
@@ -178,19 +172,81 @@ async def test_a_late_finisher_whose_post_was_taken_over_changes_nothing(
 async def test_the_bot_switching_the_post_off_says_why_and_is_audited(database: Database) -> None:
     await turn_weekly_on(database)
     async with database.transaction() as session:
-        await switch_weekly_post_off(
-            session, guild_id=GUILD, problem="the channel is gone.", now=NOW
-        )
+        (post,) = await claim_due(session, WeeklyPost, now=NOW + WEEK, lease=LEASE, limit=10)
+    async with database.transaction() as session:
+        assert await post_refused(session, post, problem="the channel is gone.", now=NOW)
     async with database.read() as session:
         settings = await server_settings(session, GUILD)
         latest = (await recent_changes(session, GUILD))[0]
         pending = await posts.pending_post(session, GUILD)
     assert not settings.weekly_post_enabled and settings.weekly_problem == "the channel is gone."
-    assert (latest.moderator_id, latest.setting, latest.new_value) == (None, "weekly-post", "off")
+    assert (latest.moderator_id, latest.setting) == (None, "weekly-post")
+    assert latest.new_value.startswith("off")
     assert pending is None
     await turn_weekly_on(database)  # a moderator turning it back on clears the problem
     async with database.read() as session:
         assert (await server_settings(session, GUILD)).weekly_problem is None
+
+
+async def test_a_refusal_for_a_post_taken_over_changes_nothing(database: Database) -> None:
+    await turn_weekly_on(database)
+    async with database.transaction() as session:
+        (late,) = await claim_due(session, WeeklyPost, now=NOW + WEEK, lease=LEASE, limit=10)
+    async with database.transaction() as session:
+        await claim_due(session, WeeklyPost, now=NOW + WEEK + LEASE, lease=LEASE, limit=10)
+    async with database.transaction() as session:
+        assert not await post_refused(session, late, problem="gone", now=NOW)
+    async with database.read() as session:
+        assert (await server_settings(session, GUILD)).weekly_post_enabled
+
+
+async def test_moving_the_post_after_this_weeks_went_out_waits_for_next_week(
+    database: Database,
+) -> None:
+    await turn_weekly_on(database)  # Mondays 17:00 UTC
+    monday_17 = datetime(2026, 11, 30, 17, tzinfo=UTC)
+    async with database.transaction() as session:
+        (post,) = await claim_due(session, WeeklyPost, now=monday_17, lease=LEASE, limit=10)
+        assert await posts.posted(
+            session, post, point="purpose", channel_id=55, message_id=9, now=monday_17
+        )
+    for later_the_same_week in (
+        {"weekly_timezone": "America/New_York"},  # 17:00 there is 22:00 UTC, the same Monday
+        {"weekly_weekday": 2},  # Wednesday
+    ):
+        async with database.transaction() as session:
+            await moderator_sets(
+                session,
+                Setting.WEEKLY_POST,
+                now=monday_17 + timedelta(minutes=30),
+                **later_the_same_week,
+            )
+            pending = await posts.pending_post(session, GUILD)
+        assert pending is not None
+        assert pending.due_at - monday_17 >= timedelta(days=6), later_the_same_week
+
+
+async def test_changing_only_the_time_of_a_post_that_is_off_is_audited(database: Database) -> None:
+    async with database.transaction() as session:
+        result = await moderator_sets(
+            session, Setting.WEEKLY_POST, now=NOW, weekly_weekday=3, weekly_timezone="Asia/Tokyo"
+        )
+    assert result.changed
+    assert (result.old, result.new) == (
+        "off, Mondays at 17:00 (UTC)",
+        "off, Thursdays at 17:00 (Asia/Tokyo)",
+    )
+    async with database.read() as session:
+        assert len(await recent_changes(session, GUILD)) == 1
+
+
+async def test_the_weekly_post_cannot_be_on_without_a_channel(database: Database) -> None:
+    with pytest.raises(InvalidInput):
+        async with database.transaction() as session:
+            await moderator_sets(session, Setting.WEEKLY_POST, now=NOW, weekly_post_enabled=True)
+    async with database.read() as session:
+        assert not (await server_settings(session, GUILD)).weekly_post_enabled
+        assert await recent_changes(session, GUILD) == []
 
 
 async def test_reset_restores_defaults_audits_each_change_and_keeps_the_rotation(
