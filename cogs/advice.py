@@ -13,10 +13,10 @@ from cogs._bot import CrossroadsBot
 from cogs._reflection_form import reflect_button
 from cogs._reply import reply
 from cogs._routing import RenderedView, RoutedButton
+from cogs._style import COLOUR
 
 log = logging.getLogger(__name__)
 
-COLOUR = discord.Colour.from_rgb(88, 101, 242)
 PAGE_ROUTE = "advice-page"
 OVERVIEW = "overview"
 BUTTONS_PER_ROW = 5

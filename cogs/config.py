@@ -5,7 +5,6 @@ permissions in code), applied with its audit row in one transaction, and answere
 """
 
 import logging
-from datetime import datetime
 
 import discord
 from discord import app_commands
@@ -18,6 +17,7 @@ from advice.weekly import point_of_the_week
 from cogs._bot import CrossroadsBot
 from cogs._reply import reply
 from cogs._server import missing_in, require_moderator
+from cogs._style import COLOUR, timestamp, when
 from db import guild_settings as store
 from db.guild_settings import Change, Setting
 from db.models import GuildSettings, WeeklyPost
@@ -25,13 +25,8 @@ from db.weekly_posts import pending_post
 
 log = logging.getLogger(__name__)
 
-COLOUR = discord.Colour.from_rgb(88, 101, 242)
 MODERATORS = discord.Permissions(manage_guild=True)
 EMBED_FIELD_MAX = 1024
-
-
-def when(moment: datetime, style: str = "f") -> str:
-    return f"<t:{int(moment.timestamp())}:{style}>"
 
 
 def changed_line(change: Change) -> str:
@@ -89,6 +84,7 @@ class Config(commands.Cog):
     @config.command(name="show", description="This server's Crossroads settings and recent changes")
     async def show(self, interaction: discord.Interaction) -> None:
         guild_id = require_moderator(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.database.read() as session:
             settings = await store.server_settings(session, guild_id)
             changes = await store.recent_changes(session, guild_id)
@@ -113,7 +109,7 @@ class Config(commands.Cog):
             inline=False,
         )
         history = [
-            f"{when(c.created_at)} · "
+            f"{timestamp(c.created_at, 'f')} · "
             + (f"<@{c.moderator_id}>" if c.moderator_id else "Crossroads itself")
             + f" · **{c.setting}**: {c.old_value} → {c.new_value}"
             for c in changes
@@ -141,8 +137,8 @@ class Config(commands.Cog):
         if settings.weekly_post_enabled:
             slug = point_of_the_week(list(self.bot.content.slugs), settings.weekly_posts_made)
             title = self.bot.content.point(slug).title
-            due = f" {when(post.due_at, 'F')} ({when(post.due_at, 'R')})," if post else ""
-            lines.append(f"Next:{due} on **{title}**.")
+            if post is not None:
+                lines.append(f"Next: {when(post.due_at)}, on **{title}**.")
         elif settings.weekly_problem:
             lines.append(
                 f"⚠️ I switched it off: {settings.weekly_problem} Fix that, then "
@@ -205,11 +201,8 @@ class Config(commands.Cog):
         if enabled:
             async with self.bot.database.read() as session:
                 channel_id = (await store.server_settings(session, guild_id)).channel_id
-            if channel_id is None:
-                raise InvalidInput(
-                    "The weekly post needs a channel first: `/config channel`. Nothing was changed."
-                )
-            self._postable(interaction, channel_id)
+            if channel_id is not None:  # without one, store.change refuses, under its lock
+                self._postable(interaction, channel_id)
         values: dict[str, object] = {"weekly_post_enabled": enabled}
         for column, value in (
             ("weekly_weekday", weekday),
@@ -224,7 +217,7 @@ class Config(commands.Cog):
             async with self.bot.database.read() as session:
                 post = await pending_post(session, guild_id)
             if post is not None:
-                lines.append(f"The next one: {when(post.due_at, 'F')} ({when(post.due_at, 'R')}).")
+                lines.append(f"The next one: {when(post.due_at)}.")
         await reply(interaction, "\n".join(lines))
 
     @weekly_post.autocomplete("timezone")
@@ -264,7 +257,7 @@ class Config(commands.Cog):
         async with self.bot.database.transaction() as session:
             await store.forget_server(session, guild.id)
         log.info("left server %s; its settings, changes, posts and member list are gone", guild.id)
-        self.bot.dispatch("server_forgotten", guild.id)
+        self.bot.dispatch("server_forgotten", guild.id)  # for whoever waits on it (the tests)
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -17,10 +17,10 @@ PRIVACY = (
     "entries; only `/share` posts one, when you confirm. It stores your Discord user id, the "
     "servers where you wrote through it (so their moderators see counts, never names or "
     "text), and what you choose to give it: it reads no server messages (only what you send "
-    "it in a direct message, such as a reply to a check-in) and keeps no member lists. What "
-    "you write is encrypted at rest. `/mydata export` gives you a copy; `/mydata forget` "
-    "deletes it all. It never pings anyone, and it sends you direct messages only if you ask "
-    "for check-ins."
+    "it in a direct message, such as a reply to a check-in) and never reads a server's member "
+    "list. What you write is encrypted at rest. `/mydata export` gives you a copy; "
+    "`/mydata forget` deletes it all. It never pings anyone, and it sends you direct messages "
+    "only if you ask for check-ins."
 )
 EMBED_FIELD_MAX = 1024
 

@@ -1,7 +1,5 @@
 """/journal list, edit and delete: a member's own reflections, and nobody else's."""
 
-from datetime import datetime
-
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -13,6 +11,7 @@ from cogs._entries import entry_choices, entry_label, own_entry, point_title
 from cogs._reflection_form import acknowledge_and_read, reflection_modal, text_file
 from cogs._reply import reply
 from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
+from cogs._style import timestamp
 from db.journal import (
     Entry,
     delete_entry,
@@ -23,11 +22,6 @@ from db.journal import (
 PER_PAGE = 5
 ENTRY_PREVIEW = 900  # 5 entries of this fit the 6000-character embed total with room to spare
 ALL_POINTS = "-"
-
-
-def timestamp(at: datetime, style: str = "D") -> str:
-    """Discord renders this in each reader's own time zone."""
-    return f"<t:{int(at.timestamp())}:{style}>"
 
 
 def journal_embed(
@@ -227,7 +221,7 @@ class Journal(
         owner_only(interaction, args)
         entry_id = arg_int(args, 1)
         await interaction.response.defer()  # the write may outlast Discord's 3 seconds
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             await delete_entry(session, user_id=interaction.user.id, entry_id=entry_id)
         await interaction.edit_original_response(content="Deleted.", view=None)
 

@@ -17,13 +17,13 @@ from cogs._entries import entry_choices, own_entry, point_title
 from cogs._reply import reply
 from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
 from cogs._server import require_server
+from cogs._style import PERSONAL_COLOUR
 from db.guild_settings import server_settings
 from db.journal import Entry
 from db.models import GuildSettings
 
 log = logging.getLogger(__name__)
 
-COLOUR = discord.Colour.from_rgb(87, 242, 135)
 POST_ROUTE = "share-post"
 CANCEL_ROUTE = "share-cancel"
 NO_CHANNEL = (
@@ -33,7 +33,7 @@ NO_CHANNEL = (
 
 
 def shared_embed(author: str, title: str, entry: Entry) -> discord.Embed:
-    embed = discord.Embed(title=title[:256], description=entry.text, colour=COLOUR)
+    embed = discord.Embed(title=title[:256], description=entry.text, colour=PERSONAL_COLOUR)
     embed.set_author(name=f"{author[:200]} shared a reflection")
     embed.set_footer(text="Shared with /share · Crossroads")
     return embed
@@ -55,6 +55,11 @@ class Share(commands.Cog):
             settings = await server_settings(session, guild_id)
         if settings.channel_id is None:
             raise InvalidInput(NO_CHANNEL)
+        if self.bot.get_channel(settings.channel_id) is None:  # deleted since it was chosen
+            raise InvalidInput(
+                f"The channel for shared reflections (<#{settings.channel_id}>) is gone, so "
+                "nothing was posted. A moderator can choose another with `/config channel`."
+            )
         if settings.restricted and interaction.channel_id != settings.channel_id:
             raise InvalidInput(
                 f"In this server, sharing happens in <#{settings.channel_id}>: "
@@ -66,6 +71,8 @@ class Share(commands.Cog):
     @app_commands.describe(entry="The reflection to share: start typing its point, date or words")
     @app_commands.guild_only()
     async def share(self, interaction: discord.Interaction, entry: str) -> None:
+        require_server(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         settings = await self._where(interaction)
         found = await own_entry(self.bot, interaction, entry)
         owner = interaction.user.id

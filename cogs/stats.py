@@ -12,9 +12,8 @@ from advice.stats import FEWEST_SHOWN, ServerStats, shown
 from cogs._bot import CrossroadsBot
 from cogs._reply import reply
 from cogs._server import require_moderator
+from cogs._style import COLOUR
 from db.server_stats import server_stats
-
-COLOUR = discord.Colour.from_rgb(88, 101, 242)
 
 
 def stats_embed(bot: CrossroadsBot, stats: ServerStats) -> discord.Embed:

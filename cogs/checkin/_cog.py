@@ -220,7 +220,7 @@ class Checkins(commands.Cog):
                 is None
             ):
                 return
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             plan, pending = await store.resume_plan(
                 session, user_id=user_id, order=self.order, now=self.bot.clock.now()
             )
@@ -229,7 +229,7 @@ class Checkins(commands.Cog):
     @checkin.command(name="stop", description="Stop your check-ins (your reflections stay)")
     async def stop(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             stopped = await store.stop_plan(
                 session, user_id=interaction.user.id, now=self.bot.clock.now()
             )

@@ -9,22 +9,17 @@ from advice.content import Content, Point
 from advice.journey import PromptKind
 from advice.schedule import QUIET_FROM_HOUR, QUIET_UNTIL_HOUR, Rule
 from cogs._routing import RenderedView, RoutedButton
+from cogs._style import PERSONAL_COLOUR as COLOUR
+from cogs._style import when
 from cogs.progress._render import progress_embed
 from db.checkins import PlanStatus
 from db.journal import Entry
 from db.models import Checkin, CheckinPlan
 from db.progress import ProgressData
 
-COLOUR = discord.Colour.from_rgb(87, 242, 135)
 EARLIER_MAX = 900  # two earlier reflections fit an embed with room to spare
 REFLECT, SNOOZE, SKIP, STOP = "checkin-reflect", "checkin-snooze", "checkin-skip", "checkin-stop"
 REPLY_HOURS = int(REPLY_WINDOW.total_seconds() // 3600)
-
-
-def when(at: datetime) -> str:
-    """Full date and time plus "in 3 days": Discord shows both in the reader's own zone."""
-    unix = int(at.timestamp())
-    return f"<t:{unix}:F> (<t:{unix}:R>)"
 
 
 def zone_label(zone_name: str | None) -> str:
