@@ -11,6 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from db import Database
+from db.models import LeasedJob
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL
 from tests.test_cli import ROOT, cli_env
@@ -65,3 +69,16 @@ async def stop(*processes: asyncio.subprocess.Process) -> None:
 
 def logs_of(tmp_path: Path) -> str:
     return "".join(p.read_text() for p in tmp_path.glob("*.log"))
+
+
+async def taken_over(url: str, model: type[LeasedJob]) -> int:
+    """Jobs claimed more than once: a dead process's claims that another took over."""
+    database = Database(url)
+    try:
+        async with database.read() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(model).where(model.attempts > 1)
+            )
+            return count or 0
+    finally:
+        await database.dispose()

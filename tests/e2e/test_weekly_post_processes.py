@@ -19,7 +19,14 @@ from db.migrate import upgrade
 from db.models import WeeklyPost
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
-from tests.e2e.processes import LEASE_SECONDS, logs_of, start_bot, stop, wait_for
+from tests.e2e.processes import (
+    LEASE_SECONDS,
+    logs_of,
+    start_bot,
+    stop,
+    taken_over,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -70,17 +77,20 @@ async def test_two_processes_post_each_servers_weekly_post_once(
     channels = await seed(TEST_DATABASE_URL, emulator)
     key = generate_key()
     first = await start_bot(tmp_path, emulator, key, "first")
-    second = await start_bot(tmp_path, emulator, key, "second")
+    # The killed one runs alone until it is mid-batch, so it surely holds claims to take over.
+    second = None if kill_one else await start_bot(tmp_path, emulator, key, "second")
     try:
-        await emulator.wait_until_ready(timeout=60, sessions=2)
+        await emulator.wait_until_ready(timeout=60, sessions=1 if kill_one else 2)
         if kill_one:
             await wait_for(lambda: posted(emulator, channels) >= SERVERS // 4, 30)
             first.kill()
             await first.wait()
+            assert posted(emulator, channels) < SERVERS, "the batch finished before the kill"
+            second = await start_bot(tmp_path, emulator, key, "second")
         await wait_for(lambda: posted(emulator, channels) >= SERVERS, 60)
         await asyncio.sleep(LEASE_SECONDS + 1)  # long enough for a double to show up
     finally:
-        await stop(first, second)
+        await stop(*(p for p in (first, second) if p is not None))
     nonces = []
     for channel in channels:
         messages = emulator.channel_messages(channel)
@@ -88,6 +98,8 @@ async def test_two_processes_post_each_servers_weekly_post_once(
         assert messages[0]["embeds"][0]["title"].startswith("Point of the week")
         nonces.append(messages[0]["nonce"])
     assert len(set(nonces)) == SERVERS
+    if kill_one:
+        assert await taken_over(TEST_DATABASE_URL, WeeklyPost)
     assert emulator.violations == []
     logs = logs_of(tmp_path)
     assert "Traceback" not in logs, logs[-3000:]
