@@ -52,4 +52,4 @@ async def reserve(bot: CrossroadsBot, requests: int) -> Pacer:
 
 def backoff(attempts: int) -> timedelta:
     """How long a job waits after a failed attempt: doubling from a minute, up to an hour."""
-    return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+    return min(BACKOFF_FIRST * (1 << min(max(attempts - 1, 0), 16)), BACKOFF_MAX)

@@ -17,6 +17,7 @@ from cogs._loop import TimedLoop
 from cogs._reflection_form import REFLECT_ROUTE, TEXT_MAX, clean_text, reflection_modal
 from cogs._reply import reply
 from cogs._routing import arg_int
+from cogs._style import PERSONAL_COLOUR, when
 from cogs.checkin import _render
 from cogs.checkin._delivery import Delivery
 from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
@@ -129,7 +130,7 @@ class Checkins(commands.Cog):
                 return
         lines = [
             f"Check-ins are {'updated' if running else 'on'}: **{_render.schedule_line(rule)}**.",
-            f"Next: {_render.when(pending.due_at)}.",
+            f"Next: {when(pending.due_at)}.",
         ]
         if welcomed:
             lines.append("I sent you a welcome message by DM.")
@@ -197,8 +198,8 @@ class Checkins(commands.Cog):
         assert plan.paused_until is not None and pending is not None
         await reply(
             interaction,
-            f"Paused until {_render.when(plan.paused_until)}. Then they carry on by themselves: "
-            f"the next one comes {_render.when(pending.due_at)}. "
+            f"Paused until {when(plan.paused_until)}. Then they carry on by themselves: "
+            f"the next one comes {when(pending.due_at)}. "
             "`/checkin resume` ends the pause early.",
         )
 
@@ -213,7 +214,7 @@ class Checkins(commands.Cog):
                 title="Check-ins are back on",
                 description="Thanks for allowing direct messages. "
                 "Your check-ins carry on from here.",
-                colour=_render.COLOUR,
+                colour=PERSONAL_COLOUR,
             )
             if (
                 await self._dm_or_explain(interaction, embed, nonce=f"cr-r-{interaction.id}")
@@ -224,7 +225,7 @@ class Checkins(commands.Cog):
             plan, pending = await store.resume_plan(
                 session, user_id=user_id, order=self.order, now=self.bot.clock.now()
             )
-        await reply(interaction, f"Check-ins are on. Next: {_render.when(pending.due_at)}.")
+        await reply(interaction, f"Check-ins are on. Next: {when(pending.due_at)}.")
 
     @checkin.command(name="stop", description="Stop your check-ins (your reflections stay)")
     async def stop(self, interaction: discord.Interaction) -> None:
@@ -296,7 +297,7 @@ class Checkins(commands.Cog):
                 checkin_id=checkin_id,
                 now=self.bot.clock.now(),
             )
-        await self._settle(interaction, f"⏰ Snoozed: this point comes back {_render.when(until)}.")
+        await self._settle(interaction, f"⏰ Snoozed: this point comes back {when(until)}.")
 
     async def _skip(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
@@ -310,7 +311,7 @@ class Checkins(commands.Cog):
                 now=self.bot.clock.now(),
             )
             pending = await store.pending_checkin(session, interaction.user.id)
-        after = f" The next check-in comes {_render.when(pending.due_at)}." if pending else ""
+        after = f" The next check-in comes {when(pending.due_at)}." if pending else ""
         await self._settle(interaction, f"Skipped.{after}")
 
     async def _stop(self, interaction: discord.Interaction, args: list[str]) -> None:

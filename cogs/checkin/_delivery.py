@@ -1,4 +1,4 @@
-"""Delivering due check-ins: claim a batch, pace it under Discord's limit, send, record.
+"""Delivering due check-ins: the shared dispatcher's steps (cogs._dispatch) for DMs.
 
 Each check-in is claimed with a lease (db.jobs) and sent with a nonce derived from its id,
 with enforce_nonce: if a process dies after Discord accepted the message but before it was
@@ -6,13 +6,11 @@ recorded, whoever takes the claim over sends the same nonce, and Discord hands b
 message instead of a second. Sending happens outside any transaction.
 """
 
-import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import discord
@@ -20,24 +18,21 @@ import discord
 from advice.checkins import SUMMARY, CheckinKind, Offer, YearHistory, offer_at
 from advice.journey import PromptKind
 from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_hours, quiet
-from cogs._bot import CrossroadsBot
-from cogs._pace import Pacer, backoff, job_pace, reserve
+from cogs._dispatch import MAX_ATTEMPTS, Dispatcher
+from cogs._pace import Pacer, backoff
 from cogs.checkin import _render
 from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from cogs.progress._cog import chart_samples, member_zone
 from cogs.progress._render import CHART_FILENAME
 from db import checkins as store
 from db.checkins import PlanStatus
-from db.jobs import JobState, claim_due, finish
+from db.jobs import JobState, finish
 from db.journal import first_and_latest
 from db.models import Checkin
 from db.progress import progress_data
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-MAX_ATTEMPTS = 8
 RETRY_AFTER_BUG = timedelta(minutes=30)
 
 
@@ -66,79 +61,33 @@ class Sent:
     error: Exception | None = None
 
 
-class Delivery:
-    """One tick's work: every due check-in, in batches, until none is left."""
+class Delivery(Dispatcher[Checkin, Outgoing, Sent]):
+    """Every due check-in, in paced batches (cogs._dispatch), until none is left."""
 
-    def __init__(self, bot: CrossroadsBot, *, lease: timedelta) -> None:
-        self.bot = bot
-        self.lease = lease
-        # A batch is about two seconds of sending: far inside the lease, so a live process
-        # never loses its claim to another while it is still working through it.
-        self.batch = max(1, min(500, int(job_pace(bot) * 2)))
-        # SQLite has one writer: a batch recording all at once would queue past the busy
-        # timeout and fail ("database is locked"). One at a time costs a few ms each there.
-        self._writes = asyncio.Semaphore(1 if bot.database.is_sqlite else 8)
+    model = Checkin
 
     @property
     def order(self) -> list[str]:
         return list(self.bot.content.slugs)
 
-    async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
-        """Deliver what is due, batch by batch; no new batch once `stopping()` says so."""
-        delivered = 0
-        while not stopping() and (jobs := await self._claim()):
-            # Read and render everything first, then send: a send that waits on the database
-            # would lose its turn in the pace, and late sends would bunch up into a burst.
-            prepared = await asyncio.gather(
-                *(self._safely(job, self._prepare(job)) for job in jobs)
-            )
-            outgoing = [each for each in prepared if isinstance(each, Outgoing)]
-            if outgoing:
-                # Only requests while the batch's share of the pace runs: recording each one
-                # as it lands would compete with the next for the event loop, sends would slip
-                # past their window into another process's, and together exceed the limit.
-                pacer = await self._reserve(outgoing)
-                results = await asyncio.gather(*(self._send(each, pacer) for each in outgoing))
-                recorded = await asyncio.gather(
-                    *(
-                        self._safely(each.job, self._record(each, result))
-                        for each, result in zip(outgoing, results, strict=True)
-                    )
-                )
-                delivered += sum(1 for each in recorded if each is True)
-        return delivered
+    def requests(self, ready: Outgoing) -> int:
+        return 1 if ready.channel_id is not None else 2  # the DM channel is opened first
 
-    async def _claim(self) -> list[Checkin]:
+    async def failed_unexpectedly(self, job: Checkin) -> None:
+        now = self.bot.clock.now()
+        give_up = job.attempts >= MAX_ATTEMPTS
         async with self.bot.database.transaction() as session:
-            return await claim_due(
-                session, Checkin, now=self.bot.clock.now(), lease=self.lease, limit=self.batch
+            await store.failed_for_now(
+                session,
+                job,
+                problem="Something went wrong on our side while sending a check-in; "
+                + ("the next one is scheduled as usual." if give_up else "it will be retried."),
+                retry_at=None if give_up else now + RETRY_AFTER_BUG,
+                order=self.order,
+                now=now,
             )
 
-    async def _reserve(self, outgoing: list[Outgoing]) -> Pacer:
-        requests = len(outgoing) + sum(1 for each in outgoing if each.channel_id is None)
-        return await reserve(self.bot, requests)
-
-    async def _safely(self, job: Checkin, step: Awaitable[T]) -> T | None:
-        try:
-            return await step
-        except Exception:
-            # A bug in one delivery must not cost the rest of the batch, nor lose this one.
-            log.exception("check-in %s: delivery failed unexpectedly", job.id)
-            now = self.bot.clock.now()
-            give_up = job.attempts >= MAX_ATTEMPTS  # a bug that repeats must not stall the plan
-            async with self.bot.database.transaction() as session:
-                await store.failed_for_now(
-                    session,
-                    job,
-                    problem="Something went wrong on our side while sending a check-in; "
-                    + ("the next one is scheduled as usual." if give_up else "it will be retried."),
-                    retry_at=None if give_up else now + RETRY_AFTER_BUG,
-                    order=self.order,
-                    now=now,
-                )
-            return None
-
-    async def _prepare(self, job: Checkin) -> Outgoing | None:
+    async def prepare(self, job: Checkin) -> Outgoing | None:
         """What to send, or None when nothing goes out now (stopped, paused, quiet hours,
         superseded, nothing due)."""
         now = self.bot.clock.now()
@@ -173,7 +122,7 @@ class Delivery:
         message = await self._message(job, offer, late_since=stands_for if late else None, now=now)
         return Outgoing(job, offer, message, member.dm_channel_id, late)
 
-    async def _send(self, outgoing: Outgoing, pacer: Pacer) -> Sent:
+    async def send(self, outgoing: Outgoing, pacer: Pacer) -> Sent:
         """Only the requests, at their paced times; what happened is recorded afterwards."""
         sent = Sent()
         try:
@@ -190,11 +139,7 @@ class Delivery:
             sent.error = error
         return sent
 
-    async def _record(self, outgoing: Outgoing, sent: Sent) -> bool:
-        async with self._writes:
-            return await self._record_one(outgoing, sent)
-
-    async def _record_one(self, outgoing: Outgoing, sent: Sent) -> bool:
+    async def record(self, outgoing: Outgoing, sent: Sent) -> bool:
         job = outgoing.job
         if sent.opened_channel is not None:
             async with self.bot.database.transaction() as session:
@@ -210,7 +155,7 @@ class Delivery:
         elif isinstance(sent.error, aiohttp.ClientError | OSError | TimeoutError):
             await self._retry(job, f"Discord could not be reached ({type(sent.error).__name__}).")
         elif sent.error is not None:
-            raise sent.error  # a bug: _safely logs it and retries later
+            raise sent.error  # a bug: failed_unexpectedly hands it back for later
         return False
 
     def _offer(self, job: Checkin, history: YearHistory, now: datetime) -> Offer | None:

@@ -9,8 +9,7 @@ from advice.content import Content, Point
 from advice.journey import PromptKind
 from advice.schedule import QUIET_FROM_HOUR, QUIET_UNTIL_HOUR, Rule
 from cogs._routing import RenderedView, RoutedButton
-from cogs._style import PERSONAL_COLOUR as COLOUR
-from cogs._style import when
+from cogs._style import PERSONAL_COLOUR, when
 from cogs.progress._render import progress_embed
 from db.checkins import PlanStatus
 from db.journal import Entry
@@ -47,7 +46,9 @@ def welcome_embed(content: Content, rule: Rule, first_at: datetime) -> discord.E
         f"Your first check-in: {when(first_at)}.",
     ]
     embed = discord.Embed(
-        title="Welcome to your year of check-ins", description="\n".join(lines), colour=COLOUR
+        title="Welcome to your year of check-ins",
+        description="\n".join(lines),
+        colour=PERSONAL_COLOUR,
     )
     embed.set_footer(text="Only you can see these messages and what you write.")
     return embed
@@ -72,7 +73,7 @@ def checkin_embed(
         lines.append("This point is back. Read what you wrote, then:\n")
         lines.append(f"**{point.revisit_prompt}**")
         title = f"Revisit · {point.heading}"
-    embed = discord.Embed(title=title[:256], description="\n".join(lines), colour=COLOUR)
+    embed = discord.Embed(title=title[:256], description="\n".join(lines), colour=PERSONAL_COLOUR)
     for entry, label in _then_and_latest(earlier):
         rating = f" · {entry.comfort}/5" if entry.comfort else ""
         text = entry.text if len(entry.text) <= EARLIER_MAX else entry.text[:EARLIER_MAX] + "…"
@@ -145,7 +146,7 @@ def status_embed(
         PlanStatus.UNREACHABLE: "Stopped: I can't send you direct messages.",
         PlanStatus.FINISHED: "Your year is complete. `/checkin start` begins another.",
     }[status]
-    embed = discord.Embed(title="Your check-ins", description=state, colour=COLOUR)
+    embed = discord.Embed(title="Your check-ins", description=state, colour=PERSONAL_COLOUR)
     embed.add_field(name="Schedule", value=schedule_line(rule), inline=False)
     embed.add_field(name="Next check-in", value=_next_line(status, pending), inline=False)
     if last is not None and last.sent_at is not None:

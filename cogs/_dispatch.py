@@ -1,0 +1,101 @@
+"""The delivery of every timed job (DM check-ins, weekly posts), batch by batch:
+claim with a lease (db.jobs), prepare, pace under Discord's limit (cogs._pace), send, record.
+
+A job kind fills in the steps. Everything is read and rendered before the batch's share of
+the pace starts, and recorded after it: a send that waited on the database would lose its turn,
+and late sends would bunch up into a burst past another process's share.
+"""
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Generic, TypeVar
+
+from cogs._bot import CrossroadsBot
+from cogs._pace import Pacer, job_pace, reserve
+from db.jobs import claim_due
+from db.models import LeasedJob
+
+log = logging.getLogger(__name__)
+
+Job = TypeVar("Job", bound=LeasedJob)
+Ready = TypeVar("Ready")  # a prepared job: what to send, rendered
+Result = TypeVar("Result")  # what its requests did, judged when recording
+T = TypeVar("T")
+
+# A job failing this often is given up on, so a bug that repeats never stalls its owner.
+MAX_ATTEMPTS = 8
+
+
+class Dispatcher(ABC, Generic[Job, Ready, Result]):
+    model: type[Job]
+
+    def __init__(self, bot: CrossroadsBot, *, lease: timedelta) -> None:
+        self.bot = bot
+        self.lease = lease
+        # A batch is about two seconds of sending: far inside the lease, so a live process
+        # never loses its claim to another while it is still working through it.
+        self.batch = max(1, min(500, int(job_pace(bot) * 2)))
+        # SQLite has one writer: a batch recording all at once would queue past the busy
+        # timeout and fail ("database is locked"). One at a time costs a few ms each there.
+        self._writes = asyncio.Semaphore(1 if bot.database.is_sqlite else 8)
+
+    async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Deliver what is due, batch by batch; no new batch once `stopping()` says so."""
+        delivered = 0
+        while not stopping() and (jobs := await self._claim()):
+            prepared = await asyncio.gather(*(self._safely(job, self.prepare(job)) for job in jobs))
+            ready = [(job, each) for job, each in zip(jobs, prepared, strict=True) if each]
+            if not ready:
+                continue
+            pacer = await reserve(self.bot, sum(self.requests(each) for _, each in ready))
+            results = await asyncio.gather(*(self.send(each, pacer) for _, each in ready))
+            recorded = await asyncio.gather(
+                *(
+                    self._safely(job, self._record(each, result))
+                    for (job, each), result in zip(ready, results, strict=True)
+                )
+            )
+            delivered += sum(1 for each in recorded if each is True)
+        return delivered
+
+    async def _claim(self) -> list[Job]:
+        async with self.bot.database.transaction() as session:
+            return await claim_due(
+                session, self.model, now=self.bot.clock.now(), lease=self.lease, limit=self.batch
+            )
+
+    async def _record(self, ready: Ready, result: Result) -> bool:
+        async with self._writes:
+            return await self.record(ready, result)
+
+    async def _safely(self, job: Job, step: Awaitable[T]) -> T | None:
+        """A bug in one job must not cost the rest of the batch theirs, nor lose this one."""
+        try:
+            return await step
+        except Exception:
+            log.exception("%s %s: failed unexpectedly", type(job).__name__, job.id)
+            await self.failed_unexpectedly(job)
+            return None
+
+    @abstractmethod
+    async def prepare(self, job: Job) -> Ready | None:
+        """What to send now, or None when the job was settled without sending."""
+
+    def requests(self, ready: Ready) -> int:
+        """How many requests sending it takes (its share of the pace)."""
+        return 1
+
+    @abstractmethod
+    async def send(self, ready: Ready, pacer: Pacer) -> Result:
+        """Only the requests, each after `pacer.wait()`; errors are caught into the result."""
+
+    @abstractmethod
+    async def record(self, ready: Ready, result: Result) -> bool:
+        """Write what happened; True when the job was delivered."""
+
+    @abstractmethod
+    async def failed_unexpectedly(self, job: Job) -> None:
+        """Hand the job back for a later try (or give up on it) after a bug."""
