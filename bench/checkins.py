@@ -86,7 +86,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,7 +109,7 @@ from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 from db.journal import add_reflection
 from db.migrate import upgrade
-from db.models import Checkin, CheckinPlan, Reflection, User
+from db.models import Checkin, CheckinPlan, LeasedJob, Reflection, User
 
 REPO = Path(__file__).resolve().parents[1]
 HELPER = REPO / "bench" / "_checkin_emulator.py"
@@ -778,9 +778,16 @@ class EmulatorProcess:
 
 
 async def start_emulator(
-    children: Children, http: aiohttp.ClientSession, members: int, rate_limit: float | None
+    children: Children,
+    http: aiohttp.ClientSession,
+    members: int,
+    rate_limit: float | None,
+    *,
+    helper: Path = HELPER,
 ) -> EmulatorProcess:
-    args = [str(HELPER), "emulator", "--members", str(members), "--first-id", str(FIRST_USER_ID)]
+    """`helper`: a script whose ``emulator`` mode takes the same arguments and prints the same
+    first line (bench/moderation.py's adds a server per member)."""
+    args = [str(helper), "emulator", "--members", str(members), "--first-id", str(FIRST_USER_ID)]
     if rate_limit is not None:
         args += ["--rate-limit", str(rate_limit)]
     child = children.spawn("emulator", args, base_env(), stdout=subprocess.PIPE)
@@ -1024,12 +1031,15 @@ def fill_timing(
     result.record_tail = (recorded_at - last) if recorded_at else None
 
 
-async def wait_recorded(url: str, ids: dict[int, int], within: float = 60.0) -> float | None:
-    """When every seeded check-in is recorded as done (None: not within `within` s)."""
+async def wait_recorded(
+    url: str, ids: dict[int, int], within: float = 60.0, *, model: type[LeasedJob] = Checkin
+) -> float | None:
+    """When every seeded check-in (or other job) is recorded as done (None: not within
+    `within` s)."""
     low, high = min(ids.values()), max(ids.values())
     database = Database(url)
     deadline = time.monotonic() + within
-    query = select(func.count()).where(Checkin.id.between(low, high), Checkin.state == "done")
+    query = select(func.count()).where(model.id.between(low, high), model.state == "done")
     try:
         while time.monotonic() < deadline:
             async with database.read() as session:
@@ -1157,46 +1167,27 @@ async def run_crossroads(
     seeded = time.perf_counter()
     ids = await seed(url, TextCipher(parse_key(key)), members, channels, t0)
     print(f"  {name}: seeded {count:,} members in {time.perf_counter() - seeded:.1f} s")
-    env = {
-        **base_env(),
-        "DISCORD_TOKEN": BOT_TOKEN,
-        "DISCORD_EMULATOR_URL": emulator.root,
-        "DATABASE_URL": url,
-        "DATA_KEY": key,
-        "LOG_LEVEL": "INFO",
-    }
-    if bot_limit is not None:
-        env["DISCORD_RATE_LIMIT"] = str(bot_limit)
-    pg_url = None if url.startswith("sqlite") else make_url(url)
-    transactions_before = await pg_transactions(pg_url) if pg_url else 0
-    bots = []
-    for n in range(processes):
-        label = f"bot{n}-{name}"
-        args = [str(REPO / "bot.py")]
-        if profile_dir is not None:
-            prof = profile_dir / f"{slug(label)}.prof"
-            args = ["-m", "cProfile", "-o", str(prof), *args]
-        bots.append(children.spawn(label, args, env))
-    within = 60 + count / (LIMIT * 0.9 if paced else 50)
-    stopped = await wait_delivered(emulator, bots, count, within)
-    recorded_at = None if stopped else await wait_recorded(url, ids)
-    for _ in range(1 if stopped else 10):
-        problems, undone = await check_database(url, members, ids)
-        if not problems:
-            break
-        await asyncio.sleep(0.5)
-    if stopped:
-        problems.insert(0, stopped)
-    counters = await emulator.get("/counters")
-    if counters["sessions"] < processes:
-        problems.append(f"only {counters['sessions']} of {processes} gateway sessions live")
-    for bot in bots:
-        await children.stop(bot)
-    if pg_url:
-        await asyncio.sleep(0.6)  # backends report their statistics at most every 500 ms
-        result.db_transactions = await pg_transactions(pg_url) - transactions_before
-    report = await emulator.get("/report")
-    save_report(children.workdir, name, report)
+    undone: dict[int, datetime | None] = {}
+
+    async def check() -> list[str]:
+        problems, found = await check_database(url, members, ids)
+        undone.clear()
+        undone.update(found)
+        return problems
+
+    bots, report, problems, recorded_at = await run_bots(
+        children,
+        emulator,
+        result,
+        url=url,
+        processes=processes,
+        key=key,
+        bot_limit=bot_limit,
+        profile_dir=profile_dir,
+        paced=paced,
+        ids=ids,
+        check=check,
+    )
     expected = expectations(members, ids, content)
     verify_messages(report, expected, result, paced=paced, members=members)
     if undone:
@@ -1217,6 +1208,130 @@ async def run_crossroads(
                 f"only after {NONCE_WINDOW.seconds // 60} min, when Discord no longer matches "
                 "the nonce (a second DM)"
             )
+    return await conclude_run(
+        children, emulator, bots, result, report, problems, recorded_at=recorded_at, paced=paced
+    )
+
+
+async def run_bots(
+    children: Children,
+    emulator: EmulatorProcess,
+    result: Result,
+    *,
+    url: str,
+    processes: int,
+    key: str,
+    bot_limit: float | None,
+    profile_dir: Path | None,
+    paced: bool,
+    ids: dict[int, int],
+    check: Callable[[], Awaitable[list[str]]],
+    model: type[LeasedJob] = Checkin,
+) -> tuple[list[Child], dict[str, Any], list[str], float | None]:
+    """One run's bots, from start to stop: `processes` bots against the emulator until it has
+    `result.count` messages and the database every job of `ids` done (`model`: check-ins or
+    another timed job), then `check` of the database (a few times: the last writes may still
+    be landing). Returns the bots, the emulator's report, the problems and when every job was
+    recorded."""
+    pg_url = None if url.startswith("sqlite") else make_url(url)
+    transactions_before = await pg_transactions(pg_url) if pg_url else 0
+    bots = spawn_bots(
+        children,
+        emulator,
+        name=result.name,
+        url=url,
+        processes=processes,
+        key=key,
+        bot_limit=bot_limit,
+        profile_dir=profile_dir,
+    )
+    within = 60 + result.count / (LIMIT * 0.9 if paced else 50)
+    stopped = await wait_delivered(emulator, bots, result.count, within)
+    recorded_at = None if stopped else await wait_recorded(url, ids, model=model)
+    for _ in range(1 if stopped else 10):
+        problems = await check()
+        if not problems:
+            break
+        await asyncio.sleep(0.5)
+    if stopped:
+        problems.insert(0, stopped)
+    report = await stop_bots(
+        children, emulator, bots, result, problems, pg_url=pg_url, transactions=transactions_before
+    )
+    return bots, report, problems, recorded_at
+
+
+def spawn_bots(
+    children: Children,
+    emulator: EmulatorProcess,
+    *,
+    name: str,
+    url: str,
+    processes: int,
+    key: str,
+    bot_limit: float | None,
+    profile_dir: Path | None,
+) -> list[Child]:
+    """`processes` real bots (python bot.py) against the emulator, sharing one database."""
+    env = {
+        **base_env(),
+        "DISCORD_TOKEN": BOT_TOKEN,
+        "DISCORD_EMULATOR_URL": emulator.root,
+        "DATABASE_URL": url,
+        "DATA_KEY": key,
+        "LOG_LEVEL": "INFO",
+    }
+    if bot_limit is not None:
+        env["DISCORD_RATE_LIMIT"] = str(bot_limit)
+    bots = []
+    for n in range(processes):
+        label = f"bot{n}-{name}"
+        args = [str(REPO / "bot.py")]
+        if profile_dir is not None:
+            prof = profile_dir / f"{slug(label)}.prof"
+            args = ["-m", "cProfile", "-o", str(prof), *args]
+        bots.append(children.spawn(label, args, env))
+    return bots
+
+
+async def stop_bots(
+    children: Children,
+    emulator: EmulatorProcess,
+    bots: Sequence[Child],
+    result: Result,
+    problems: list[str],
+    *,
+    pg_url: URL | None,
+    transactions: int,
+) -> dict[str, Any]:
+    """Stop the bots (after checking their sessions were all live) and return the emulator's
+    report of the run; PostgreSQL's transactions since `transactions` go into `result`."""
+    counters = await emulator.get("/counters")
+    if counters["sessions"] < len(bots):
+        problems.append(f"only {counters['sessions']} of {len(bots)} gateway sessions live")
+    for bot in bots:
+        await children.stop(bot)
+    if pg_url:
+        await asyncio.sleep(0.6)  # backends report their statistics at most every 500 ms
+        result.db_transactions = await pg_transactions(pg_url) - transactions
+    report: dict[str, Any] = await emulator.get("/report")
+    save_report(children.workdir, result.name, report)
+    return report
+
+
+async def conclude_run(
+    children: Children,
+    emulator: EmulatorProcess,
+    bots: Sequence[Child],
+    result: Result,
+    report: dict[str, Any],
+    problems: list[str],
+    *,
+    recorded_at: float | None,
+    paced: bool,
+) -> Result:
+    """The errors every bot run counts (its problems, its bots' logs and exit codes), its
+    timing, CPU and requests; stops the emulator."""
     result.errors["run or database problems"] = len(problems)
     result.examples += problems
     errors = [line for bot in bots for line in bot.log_lines(" ERROR ", "Traceback")]
@@ -1410,14 +1525,30 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-async def bench(args: argparse.Namespace) -> int:
-    began = time.perf_counter()
+def print_machine() -> None:
+    """What ran the benchmark, and which code it measured."""
     print(
         f"machine: {len(os.sched_getaffinity(0))} CPUs (nproc), Python "
         f"{platform.python_version()}, discord.py {discord.__version__}, "
         f"{platform.platform()}; {load_average()}"
     )
     print(code_version())
+
+
+def keep_logs(workdir: Path, keep: Path | None, *, prefix: str) -> None:
+    """Move the bots' and the emulator's logs and reports out of `workdir` (to `keep`, or a
+    new directory named with `prefix`) before it is removed."""
+    keep = keep or Path(tempfile.mkdtemp(prefix=prefix))
+    keep.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(workdir):
+        if name.endswith((".log", ".json")):
+            shutil.move(workdir / name, keep / name)
+    print(f"bot and emulator logs and the emulator's reports kept in {keep}")
+
+
+async def bench(args: argparse.Namespace) -> int:
+    began = time.perf_counter()
+    print_machine()
     print(
         "processes: the emulator (spec validation on), each bot (python bot.py) and the bare "
         "sender run in processes of their own; this one only seeds, starts, waits and reads"
@@ -1514,12 +1645,7 @@ async def bench(args: argparse.Namespace) -> int:
             if any("postgresql" in run for run in args.runs) and not pg_problem:
                 await drop_postgres(args.pg)
         if args.keep or any(r.failed for r in ceiling + pace):
-            keep = args.keep or Path(tempfile.mkdtemp(prefix="crossroads-checkins-logs-"))
-            keep.mkdir(parents=True, exist_ok=True)
-            for name in os.listdir(workdir):
-                if name.endswith((".log", ".json")):
-                    shutil.move(workdir / name, keep / name)
-            print(f"bot and emulator logs and the emulator's reports kept in {keep}")
+            keep_logs(workdir, args.keep, prefix="crossroads-checkins-logs-")
 
     if ceiling:
         print(
