@@ -27,6 +27,7 @@ T = TypeVar("T")
 
 # A job failing this often is given up on, so a bug that repeats never stalls its owner.
 MAX_ATTEMPTS = 8
+BATCH_SECONDS = 8
 
 
 class Dispatcher(ABC, Generic[Job, Ready, Result]):
@@ -35,31 +36,51 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
     def __init__(self, bot: CrossroadsBot, *, lease: timedelta) -> None:
         self.bot = bot
         self.lease = lease
-        # A batch is about two seconds of sending: far inside the lease, so a live process
-        # never loses its claim to another while it is still working through it.
-        self.batch = max(1, min(500, int(job_pace(bot) * 2)))
+        # A batch is about eight seconds of sending, so that claiming and preparing the next
+        # (most of a second on SQLite) leaves the pace idle only briefly; and at most a quarter
+        # of the lease, so a live process never loses its claim to another while it still
+        # works through it.
+        seconds = min(BATCH_SECONDS, lease.total_seconds() / 4)
+        self.batch = max(1, min(500, int(job_pace(bot) * seconds)))
         # SQLite has one writer: a batch recording all at once would queue past the busy
         # timeout and fail ("database is locked"). One at a time costs a few ms each there.
         self._writes = asyncio.Semaphore(1 if bot.database.is_sqlite else 8)
 
     async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
-        """Deliver what is due, batch by batch; no new batch once `stopping()` says so."""
+        """Deliver what is due, batch by batch; no new batch once `stopping()` says so.
+
+        A batch is recorded while the next one is prepared and sent: on SQLite, which records
+        one job at a time, waiting for it would leave the pace idle for a second per batch.
+        """
         delivered = 0
-        while not stopping() and (jobs := await self._claim()):
-            prepared = await asyncio.gather(*(self._safely(job, self.prepare(job)) for job in jobs))
-            ready = [(job, each) for job, each in zip(jobs, prepared, strict=True) if each]
-            if not ready:
-                continue
-            pacer = await reserve(self.bot, sum(self.requests(each) for _, each in ready))
-            results = await asyncio.gather(*(self.send(each, pacer) for _, each in ready))
-            recorded = await asyncio.gather(
-                *(
-                    self._safely(job, self._record(each, result))
-                    for (job, each), result in zip(ready, results, strict=True)
+        recording: asyncio.Task[int] | None = None
+        try:
+            while not stopping() and (jobs := await self._claim()):
+                prepared = await asyncio.gather(
+                    *(self._safely(job, self.prepare(job)) for job in jobs)
                 )
-            )
-            delivered += sum(1 for each in recorded if each is True)
+                ready = [(job, each) for job, each in zip(jobs, prepared, strict=True) if each]
+                if not ready:
+                    continue
+                pacer = await reserve(self.bot, sum(self.requests(each) for _, each in ready))
+                results = await asyncio.gather(*(self.send(each, pacer) for _, each in ready))
+                if recording is not None:
+                    delivered += await recording
+                recording = asyncio.create_task(self._record_batch(ready, results))
+        finally:
+            if recording is not None:  # even when a claim failed: what was sent is recorded
+                delivered += await recording
         return delivered
+
+    async def _record_batch(self, ready: list[tuple[Job, Ready]], results: list[Result]) -> int:
+        """Record what a batch's requests did; how many jobs were delivered."""
+        recorded = await asyncio.gather(
+            *(
+                self._safely(job, self._record(each, result))
+                for (job, each), result in zip(ready, results, strict=True)
+            )
+        )
+        return sum(1 for each in recorded if each is True)
 
     async def _claim(self) -> list[Job]:
         async with self.bot.database.transaction() as session:
