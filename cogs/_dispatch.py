@@ -42,6 +42,9 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         # works through it.
         seconds = min(BATCH_SECONDS, lease.total_seconds() / 4)
         self.batch = max(1, min(500, int(job_pace(bot) * seconds)))
+        # A tick's first batch is smaller, so its first sends go out without waiting for
+        # hundreds of jobs to be prepared.
+        self.first_batch = max(1, self.batch // 4)
         # SQLite has one writer: a batch recording all at once would queue past the busy
         # timeout and fail ("database is locked"). One at a time costs a few ms each there.
         self._writes = asyncio.Semaphore(1 if bot.database.is_sqlite else 8)
@@ -49,13 +52,18 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
     async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
         """Deliver what is due, batch by batch; no new batch once `stopping()` says so.
 
-        A batch is recorded while the next one is prepared and sent: on SQLite, which records
-        one job at a time, waiting for it would leave the pace idle for a second per batch.
+        On SQLite, which records one job at a time, a batch is recorded while the next one is
+        prepared and sent; waiting for it would leave the pace idle for a second per batch.
+        Not on PostgreSQL: it records a batch in a moment, and recording meanwhile would
+        compete with the sends for the event loop, delay some past this process's share of the
+        pace and push them into another's, over Discord's limit.
         """
         delivered = 0
         recording: asyncio.Task[int] | None = None
+        first = True
         try:
-            while not stopping() and (jobs := await self._claim()):
+            while not stopping() and (jobs := await self._claim(first=first)):
+                first = False
                 prepared = await asyncio.gather(
                     *(self._safely(job, self.prepare(job)) for job in jobs)
                 )
@@ -67,6 +75,9 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
                 if recording is not None:
                     delivered += await recording
                 recording = asyncio.create_task(self._record_batch(ready, results))
+                if not self.bot.database.is_sqlite:
+                    delivered += await recording
+                    recording = None
         finally:
             if recording is not None:  # even when a claim failed: what was sent is recorded
                 delivered += await recording
@@ -82,10 +93,11 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         )
         return sum(1 for each in recorded if each is True)
 
-    async def _claim(self) -> list[Job]:
+    async def _claim(self, *, first: bool) -> list[Job]:
+        limit = self.first_batch if first else self.batch
         async with self.bot.database.transaction() as session:
             return await claim_due(
-                session, self.model, now=self.bot.clock.now(), lease=self.lease, limit=self.batch
+                session, self.model, now=self.bot.clock.now(), lease=self.lease, limit=limit
             )
 
     async def _record(self, ready: Ready, result: Result) -> bool:
