@@ -57,6 +57,7 @@ from ._world import (
     ATTACHMENT_SIZE_LIMIT,
     GUILD_ANNOUNCEMENT,
     GUILD_TEXT,
+    MANAGE_GUILD,
     MESSAGE_EPHEMERAL,
     USE_APPLICATION_COMMANDS,
     Channel,
@@ -67,6 +68,8 @@ from ._world import (
 log = logging.getLogger(__name__)
 
 JSON = Any
+# How Discord's settings name the permissions a command may require (the console shows them).
+PERMISSION_NAMES = {MANAGE_GUILD: "Manage Server", ADMINISTRATOR: "Administrator"}
 DEFAULT_SPEC_PATH = (
     Path(__file__).resolve().parents[1].parent / "shared/discord-api-spec/openapi.json"
 )
@@ -598,9 +601,10 @@ class Emulator:
         required = int(raw)
         held = world.guild_permissions(user_id, guild_id)
         if not held & ADMINISTRATOR and (required == 0 or held & required != required):
+            needed = PERMISSION_NAMES.get(required, f"permissions {required}")
             raise PermissionError(
-                f"/{name} is for members with permissions {required} (its "
-                "default_member_permissions), which this member lacks"
+                f"/{name} is for members with {needed} (its default_member_permissions), "
+                "which this member lacks"
             )
 
     def _check_present(self, user_id: int, guild_id: int) -> None:

@@ -118,7 +118,7 @@ async def test_as_another_member_in_another_channel(server: Server) -> None:
     assert "│ you in #general" in text
     assert "✓ You are now bob, an ordinary member of the server (no Manage Server)." in text
     assert "│ bob in #general" in text
-    assert "✗ /config is for members with permissions 32 (its default_member_permissions)" in text
+    assert "✗ /config is for members with Manage Server (its default_member_permissions)" in text
     assert "✓ Commands now run in #reflections." in text
     assert "│ bob in #reflections" in text
     # The bot's post arrives under its channel's name, its DM to bob as a DM.
