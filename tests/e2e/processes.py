@@ -9,11 +9,15 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
 from db import Database
+from db.crypto import generate_key
+from db.jobs import JobState
 from db.models import LeasedJob
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL
@@ -71,14 +75,62 @@ def logs_of(tmp_path: Path) -> str:
     return "".join(p.read_text() for p in tmp_path.glob("*.log"))
 
 
-async def taken_over(url: str, model: type[LeasedJob]) -> int:
-    """Jobs claimed more than once: a dead process's claims that another took over."""
+async def count_jobs(url: str, model: type[LeasedJob], *where: Any) -> int:
     database = Database(url)
     try:
         async with database.read() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(model).where(model.attempts > 1)
-            )
+            count = await session.scalar(select(func.count()).select_from(model).where(*where))
             return count or 0
     finally:
         await database.dispose()
+
+
+async def due_left(url: str, model: type[LeasedJob]) -> int:
+    """Jobs due by now and not yet recorded (the next ones are a week away)."""
+    return await count_jobs(
+        url, model, model.state == JobState.PENDING, model.due_at <= datetime.now(UTC)
+    )
+
+
+async def run_two_processes(
+    tmp_path: Path,
+    emulator: Emulator,
+    model: type[LeasedJob],
+    *,
+    sent: Callable[[], int],
+    total: int,
+    kill_one: bool,
+) -> None:
+    """Two real bot processes on TEST_DATABASE_URL until all `total` due jobs are sent and
+    recorded; then both are stopped.
+
+    With `kill_one` the first runs alone until it is mid-batch (killing one of two live
+    processes might kill the one that claimed nothing), is killed with SIGKILL, its claims
+    left as they were, and the second starts and must take them over after their lease.
+    Once every job is recorded done no process can claim one again, so nothing sent after
+    that point would be a double the test has missed.
+    """
+    url = TEST_DATABASE_URL
+    assert url
+    key = generate_key()
+    first = await start_bot(tmp_path, emulator, key, "first")
+    second = None if kill_one else await start_bot(tmp_path, emulator, key, "second")
+    try:
+        await emulator.wait_until_ready(timeout=60, sessions=1 if kill_one else 2)
+        if kill_one:
+            await wait_for(lambda: sent() >= total // 4, 30)
+            first.kill()
+            await first.wait()
+            assert sent() < total, "the batch finished before the kill; kill earlier"
+            second = await start_bot(tmp_path, emulator, key, "second")
+        await wait_for(lambda: sent() >= total, 60)
+        deadline = asyncio.get_running_loop().time() + 30
+        while await due_left(url, model):
+            assert asyncio.get_running_loop().time() < deadline, "sent but never recorded"
+            await asyncio.sleep(0.1)  # real processes, real time
+    finally:
+        await stop(*(p for p in (first, second) if p is not None))
+    if kill_one:
+        assert await count_jobs(url, model, model.attempts > 1), "nothing was taken over"
+    logs = logs_of(tmp_path)
+    assert "Traceback" not in logs, logs[-3000:]

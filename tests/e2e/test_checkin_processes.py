@@ -9,7 +9,6 @@ spare make room for the emulator's own event loop stalling on a loaded machine (
 reads late arrive as a burst, which a real network would not make).
 """
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,19 +16,11 @@ import pytest
 
 from db import Database
 from db.checkins import start_plan
-from db.crypto import generate_key
 from db.migrate import upgrade
 from db.models import Checkin, User
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
-from tests.e2e.processes import (
-    LEASE_SECONDS,
-    logs_of,
-    start_bot,
-    stop,
-    taken_over,
-    wait_for,
-)
+from tests.e2e.processes import run_two_processes
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -87,10 +78,6 @@ def delivered(emulator: Emulator, members: list[int]) -> int:
     return sum(emulator.dm_send_attempts(m) for m in members)
 
 
-def _all_have_one(emulator: Emulator, members: list[int]) -> bool:
-    return all(emulator.dm_messages(m) for m in members)
-
-
 def assert_each_delivered_once(emulator: Emulator, members: list[int]) -> None:
     nonces = []
     for member in members:
@@ -111,52 +98,17 @@ def assert_each_delivered_once(emulator: Emulator, members: list[int]) -> None:
 async def test_two_processes_deliver_every_due_checkin_exactly_once(
     tmp_path: Path, paced_emulator: Emulator, kill_one: bool
 ) -> None:
-    emulator = paced_emulator
     assert TEST_DATABASE_URL
-    members = await seed(TEST_DATABASE_URL, emulator)
-    key = generate_key()
-    first = await start_bot(tmp_path, emulator, key, "first")
-    # Killing one of two live processes may kill the one that claimed nothing; so the killed
-    # one runs alone until it is mid-batch, holding claims, and the other starts after.
-    second = None if kill_one else await start_bot(tmp_path, emulator, key, "second")
-    try:
-        await emulator.wait_until_ready(timeout=60, sessions=1 if kill_one else 2)
-        if kill_one:
-            await wait_for(lambda: delivered(emulator, members) >= MEMBERS // 4, 30)
-            first.kill()  # SIGKILL: no clean-up, its claimed check-ins stay claimed
-            await first.wait()
-            in_flight = delivered(emulator, members)
-            assert in_flight < MEMBERS, "the batch finished before the kill; kill earlier"
-            second = await start_bot(tmp_path, emulator, key, "second")
-        # The survivor takes over the dead process's claims once their lease has passed.
-        await wait_for(lambda: delivered(emulator, members) >= MEMBERS, 60)
-        await wait_for(lambda: _all_have_one(emulator, members), 10)
-        await asyncio.sleep(LEASE_SECONDS + 1)  # long enough for a double to show up
-    finally:
-        await stop(*(p for p in (first, second) if p is not None))
-    logs = logs_of(tmp_path)
-    assert_each_delivered_once(emulator, members)
-    if kill_one:
-        assert await taken_over(TEST_DATABASE_URL, Checkin)
-    assert "Traceback" not in logs, logs[-3000:]
-    assert TEST_DATABASE_URL and not await _pending_left(TEST_DATABASE_URL, members)
-
-
-async def _pending_left(url: str, members: list[int]) -> list[int]:
-    """Check-ins still due now that should have gone out (the next ones are a week away)."""
-    from sqlalchemy import select
-
-    database = Database(url)
-    try:
-        async with database.read() as session:
-            rows = await session.scalars(
-                select(Checkin.id).where(
-                    Checkin.state == "pending", Checkin.due_at <= datetime.now(UTC)
-                )
-            )
-            return list(rows)
-    finally:
-        await database.dispose()
+    members = await seed(TEST_DATABASE_URL, paced_emulator)
+    await run_two_processes(
+        tmp_path,
+        paced_emulator,
+        Checkin,
+        sent=lambda: delivered(paced_emulator, members),
+        total=MEMBERS,
+        kill_one=kill_one,
+    )
+    assert_each_delivered_once(paced_emulator, members)
 
 
 def test_daytime_zone_is_early_afternoon() -> None:

@@ -5,7 +5,6 @@ mid-batch, and the other takes its claims over after the lease; the nonce keeps 
 showing a post twice if the dead one had sent it.
 """
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,20 +12,12 @@ import pytest
 from sqlalchemy import update
 
 from db import Database
-from db.crypto import generate_key
 from db.guild_settings import Setting, change
 from db.migrate import upgrade
 from db.models import WeeklyPost
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
-from tests.e2e.processes import (
-    LEASE_SECONDS,
-    logs_of,
-    start_bot,
-    stop,
-    taken_over,
-    wait_for,
-)
+from tests.e2e.processes import run_two_processes
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -75,22 +66,14 @@ async def test_two_processes_post_each_servers_weekly_post_once(
     emulator = paced_emulator
     assert TEST_DATABASE_URL
     channels = await seed(TEST_DATABASE_URL, emulator)
-    key = generate_key()
-    first = await start_bot(tmp_path, emulator, key, "first")
-    # The killed one runs alone until it is mid-batch, so it surely holds claims to take over.
-    second = None if kill_one else await start_bot(tmp_path, emulator, key, "second")
-    try:
-        await emulator.wait_until_ready(timeout=60, sessions=1 if kill_one else 2)
-        if kill_one:
-            await wait_for(lambda: posted(emulator, channels) >= SERVERS // 4, 30)
-            first.kill()
-            await first.wait()
-            assert posted(emulator, channels) < SERVERS, "the batch finished before the kill"
-            second = await start_bot(tmp_path, emulator, key, "second")
-        await wait_for(lambda: posted(emulator, channels) >= SERVERS, 60)
-        await asyncio.sleep(LEASE_SECONDS + 1)  # long enough for a double to show up
-    finally:
-        await stop(*(p for p in (first, second) if p is not None))
+    await run_two_processes(
+        tmp_path,
+        emulator,
+        WeeklyPost,
+        sent=lambda: posted(emulator, channels),
+        total=SERVERS,
+        kill_one=kill_one,
+    )
     nonces = []
     for channel in channels:
         messages = emulator.channel_messages(channel)
@@ -98,8 +81,4 @@ async def test_two_processes_post_each_servers_weekly_post_once(
         assert messages[0]["embeds"][0]["title"].startswith("Point of the week")
         nonces.append(messages[0]["nonce"])
     assert len(set(nonces)) == SERVERS
-    if kill_one:
-        assert await taken_over(TEST_DATABASE_URL, WeeklyPost)
     assert emulator.violations == []
-    logs = logs_of(tmp_path)
-    assert "Traceback" not in logs, logs[-3000:]
