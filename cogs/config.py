@@ -12,12 +12,12 @@ from discord.ext import commands
 
 from advice.errors import InvalidInput
 from advice.schedule import WEEKDAYS
-from advice.timezones import close_matches, resolve, search
 from advice.weekly import point_of_the_week
 from cogs._bot import CrossroadsBot
 from cogs._reply import reply
 from cogs._server import missing_in, require_moderator
 from cogs._style import COLOUR, timestamp, when
+from cogs.timezone import known_zone, zone_choices
 from db import guild_settings as store
 from db.guild_settings import Change, Setting
 from db.models import GuildSettings, WeeklyPost
@@ -187,16 +187,7 @@ class Config(commands.Cog):
             raise InvalidInput("Pick a weekday from the list.")
         if hour is not None and not 0 <= hour <= 23:
             raise InvalidInput("The hour is 0 to 23.")
-        zone_name = None
-        if timezone is not None:
-            zone_name = resolve(timezone)
-            if zone_name is None:
-                hints = ", ".join(f"`{match}`" for match in close_matches(timezone))
-                raise InvalidInput(
-                    f"“{timezone[:64]}” isn't a time zone I know."
-                    + (f" Did you mean {hints}?" if hints else "")
-                    + " Start typing a city and pick it from the list. Nothing was changed."
-                )
+        zone_name = known_zone(timezone) if timezone is not None else None
         await interaction.response.defer(ephemeral=True, thinking=True)
         if enabled:
             async with self.bot.database.read() as session:
@@ -224,7 +215,7 @@ class Config(commands.Cog):
     async def _zones(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=name, value=name) for name in search(current[:64])]
+        return zone_choices(current)
 
     @config.command(name="restrict", description="Keep /share to the configured channel")
     @app_commands.describe(enabled="Whether public output stays in the configured channel")

@@ -17,6 +17,24 @@ def local_time_line(zone_name: str, bot: CrossroadsBot) -> str:
     return f"It's **{local:%H:%M} on {WEEKDAYS[local.weekday()]}** there now."
 
 
+def known_zone(typed: str) -> str:
+    """The IANA name for what a member typed; a clear refusal with close matches otherwise."""
+    name = resolve(typed)
+    if name is None:
+        suggestions = ", ".join(f"`{match}`" for match in close_matches(typed))
+        hint = f" Did you mean {suggestions}?" if suggestions else ""
+        raise InvalidInput(
+            f"“{typed[:64]}” isn't a time zone I know.{hint} Start typing a city and pick it "
+            "from the list. Nothing was changed."
+        )
+    return name
+
+
+def zone_choices(current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete over IANA zone names, for every option that takes one."""
+    return [app_commands.Choice(name=name, value=name) for name in search(current[:64])]
+
+
 class TimeZone(commands.Cog):
     def __init__(self, bot: CrossroadsBot) -> None:
         self.bot = bot
@@ -26,14 +44,7 @@ class TimeZone(commands.Cog):
     )
     @app_commands.describe(zone="Your city or zone, e.g. Berlin, New York, Sydney")
     async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
-        name = resolve(zone)
-        if name is None:
-            suggestions = ", ".join(f"`{match}`" for match in close_matches(zone))
-            hint = f" Did you mean {suggestions}?" if suggestions else ""
-            raise InvalidInput(
-                f"“{zone[:64]}” isn't a time zone I know.{hint} Start typing your city and pick "
-                "it from the list."
-            )
+        name = known_zone(zone)
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.member_transaction(interaction) as session:
             moved = await set_timezone(
@@ -49,7 +60,7 @@ class TimeZone(commands.Cog):
     async def _zones(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=name, value=name) for name in search(current[:64])]
+        return zone_choices(current)
 
 
 async def setup(bot: CrossroadsBot) -> None:
