@@ -89,6 +89,9 @@ class Call:
     query: dict[str, str]
     body: JSON
     uploads: list[Upload] = field(default_factory=list)
+    # monotonic() when the request arrived, before its body was read and checked: an answer's
+    # lateness is judged from here, so the emulator's own checks never make it late.
+    arrived: float = 0.0
 
     def int_param(self, name: str) -> int:
         try:
@@ -175,10 +178,11 @@ class RestApi:
     # --- plumbing ----------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         path = "/" + request.match_info["tail"]
         record = self.emu._record_request(request.method, path, dict(request.query))
         try:
-            response = await self._dispatch(request, path, record)
+            response = await self._dispatch(request, path, record, arrived)
         except ApiError as error:
             response = json_response(error.status, error.body, error.headers)
         record.status = response.status
@@ -186,7 +190,9 @@ class RestApi:
             self.emu.rate_limited_count += 1
         return response
 
-    async def _dispatch(self, request: web.Request, path: str, record: Any) -> web.Response:
+    async def _dispatch(
+        self, request: web.Request, path: str, record: Any, arrived: float
+    ) -> web.Response:
         method = request.method
         found = self._match(method, path)
         if found is None:
@@ -216,7 +222,7 @@ class RestApi:
             problems = self.emu._validator.validate(method, template, body)
             if problems:
                 self._reject(method, path, "schema", problems)
-        call = Call(method, path, params, dict(request.query), body, uploads)
+        call = Call(method, path, params, dict(request.query), body, uploads, arrived)
         status, payload = await handler(call)
         return json_response(status, payload)
 
@@ -380,7 +386,7 @@ class RestApi:
         if interaction.acknowledged:
             self._violate(call.method, call.path, "double-ack", f"interaction {interaction.id}")
             raise ApiError(400, "Interaction has already been acknowledged.", 40060)
-        elapsed = time.monotonic() - interaction.created
+        elapsed = call.arrived - interaction.created
         if elapsed > self.emu.response_deadline:
             limit = self.emu.response_deadline
             detail = f"first response {elapsed:.2f}s after dispatch (limit {limit}s)"

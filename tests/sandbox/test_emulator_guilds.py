@@ -19,7 +19,7 @@ import pytest
 from discord import app_commands
 
 from sandbox import Emulator, Interaction
-from tests.sandbox.clients import TreeClient, running
+from tests.sandbox.clients import TreeClient, failures_of, running
 
 P = discord.Permissions
 VIEW = P(view_channel=True).value
@@ -139,6 +139,14 @@ async def until(condition: Callable[[], object]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the client's cache never caught up")
+
+
+async def refused_by_the_bot(client: Client, kind: type[Exception]) -> None:
+    """The toy bot failing on what a forged client sent: expected, so taken off its
+    ``failures`` (which would fail the test)."""
+    await until(lambda: failures_of(client))
+    error = failures_of(client).pop(0)
+    assert isinstance(error, kind), error
 
 
 async def updates(client: Client, count: int) -> None:
@@ -369,7 +377,7 @@ async def test_interactions_carry_the_members_and_the_bots_permissions_in_the_ch
     emu.set_permissions(world.general, world.guild, deny=EMBED)
     emu.set_permissions(world.general, emu.moderators_role_id(world.guild), allow=EMBED)
     emu.set_permissions(world.general, emu.bot_role_id(world.guild), deny=ATTACH)
-    await emu.slash(world.moderator, "where", channel_id=world.general)
+    sent = await emu.slash(world.moderator, "where", channel_id=world.general)
     interaction = await asyncio.wait_for(client.heard.get(), 5)
     assert interaction.permissions.value == emu.permissions(world.moderator, world.general)
     assert interaction.permissions.embed_links and interaction.permissions.manage_guild
@@ -379,9 +387,11 @@ async def test_interactions_carry_the_members_and_the_bots_permissions_in_the_ch
     assert isinstance(interaction.user, discord.Member)
     assert [r.name for r in interaction.user.roles] == ["@everyone", "Moderators"]
 
-    await emu.slash(world.member, "where")  # in the bot's DM
+    from_dm = await emu.slash(world.member, "where")  # in the bot's DM
     in_dm = await asyncio.wait_for(client.heard.get(), 5)
     assert in_dm.guild_id is None and in_dm.app_permissions.value == DM_APP_PERMISSIONS
+    for each in (sent, from_dm):  # the handler answers after it noted the interaction
+        await each.message()
     assert emu.violations == []
 
 
@@ -420,6 +430,7 @@ async def test_a_channel_option_offers_what_the_client_would_and_resolves_it(
     forged = await config(world.voice, enforce=False)  # sent as a forged client would
     entry = forged.payload["data"]["resolved"]["channels"][str(world.voice)]
     assert entry["type"] == 2 and int(entry["permissions"]) & CONNECT
+    await refused_by_the_bot(client, app_commands.TransformerError)  # not a TextChannel
     assert emu.violations == []
 
 
@@ -430,9 +441,9 @@ async def test_contexts_decide_where_a_command_can_be_used(
         await emu.slash(world.moderator, "config", options={"channel": world.general})
     with pytest.raises(PermissionError, match="in a server"):
         await emu.slash(world.member, "private", guild_id=world.guild)
-    await emu.slash(world.member, "private")  # in the DM: fine
-    await emu.slash(world.member, "where", guild_id=world.guild)
-    await emu.slash(world.member, "where")
+    await (await emu.slash(world.member, "private")).message()  # in the DM: fine
+    await (await emu.slash(world.member, "where", guild_id=world.guild)).message()
+    await (await emu.slash(world.member, "where")).message()
 
     # An out-of-date or forged client may still send it; the bot must cope.
     forged = await emu.slash(
@@ -442,6 +453,7 @@ async def test_contexts_decide_where_a_command_can_be_used(
         enforce_client_limits=False,
     )
     assert forged.payload["context"] == 1 and "guild_id" not in forged.payload
+    await refused_by_the_bot(client, app_commands.TransformerError)  # no channel in a DM
 
     # Without contexts, the legacy dm_permission decides.
     route = discord.http.Route(
@@ -452,6 +464,7 @@ async def test_contexts_decide_where_a_command_can_be_used(
     with pytest.raises(PermissionError, match="in the bot's DMs"):
         await emu.slash(world.member, "legacy")
     await emu.slash(world.member, "legacy", guild_id=world.guild)
+    await refused_by_the_bot(client, app_commands.CommandNotFound)  # not in the toy's tree
     assert emu.violations == []
 
 
