@@ -3,7 +3,7 @@
 See ``sandbox.emulator`` for the why and the how; ``sandbox.console`` puts a terminal on top.
 """
 
-from ._interactions import Interaction
+from ._interactions import DidNotRespond, Interaction
 from ._world import GUILD_ANNOUNCEMENT, GUILD_CATEGORY, GUILD_TEXT, GUILD_VOICE
 from .emulator import DEFAULT_SPEC_PATH, Emulator, RequestRecord, Violation, point_discord_at
 
@@ -13,6 +13,7 @@ __all__ = [
     "GUILD_CATEGORY",
     "GUILD_TEXT",
     "GUILD_VOICE",
+    "DidNotRespond",
     "Emulator",
     "Interaction",
     "RequestRecord",

@@ -5,6 +5,16 @@ sent uncompressed (simpler to debug). Every IDENTIFY opens a session of its own,
 so two bot processes (or shards) can share one emulator. A session belongs to the shard its
 IDENTIFY named and hears only about the guilds that shard owns; DMs go to shard 0. Each session
 numbers and keeps its dispatches, so a RESUME after a dropped connection replays what it missed.
+
+IDENTIFY is refused as Discord refuses it: a ``shard`` that is no ``[shard_id, shard_count]``
+with ``0 <= shard_id < shard_count`` closes with 4010 (Invalid shard), and a shard that would
+hold more than 2,500 guilds with 4011 (Sharding required). Sessions of different shard counts
+may be live at once (Discord checks each IDENTIFY alone; that is how a bot re-shards).
+
+GUILD_CREATE carries no member list beyond the bot itself, whatever the intents: a bot without
+GUILD_PRESENCES gets only its own member and those in voice channels (and the emulator models
+neither presences nor voice). ``member_count`` is the real count, so a bot can know a server's
+size without holding its members.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +40,8 @@ HEARTBEAT_INTERVAL_MS = 41250
 REPLAY_KEEP = 1000  # dispatches kept for RESUME
 AUTHENTICATION_FAILED = 4004
 INVALID_SHARD = 4010
+SHARDING_REQUIRED = 4011
+MAX_GUILDS_PER_SHARD = 2500  # more on one shard: Discord closes with 4011
 # A client closing with these ends its session for good (Discord then refuses a RESUME).
 # discord.py's own close() goes out as 4000 (its socket's default), so its session lingers.
 SESSION_ENDING_CLOSES = (1000, 1001)
@@ -149,25 +162,28 @@ class Gateway:
         if data.get("token") in ("invalid-token", "Bot invalid-token"):
             await ws.close(code=AUTHENTICATION_FAILED, message=b"Authentication failed.")
             return
-        shard_id, shard_count = data.get("shard") or (0, 1)
-        if not 0 <= shard_id < shard_count:
+        shard = _shard(data.get("shard"))
+        if shard is None:
             await ws.close(code=INVALID_SHARD, message=b"Invalid shard.")
             return
-        session = Session(shard_id, shard_count, int(data.get("intents") or 0))
-        session.ws = ws
-        self._forget_expired()
-        self.sessions[session.id] = session
+        session = Session(*shard, int(data.get("intents") or 0))
         world = self._world
         guilds = [
             g for g in world.guilds.values() if session.owns(g.id) and world.bot.id in g.members
         ]
+        if len(guilds) > MAX_GUILDS_PER_SHARD:
+            await ws.close(code=SHARDING_REQUIRED, message=b"Sharding required.")
+            return
+        session.ws = ws
+        self._forget_expired()
+        self.sessions[session.id] = session
         session.guild_ids = {g.id for g in guilds}
         await self.dispatch([session], "READY", self._ready_payload(session, guilds))
         for guild in guilds:
             await self.dispatch([session], "GUILD_CREATE", world.guild_create_payload(guild))
         session.identified = True
         self._changed()
-        log.debug("session %s identified as shard %s/%s", session.id, shard_id, shard_count)
+        log.debug("session %s identified as shard %s/%s", session.id, *shard)
 
     def _ready_payload(self, session: Session, guilds: list[Guild]) -> dict[str, JSON]:
         world = self._world
@@ -261,6 +277,25 @@ class Gateway:
         self._sockets.clear()
         self.sessions.clear()
         self._changed()
+
+
+def _shard(raw: JSON) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard`` as (shard_id, shard_count), or None if Discord would refuse it.
+    Absent (or null), it is the one shard of an unsharded bot."""
+    if raw is None:
+        return 0, 1
+    if not isinstance(raw, list) or len(raw) != 2:
+        return None
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in raw):
+        return None
+    shard_id, shard_count = raw
+    return (shard_id, shard_count) if 0 <= shard_id < shard_count else None
+
+
+def recommended_shards(guild_count: int) -> int:
+    """What GET /gateway/bot recommends unless told otherwise: one shard, or as many as keep
+    each under Discord's 2,500-guild limit."""
+    return max(1, math.ceil(guild_count / MAX_GUILDS_PER_SHARD))
 
 
 async def _send(ws: web.WebSocketResponse, payload: dict[str, JSON]) -> None:

@@ -39,8 +39,21 @@ STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6,
 TOKEN_LIFETIME = 15 * 60  # seconds a token accepts follow-ups and edits
 
 
+class DidNotRespond(TimeoutError):
+    """What the member sees when no bot could answer: "The application did not respond".
+
+    Raised at once by an interaction's waiting methods when no gateway session heard it (none
+    owns its guild's shard, or none hears DMs), rather than after their timeout.
+    """
+
+
 class Interaction:
-    """One interaction sent to the bot, and everything the bot did with it."""
+    """One interaction sent to the bot, and everything the bot did with it.
+
+    ``delivered`` is False when no gateway session could hear it (no session of the shard that
+    owns its guild, or of shard 0 for a DM); ``did_not_respond`` says whether the member's
+    client now shows "The application did not respond".
+    """
 
     def __init__(
         self,
@@ -54,6 +67,8 @@ class Interaction:
         guild_id: int | None,
         channel_id: int,
         source_message_id: int | None = None,
+        deadline: float = 3.0,
+        undelivered: str | None = None,
     ) -> None:
         self.id = id
         self.token = token
@@ -65,6 +80,8 @@ class Interaction:
         self.callbacks: list[dict[str, JSON]] = []
         self.followups: list[dict[str, JSON]] = []
         self.created = time.monotonic()
+        self.deadline = deadline  # seconds the bot has for its first response
+        self.undelivered = undelivered  # why no bot session heard it, if none did
         # The message a component was on: what @original means after a type 6/7 callback.
         self.source_message_id = source_message_id
         self.original_id: int | None = None
@@ -82,6 +99,22 @@ class Interaction:
     @property
     def expired(self) -> bool:
         return time.monotonic() - self.created > TOKEN_LIFETIME
+
+    @property
+    def delivered(self) -> bool:
+        return self.undelivered is None
+
+    @property
+    def did_not_respond(self) -> bool:
+        """No bot heard it, or none acknowledged it within the deadline: the member's client
+        shows "The application did not respond" (a late answer is refused, so it stays so)."""
+        late = time.monotonic() - self.created > self.deadline
+        return not self.delivered or (late and not self.acknowledged)
+
+    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+        if self.undelivered is not None:
+            raise DidNotRespond(f"the application did not respond: {self.undelivered}")
+        await asyncio.wait_for(event.wait(), seconds)
 
     # --- recording (called by the REST side) ------------------------------------------------
 
@@ -101,18 +134,18 @@ class Interaction:
 
     async def response(self, timeout: float = 5.0) -> dict[str, JSON]:  # noqa: ASYNC109 (fixed API)
         """The first callback body (type, data) the bot posted."""
-        await asyncio.wait_for(self._responded.wait(), timeout)
+        await self._wait(self._responded, timeout)
         return self.callbacks[0]
 
     async def answered(self, timeout: float = 10.0) -> float:  # noqa: ASYNC109 (fixed API)
         """Wait for the final answer; the perf_counter() instant it reached the emulator."""
-        await asyncio.wait_for(self._answered.wait(), timeout)
+        await self._wait(self._answered, timeout)
         assert self.answered_at is not None
         return self.answered_at
 
     async def message(self, timeout: float = 10.0) -> dict[str, JSON]:  # noqa: ASYNC109 (fixed API)
         """The message the member finally sees as the answer, as it is now."""
-        await asyncio.wait_for(self._answered.wait(), timeout)
+        await self._wait(self._answered, timeout)
         if self.answer_id is None:
             kind = self.callbacks[0].get("type") if self.callbacks else None
             raise AssertionError(f"the answer was not a message (callback type {kind})")

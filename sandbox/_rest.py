@@ -133,7 +133,7 @@ class RestApi:
             ("GET", "/oauth2/applications/@me", self.get_application),
             ("GET", "/applications/@me", self.get_application),
             ("GET", "/gateway", self.get_gateway),
-            ("GET", "/gateway/bot", self.get_gateway),
+            ("GET", "/gateway/bot", self.get_bot_gateway),
             ("GET", f"{app_cmds}/commands", self.list_commands),
             ("PUT", f"{app_cmds}/commands", self.overwrite_commands),
             ("POST", f"{app_cmds}/commands", self.create_command),
@@ -297,8 +297,15 @@ class RestApi:
         return 200, self.world.application_payload()
 
     async def get_gateway(self, call: Call) -> tuple[int, JSON]:
+        return 200, {"url": self.emu.gateway_url}
+
+    async def get_bot_gateway(self, call: Call) -> tuple[int, JSON]:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return 200, {"url": self.emu.gateway_url, "shards": 1, "session_start_limit": limit}
+        return 200, {
+            "url": self.emu.gateway_url,
+            "shards": self.emu.recommended_shards,
+            "session_start_limit": limit,
+        }
 
     # --- application commands ---------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ._interactions import CHANNEL_KINDS, Interaction, walk_components
+from ._interactions import CHANNEL_KINDS, DidNotRespond, Interaction, walk_components
 from ._world import GUILD_CATEGORY
 from .emulator import Emulator
 
@@ -837,7 +837,7 @@ class _Console:
                     "✗ Commands start with /, e.g. /help; `:reply <text>` writes to the bot in "
                     "DMs. Type `help` to list everything."
                 )
-        except (LookupError, ValueError, PermissionError) as error:
+        except (LookupError, ValueError, PermissionError, DidNotRespond) as error:
             self.say(f"✗ {error}")
         except TimeoutError:
             self.say("✗ The bot did not answer in time.")

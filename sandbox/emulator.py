@@ -39,7 +39,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _validation
-from ._gateway import DIRECT_MESSAGES, Gateway
+from ._gateway import DIRECT_MESSAGES, Gateway, recommended_shards
 from ._interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -108,6 +108,7 @@ class GatewaySession:
     shard: tuple[int, int]
     intents: int
     live: bool  # identified, guilds announced, and connected (not waiting to RESUME)
+    guilds: frozenset[int]  # the guilds it was sent GUILD_CREATE for, and not removed from
 
 
 @dataclass
@@ -155,6 +156,7 @@ class Emulator:
         response_deadline: float = 3.0,
         record_requests: bool = True,
         global_rate_limit: float | None = None,
+        recommended_shards: int | None = None,
     ) -> None:
         # record_requests=False keeps `requests` empty: a long benchmark would otherwise hold
         # every request body alive, and the collector's pauses would grow with it.
@@ -163,6 +165,7 @@ class Emulator:
         self.bot_user_id = application_id
         self.response_deadline = response_deadline
         self.global_rate_limit = global_rate_limit
+        self.recommended_shards = recommended_shards
         self.violations: list[Violation] = []
         self.requests: list[RequestRecord] = []
         # Answers that are Discord behaving as Discord does, not the bot misbehaving, so they
@@ -224,6 +227,23 @@ class Emulator:
         self._global_rate_limit = limit
 
     @property
+    def recommended_shards(self) -> int:
+        """The shard count GET /gateway/bot recommends, which discord.py's AutoShardedClient
+        uses when it is given no ``shard_count``. Set a number (or None, the default: one
+        shard per 2,500 guilds the bot is in, at least one, so Discord's limit is never
+        broken); may change any time."""
+        if self._recommended_shards is not None:
+            return self._recommended_shards
+        bot = self._world.bot.id
+        return recommended_shards(sum(bot in g.members for g in self._world.guilds.values()))
+
+    @recommended_shards.setter
+    def recommended_shards(self, count: int | None) -> None:
+        if count is not None and not count >= 1:
+            raise ValueError(f"recommended_shards must be at least 1 or None, not {count}")
+        self._recommended_shards = count
+
+    @property
     def validating(self) -> bool:
         return self._validator is not None
 
@@ -258,7 +278,9 @@ class Emulator:
     def gateway_sessions(self) -> list[GatewaySession]:
         """Every session the emulator keeps (live or awaiting a RESUME), oldest first."""
         return [
-            GatewaySession(s.id, (s.shard_id, s.shard_count), s.intents, s.live)
+            GatewaySession(
+                s.id, (s.shard_id, s.shard_count), s.intents, s.live, frozenset(s.guild_ids)
+            )
             for s in self._gateway.sessions.values()
         ]
 
@@ -668,6 +690,9 @@ class Emulator:
             )
         if message is not None:
             payload["message"] = copy.deepcopy(message)
+        # Like every event, it goes to the sessions of the shard that owns the guild (shard 0
+        # for DMs), including one awaiting its RESUME, which replays it.
+        sessions = self._gateway.sessions_for(guild_id)
         interaction = Interaction(
             world,
             id=interaction_id,
@@ -678,15 +703,24 @@ class Emulator:
             guild_id=guild_id,
             channel_id=channel_id,
             source_message_id=int(message["id"]) if message is not None else None,
+            deadline=self.response_deadline,
+            undelivered=None if sessions else self._nobody_hears(guild_id),
         )
-        sessions = self._gateway.sessions_for(guild_id)
-        if not sessions:
-            where = "DMs" if guild_id is None else f"guild {guild_id}"
-            raise RuntimeError(f"no bot session on the emulator's gateway hears {where}")
-        self._interactions[interaction_id] = interaction
-        self._interactions_by_token[token] = interaction
-        await self._gateway.dispatch(sessions, "INTERACTION_CREATE", payload)
+        if sessions:
+            self._interactions[interaction_id] = interaction
+            self._interactions_by_token[token] = interaction
+            await self._gateway.dispatch(sessions, "INTERACTION_CREATE", payload)
         return interaction
+
+    def _nobody_hears(self, guild_id: int | None) -> str:
+        """Why no gateway session was sent an event about ``guild_id`` (None: a DM)."""
+        counts = sorted({s.shard_count for s in self._gateway.sessions.values()})
+        if not counts:
+            return "no bot session is connected to the gateway"
+        if guild_id is None:
+            return "no session of shard 0, which hears DMs, is connected"
+        shards = " or ".join(f"{(guild_id >> 22) % n}/{n}" for n in counts)
+        return f"no session of the shard that owns guild {guild_id} ({shards}) is connected"
 
     # --- what the bot did --------------------------------------------------------------------
 
