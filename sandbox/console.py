@@ -17,6 +17,8 @@ reflection, a weekly post) appears as it arrives, under the channel's name, as D
 
 It works scripted too (``printf '/advice purpose\\n' | python bot.py sandbox``): nothing ever waits
 for a choice that is not in the input; the next line is simply read, and EOF ends cleanly.
+Whenever the bot breaks one of Discord's rules (a request the emulator rejects, an answer late or
+twice), the console says so at once, on a line starting with ``⚠ The bot broke Discord's rules``.
 Messages are rendered as Discord would show them: markdown becomes terminal styles on a terminal
 and clean text otherwise, ``<t:…>`` timestamps become the member's local time. Rendering is done by
 pure functions (``render_message``, ``render_markdown``, ``render_modal``, ...) so it can be tested
@@ -729,6 +731,7 @@ class _State:
     dms_shown: int = 0  # DMs from the bot printed so far
     zone: str | None = None  # the member's zone as last reported
     dms_closed: set[int] = field(default_factory=set)  # members who closed them with :dms off
+    violations_shown: int = 0  # the emulator's violations printed so far
 
 
 class _Console:
@@ -1065,6 +1068,7 @@ class _Console:
         channels, those not shown yet (the members' own messages are never echoed, and
         answers to commands are shown with the command)."""
         async with self._news_lock:
+            self.show_violations()
             dms = self._fresh(self.emu.dm_messages(self.user_id))
             posts = [(c, m) for c in self._channels() for m in self._fresh(self._posts(c))]
             if not dms and not posts:
@@ -1080,6 +1084,16 @@ class _Console:
                 if actions(message):
                     self.state.current = message
             self.state.dms_shown += len(dms)
+
+    def show_violations(self) -> None:
+        """Each rule the bot broke since the last look: a developer trying their change should
+        not have to read the logs to learn that Discord would have refused it."""
+        for violation in self.emu.violations[self.state.violations_shown :]:
+            self.say(
+                f"⚠ The bot broke Discord's rules ({violation.rule}): "
+                f"{violation.method} {violation.path}: {violation.detail}"
+            )
+            self.state.violations_shown += 1
 
     def _fresh(self, messages: list[dict[str, JSON]]) -> list[dict[str, JSON]]:
         """The bot's messages not seen yet, now marked seen (and everyone else's with them)."""

@@ -151,6 +151,7 @@ async def test_sandbox_console_is_scriptable(tmp_path: Path) -> None:
     assert "Know why you want it" in out
     assert "Determine the reason you want to be an AI researcher" in out
     assert "Reflect" in out
+    assert "⚠ The bot broke Discord's rules" not in out  # the console shows each violation
 
 
 def test_a_corrupted_points_file_is_one_line_naming_the_field(

@@ -7,6 +7,7 @@ in a fixed order.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zlib
 from collections.abc import AsyncIterator
@@ -47,6 +48,14 @@ class Bot(TreeClient):
             await channel.send(f"Shared: **{text}**")
             await interaction.user.send(f"<@{interaction.user.id}>, you shared in <#{reflections}>")
             await interaction.response.send_message("posted", ephemeral=True)
+
+        @tree.command(name="sloppy", description="Answers, after a post Discord refuses")
+        async def sloppy(interaction: discord.Interaction) -> None:
+            channel = interaction.channel
+            assert isinstance(channel, discord.TextChannel)
+            with contextlib.suppress(discord.HTTPException):  # the bot hides its mistake
+                await channel.send("x" * 2001)
+            await interaction.response.send_message("all fine", ephemeral=True)
 
 
 @dataclass
@@ -180,6 +189,17 @@ async def test_the_prompt_says_who_and_where_once_that_changes(server: Server) -
     prompts = [line.split("✓")[0] for line in text.splitlines() if "✓" in line]
     assert prompts == ["> ", "#reflections> ", "bob #reflections> ", "bob> "]
     assert text.endswith("> ")  # yourself where you started: the plain prompt again
+
+
+async def test_a_rule_the_bot_breaks_is_shown_at_once(server: Server) -> None:
+    """Scripted or typed, a developer sees what Discord would have refused, even when the bot
+    hides it (the sandbox subprocess test in tests/test_cli.py relies on this line)."""
+    text = await session(server, ["/sloppy", "/whoami"])
+    warning = "⚠ The bot broke Discord's rules (limits): POST /channels/"
+    assert warning in text and "content" in text.split(warning)[1]
+    assert text.index(warning) < text.index("│ you in #general")  # before the next command
+    assert text.count("⚠") == 1
+    assert [v.rule for v in server.emu.violations] == ["limits"]
 
 
 def test_posts_and_channels_render_without_a_bot() -> None:

@@ -23,14 +23,15 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class FakeEmulator:
-    """Just what ``_Console`` touches: DMs, requests, registered commands, files, and a server
-    with one quiet channel."""
+    """Just what ``_Console`` touches: DMs, requests, violations (none), registered commands,
+    files, and a server with one quiet channel."""
 
     bot_user_id = BOT
     response_deadline = 3.0
 
     def __init__(self) -> None:
         self.requests: list[object] = []
+        self.violations: list[object] = []
         self.dms: list[dict[str, Any]] = []
         self.files: dict[tuple[str, str], bytes] = {}
         self.dms_open: list[bool] = []
