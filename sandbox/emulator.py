@@ -63,6 +63,7 @@ from ._world import (
     Channel,
     Member,
     World,
+    now_iso,
 )
 
 log = logging.getLogger(__name__)
@@ -387,6 +388,16 @@ class Emulator:
         if unknown:
             raise LookupError(f"no roles {unknown} to give in guild {guild_id}")
         guild.members[user_id] = Member(user_id, role_ids)
+
+    def add_members(self, guild_id: int, user_ids: Iterable[int]) -> None:
+        """Make each user an ordinary member, all joining now: a benchmark's large server in a
+        fraction of the time one ``add_member`` each takes (one join time, one lookup)."""
+        guild, users = self._world.guild(guild_id), self._world.users
+        joined = now_iso()
+        for user_id in user_ids:
+            if user_id not in users:
+                raise LookupError(f"no user {user_id}")
+            guild.members[user_id] = Member(user_id, joined_at=joined)
 
     def allow_command(self, guild_id: int, command_name: str, user_id: int) -> None:
         """Let the member use /command_name in the server whatever its

@@ -112,7 +112,7 @@ def guilds(emu: Emulator) -> dict[int, int]:
     for k in range(10, 16):
         guild = emu.add_guild(f"Server {k}", id=k * SHARD_UNIT)
         emu.add_text_channel(guild, "general")
-        emu.add_member(guild, member)
+        emu.add_members(guild, [member])  # the bulk way: an ordinary member all the same
     return {guild: member for guild in emu._world.guilds}
 
 
@@ -270,8 +270,10 @@ async def test_shards_of_another_count_may_be_live_at_once(
 async def test_guild_create_sends_no_members_but_counts_them(emu: Emulator) -> None:
     guild = emu.add_guild("Big")
     emu.add_text_channel(guild, "general")
-    for n in range(300):
-        emu.add_member(guild, emu.add_user(f"member{n}"))
+    emu.add_members(guild, [emu.add_user(f"member{n}") for n in range(299)])
+    emu.add_member(guild, emu.add_user("one more"))
+    with pytest.raises(LookupError, match="no user 12345"):
+        emu.add_members(guild, [12345])
     async with raw_gateway(emu) as ws:
         # Even with the GUILD_MEMBERS intent: the member list needs GUILD_PRESENCES on Discord.
         await identify(ws, intents=GUILDS | GUILD_MEMBERS)
