@@ -45,5 +45,7 @@ class Progress(commands.Cog):
         embed = progress_embed(self.bot.content, data, now=self.bot.clock.now())
         comfort, leanings = chart_samples(data)
         labels = {point.slug: point.label for point in self.bot.content.points}
-        png = await self.bot.charts.render(comfort, leanings, labels=labels, tz=member_zone(data))
+        png = await self.bot.charts.render(
+            comfort, leanings, labels=labels, tz=member_zone(data), member=interaction.user.id
+        )
         await reply(interaction, embed=embed, files=[discord.File(io.BytesIO(png), CHART_FILENAME)])

@@ -1,27 +1,44 @@
-"""Charts render in one worker process, never in the bot's process.
+"""Charts render in a small pool of worker processes, never in the bot's process.
 
 matplotlib, FreeType and PIL hold the GIL through long C calls; rendered in threads, twenty
 concurrent /progress charts stalled the event loop for 56-108 ms at p99 (bench/journal.py).
-In a separate process they cannot touch the loop at all. One worker is enough: a chart takes
-about 0.1 s, and a queue of them costs members seconds, never the bot its heartbeat.
+In separate processes they cannot touch the loop at all, and with one per CPU the bot may use,
+concurrent charts are drawn side by side rather than one after another.
+
+Workers are plain subprocesses running ``cogs.progress.chart_worker`` (see there for what they
+speak), not multiprocessing's: a spawned multiprocessing child re-imports the parent's
+``__main__``, bot.py, and with it discord.py, SQLAlchemy and every cog, which more than doubled
+a worker's memory. The latest chart per member is kept (``_cache.py``), so a repeated
+/progress costs no drawing at all.
 """
 
 import asyncio
-import functools
+import contextlib
 import logging
-import multiprocessing
-import signal
+import os
+import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from advice.errors import UserFacingError
+from cogs.progress import chart_worker
+from cogs.progress._cache import ChartCache, chart_key
 from cogs.progress._samples import ComfortSample, LeaningSample
+from cogs.progress.chart_worker import FRAME, PNG, READY, encode_request
 
 log = logging.getLogger(__name__)
 
 RENDER_TIMEOUT_S = 30  # far above a real chart (~0.2 s); only a hung worker gets here
+START_TIMEOUT_S = 60  # loading matplotlib takes ~1 s, longer on a busy machine
+STOP_TIMEOUT_S = 5  # for the chart a worker may be drawing when the bot stops
+MAX_WORKERS = 4  # ~70 MiB each; past four CPUs, charts are not what members wait on
+CACHE_BYTES = 4 * 2**20  # a chart is 20-110 KiB: the latest of some hundred members
+WORKER_COMMAND = (sys.executable, "-m", chart_worker.__name__)
+# A chart does no linear algebra: one BLAS thread, not one per core, in every worker.
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
+ROOT = Path(__file__).resolve().parents[2]  # where `cogs` imports from, for `-m`
 
 
 class ChartUnavailable(UserFacingError):
@@ -29,40 +46,59 @@ class ChartUnavailable(UserFacingError):
         super().__init__("Your chart couldn't be drawn just now. Please try `/progress` again.")
 
 
-def _ignore_interrupts() -> None:
-    """Worker start-up: Ctrl-C is the bot's to handle; the bot stops its worker itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+class ChartFailed(RuntimeError):
+    """The chart code raised inside a worker: a bug to log with its traceback, not an outage."""
 
 
-def _render(
-    comfort: list[ComfortSample], leanings: list[LeaningSample], labels: dict[str, str], tz: tzinfo
-) -> bytes:
-    """Runs in the worker: matplotlib is imported there, never in the bot's process."""
-    from cogs.progress._chart import render_progress_chart
+def pool_size() -> int:
+    """One worker per CPU this process may use (what Python 3.13's os.process_cpu_count()
+    counts), at least one and at most MAX_WORKERS."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(usable, MAX_WORKERS))
 
-    return render_progress_chart(comfort, leanings, labels=labels, tz=tz)
+
+def zone_name(tz: tzinfo) -> str:
+    if isinstance(tz, ZoneInfo) and tz.key:
+        return tz.key
+    if tz.utcoffset(None) == timedelta(0):
+        return "UTC"
+    raise ValueError(f"a chart is read in an IANA zone, not {tz!r}")
 
 
 class ChartRenderer:
-    """Owns the worker: started on first use, replaced if it dies or hangs, stopped with the
-    cog (and never restarted after that)."""
+    """The bot's charts: a pool of workers, all started on first use; one that dies or hangs is
+    replaced; all stop with the bot, and nothing starts again after that. With the member's id,
+    their latest chart is served again for as long as what it was drawn from is unchanged."""
 
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+    def __init__(
+        self,
+        *,
+        size: int | None = None,
+        render_timeout_s: float = RENDER_TIMEOUT_S,
+        cache_bytes: int = CACHE_BYTES,
+    ) -> None:
+        self.size = max(1, size or pool_size())
+        self.render_timeout_s = render_timeout_s
+        self.cache = ChartCache(cache_bytes)
+        self.drawn = 0  # charts drawn by a worker, not served from the cache
+        self.busy = 0  # renders holding a worker right now
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._workers: set[_Worker] = set()
+        self._drawing: dict[bytes, asyncio.Future[bytes]] = {}  # by chart key
+        self._reaping: set[asyncio.Task[None]] = set()
+        self._started = False
         self._closed = False
 
-    @property
-    def executor(self) -> ProcessPoolExecutor:
-        if self._closed:
-            raise ChartUnavailable()
-        if self._pool is None:
-            # spawn, not fork: forking a process that runs threads (aiosqlite's) is unsafe.
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
-            )
-        return self._pool
+    def worker_pids(self) -> list[int]:
+        """Live workers' process ids: an operator's handle on their memory, and the tests'."""
+        return sorted(
+            w.process.pid
+            for w in self._workers
+            if w.process is not None and w.process.returncode is None
+        )
 
     async def render(
         self,
@@ -71,32 +107,167 @@ class ChartRenderer:
         *,
         labels: Mapping[str, str],
         tz: tzinfo,
+        member: int | None = None,
     ) -> bytes:
-        call = functools.partial(_render, list(comfort), list(leanings), dict(labels), tz)
+        if self._closed:
+            raise ChartUnavailable()
+        request = encode_request(comfort, leanings, labels, zone_name(tz))
+        if member is None:
+            return await self._draw(request)
+        key = chart_key(request)
+        png = self.cache.get(member, key)
+        if png is None:
+            png = await self._draw_once(key, request)
+            self.cache.put(member, key, png)
+        return png
+
+    async def _draw_once(self, key: bytes, request: bytes) -> bytes:
+        """One drawing per chart however many ask for it at once (a double-clicked /progress).
+        Shielded: one asker giving up does not take the chart from the others."""
+        drawing = self._drawing.get(key)
+        if drawing is None:
+            drawing = self._drawing[key] = asyncio.ensure_future(self._draw(request))
+
+            def done(task: asyncio.Future[bytes]) -> None:
+                del self._drawing[key]
+                if not task.cancelled():
+                    task.exception()  # retrieved: an error nobody still awaits is no leak
+
+            drawing.add_done_callback(done)
+        return await asyncio.shield(drawing)
+
+    async def _draw(self, request: bytes) -> bytes:
         for attempt in (1, 2):
-            pool = self.executor
+            worker = await self._checkout()
+            self.busy += 1
             try:
-                return await asyncio.wait_for(
-                    asyncio.get_running_loop().run_in_executor(pool, call), RENDER_TIMEOUT_S
-                )
-            except (BrokenProcessPool, TimeoutError):
-                log.warning("the chart worker died or hung (attempt %d); replacing it", attempt)
-                self._discard(pool)
+                await worker.ready()
+                async with asyncio.timeout(self.render_timeout_s):
+                    png = await worker.draw(request)
+            except ChartFailed:
+                self._idle.put_nowait(worker)  # it said what went wrong: it is still sound
+                raise
+            except (OSError, EOFError, TimeoutError) as error:
+                log.warning("chart worker died or hung (attempt %d): %r", attempt, error)
+                self._replace(worker)
+                continue
+            except BaseException:
+                # Cancelled mid-chart: the worker's reply may still come, and would be read
+                # as the answer to the next request.
+                self._replace(worker)
+                raise
+            finally:
+                self.busy -= 1
+            self._idle.put_nowait(worker)
+            self.drawn += 1
+            return png
         raise ChartUnavailable()
 
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        # Only the pool that failed: a concurrent render may already have made a new one.
-        if self._pool is pool:
-            self._pool = None
-        # A hung worker ignores shutdown, and exit would wait for it: kill it (its render is
-        # lost anyway). The executor has no public handle on its processes before 3.14.
-        workers = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            worker.kill()
+    async def _checkout(self) -> "_Worker":
+        if self._closed:
+            raise ChartUnavailable()
+        if not self._started:
+            self._started = True
+            for _ in range(self.size):  # they load matplotlib side by side
+                self._idle.put_nowait(self._launch())
+        worker = await self._idle.get()
+        if self._closed:
+            self._idle.put_nowait(worker)  # for the next one waiting, who will find it closed too
+            raise ChartUnavailable()
+        return worker
+
+    def _launch(self) -> "_Worker":
+        worker = _Worker()
+        self._workers.add(worker)
+        return worker
+
+    def _replace(self, worker: "_Worker") -> None:
+        worker.kill()
+        self._workers.discard(worker)
+        reaping = asyncio.create_task(worker.stop())
+        self._reaping.add(reaping)
+        reaping.add_done_callback(self._reaping.discard)
+        # Once closed, the dead one goes back instead, so a render still waiting wakes up
+        # (and finds the pool closed).
+        self._idle.put_nowait(worker if self._closed else self._launch())
 
     async def close(self) -> None:
         self._closed = True
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        workers, self._workers = self._workers, set()
+        await asyncio.gather(*(worker.stop() for worker in workers), *self._reaping)
+
+
+class _Worker:
+    """One worker process; a render holds it alone, from its request to the reply."""
+
+    def __init__(self) -> None:
+        self.process: asyncio.subprocess.Process | None = None
+        self._started = asyncio.create_task(self._start())
+        # A worker that fails to start is reported by the render that uses it, or by none.
+        self._started.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        self.process = await asyncio.create_subprocess_exec(
+            *WORKER_COMMAND,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env={**os.environ, **WORKER_ENV},
+        )
+        if await _read_frame(_pipes(self.process)[1]) != READY:
+            raise ConnectionError("the chart worker did not start")
+        log.debug("chart worker %d ready", self.process.pid)
+        return self.process
+
+    async def ready(self) -> None:
+        """Wait until it has loaded matplotlib (not part of a chart's time), or say why not."""
+        await asyncio.wait({self._started}, timeout=START_TIMEOUT_S)
+        if not self._started.done():
+            raise TimeoutError("the chart worker did not start in time")
+        if self._started.cancelled():
+            raise ConnectionError("the chart worker was stopped")
+        self._started.result()  # raises what stopped it from starting
+
+    async def draw(self, request: bytes) -> bytes:
+        stdin, stdout = _pipes(self._started.result())
+        stdin.write(FRAME.pack(len(request)) + request)
+        await stdin.drain()
+        reply = await _read_frame(stdout)
+        if reply[:1] == PNG:
+            return reply[1:]
+        raise ChartFailed(reply[1:].decode(errors="replace"))
+
+    def kill(self) -> None:
+        """For a worker that died, hung, or may yet answer a request nobody awaits."""
+        self._started.cancel()
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    async def stop(self) -> None:
+        """End of input ends a worker once its current chart is sent; a lingering one is
+        killed."""
+        self._started.cancel()  # if still loading: it will read the end of input next
+        await asyncio.wait({self._started})
+        process = self.process
+        if process is None:
+            return
+        _pipes(process)[0].close()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            self.kill()
+            await process.wait()
+
+
+def _pipes(
+    process: asyncio.subprocess.Process,
+) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
+    if process.stdin is None or process.stdout is None:
+        raise ConnectionError("the chart worker has no pipes")  # never: both are PIPE
+    return process.stdin, process.stdout
+
+
+async def _read_frame(stdout: asyncio.StreamReader) -> bytes:
+    (length,) = FRAME.unpack(await stdout.readexactly(FRAME.size))
+    return await stdout.readexactly(length)

@@ -1,64 +1,194 @@
-"""Charts render in a worker process, and the bot's own process never loads matplotlib."""
+"""Charts render in a pool of small worker processes; the bot's own process never loads
+matplotlib, and a worker loads nothing of the bot's but the chart."""
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cogs.progress._renderer import (
+    WORKER_COMMAND,
+    ChartFailed,
+    ChartRenderer,
+    ChartUnavailable,
+    pool_size,
+)
+from cogs.progress._samples import ComfortSample, LeaningSample
+from cogs.progress.chart_worker import FRAME, PNG, READY, encode_request
 
 ROOT = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+LABELS = {"purpose": "Why you want it", "money": "Money"}
+# What a worker must never load: the bot, Discord, the database, the cogs beyond the chart.
+HEAVY = ("bot", "discord", "sqlalchemy", "aiosqlite", "asyncpg", "alembic", "db", "advice")
+CHART_MODULES = {"cogs", "cogs.progress", "cogs.progress._samples", "cogs.progress._chart"}
 
 
-async def test_renders_a_png_in_another_process() -> None:
-    # Imported here, not at collection: unloading the cog in other tests drops these modules,
-    # and pickling to the worker needs the very objects sys.modules holds now.
-    from cogs.progress._renderer import ChartRenderer
-    from cogs.progress._samples import ComfortSample, LeaningSample
+def comfort(rating: int = 4, days: int = 0) -> list[ComfortSample]:
+    return [ComfortSample("purpose", AT + timedelta(days=days), rating)]
 
-    renderer = ChartRenderer()
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Real processes take real time: poll briefly, give up after 30 s."""
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def alive(pid: int) -> bool:
     try:
-        at = datetime(2026, 3, 1, tzinfo=UTC)
-        png = await renderer.render(
-            [ComfortSample("purpose", at, 4)],
-            [LeaningSample(at, 1)],
-            labels={"purpose": "Why you want it"},
-            tz=UTC,
-        )
-        worker = await asyncio.get_running_loop().run_in_executor(renderer.executor, os.getpid)
-    finally:
-        await renderer.close()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def renderer() -> AsyncIterator[ChartRenderer]:
+    charts = ChartRenderer(size=1)
+    yield charts
+    await charts.close()
+
+
+def test_the_pool_has_a_worker_per_usable_cpu() -> None:
+    assert 1 <= pool_size() <= min(len(os.sched_getaffinity(0)), 4)
+    assert ChartRenderer(size=3).size == 3
+
+
+async def test_renders_a_png_in_another_process(renderer: ChartRenderer) -> None:
+    png = await renderer.render(
+        comfort(), [LeaningSample(AT, 1)], labels=LABELS, tz=ZoneInfo("Asia/Kolkata")
+    )
+    assert png.startswith(PNG_SIGNATURE) and len(png) > 1000
+    assert renderer.drawn == 1
+    [worker] = renderer.worker_pids()
     assert worker != os.getpid()
 
 
+def test_the_worker_imports_only_what_it_draws_with(tmp_path: Path) -> None:
+    """The real entry module, one chart, and -X importtime listing every module it loaded."""
+    request = encode_request(comfort(), [LeaningSample(AT, -1)], LABELS, "Europe/Paris")
+    result = subprocess.run(
+        [WORKER_COMMAND[0], "-X", "importtime", *WORKER_COMMAND[1:]],
+        cwd=ROOT,
+        input=FRAME.pack(len(request)) + request,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    replies, out = [], result.stdout
+    while out:
+        (length,) = FRAME.unpack(out[: FRAME.size])
+        replies.append(out[FRAME.size : FRAME.size + length])
+        out = out[FRAME.size + length :]
+    assert [reply[:1] for reply in replies] == [READY, PNG], result.stderr.decode()[-2000:]
+    assert replies[1][1:].startswith(PNG_SIGNATURE)
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.decode().splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "matplotlib.backends.backend_agg" in imported  # the listing does see what it drew with
+    heavy = {name for name in imported if name.split(".")[0] in HEAVY}
+    assert heavy == set()
+    ours = {name for name in imported if name.split(".")[0] == "cogs"}
+    assert ours <= CHART_MODULES
+
+
 def test_loading_the_progress_cog_does_not_import_matplotlib() -> None:
-    probe = "import sys, cogs.progress; print('matplotlib' in sys.modules)"
+    probe = "import sys, cogs.progress._cog; print('matplotlib' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
 
 
-async def test_a_dead_worker_is_replaced_and_a_closed_renderer_stays_closed() -> None:
-    import signal
-
-    import pytest
-
-    from cogs.progress._renderer import ChartRenderer, ChartUnavailable
-    from cogs.progress._samples import ComfortSample
-
-    renderer = ChartRenderer()
-    at = datetime(2026, 3, 1, tzinfo=UTC)
-    sample = [ComfortSample("purpose", at, 4)]
-    loop = asyncio.get_running_loop()
+async def test_two_renders_run_at_once_on_two_workers() -> None:
+    charts = ChartRenderer(size=2)
     try:
-        first = await loop.run_in_executor(renderer.executor, os.getpid)
-        os.kill(first, signal.SIGKILL)  # the worker dies (OOM killer, an operator's kill)
-        png = await renderer.render(sample, [], labels={}, tz=UTC)
-        assert png.startswith(b"\x89PNG")
-        assert await loop.run_in_executor(renderer.executor, os.getpid) != first
+        await charts.render(comfort(), [], labels=LABELS, tz=UTC)  # starts both workers
+        await until(lambda: len(charts.worker_pids()) == 2)
+        pids = charts.worker_pids()
+        for pid in pids:  # frozen: no chart can finish until both are handed out
+            os.kill(pid, signal.SIGSTOP)
+        first = asyncio.create_task(charts.render(comfort(1), [], labels=LABELS, tz=UTC))
+        second = asyncio.create_task(charts.render(comfort(5), [], labels=LABELS, tz=UTC))
+        await until(lambda: charts.busy == 2)  # both in flight, each on its own worker
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        one, other = await asyncio.gather(first, second)
+        assert one.startswith(PNG_SIGNATURE) and other.startswith(PNG_SIGNATURE)
+        assert one != other
+        assert charts.worker_pids() == pids and charts.drawn == 3
     finally:
-        await renderer.close()
+        await charts.close()
+
+
+async def test_a_killed_worker_is_replaced(renderer: ChartRenderer) -> None:
+    await renderer.render(comfort(), [], labels=LABELS, tz=UTC)
+    [first] = renderer.worker_pids()
+    os.kill(first, signal.SIGKILL)  # the worker dies (OOM killer, an operator's kill)
+    png = await renderer.render(comfort(2), [], labels=LABELS, tz=UTC)
+    assert png.startswith(PNG_SIGNATURE)
+    [second] = renderer.worker_pids()
+    assert second != first
+
+
+async def test_a_hung_worker_is_killed_and_replaced() -> None:
+    # A one-point chart takes ~0.1 s; a stopped worker never answers.
+    charts = ChartRenderer(size=1, render_timeout_s=0.9)
+    try:
+        await charts.render(comfort(), [], labels=LABELS, tz=UTC)
+        [hung] = charts.worker_pids()
+        os.kill(hung, signal.SIGSTOP)
+        png = await charts.render(comfort(3), [], labels=LABELS, tz=UTC)
+        assert png.startswith(PNG_SIGNATURE)
+        [fresh] = charts.worker_pids()
+        assert fresh != hung
+        await until(lambda: not alive(hung))
+    finally:
+        await charts.close()
+
+
+async def test_ctrl_c_is_the_bots_not_the_workers(renderer: ChartRenderer) -> None:
+    await renderer.render(comfort(), [], labels=LABELS, tz=UTC)
+    [worker] = renderer.worker_pids()
+    os.kill(worker, signal.SIGINT)
+    assert (await renderer.render(comfort(1), [], labels=LABELS, tz=UTC)).startswith(PNG_SIGNATURE)
+    assert renderer.worker_pids() == [worker]
+
+
+async def test_a_failing_chart_is_reported_and_its_worker_kept(renderer: ChartRenderer) -> None:
+    await renderer.render(comfort(), [], labels=LABELS, tz=UTC)
+    [worker] = renderer.worker_pids()
+    with pytest.raises(ChartFailed, match="ZoneInfoNotFoundError"):
+        await renderer._draw(encode_request(comfort(), [], LABELS, "Nowhere/Atlantis"))
+    assert (await renderer.render(comfort(1), [], labels=LABELS, tz=UTC)).startswith(PNG_SIGNATURE)
+    assert renderer.worker_pids() == [worker]
+
+
+async def test_close_stops_the_workers_for_good() -> None:
+    charts = ChartRenderer(size=2)
+    await charts.render(comfort(), [], labels=LABELS, tz=UTC)
+    await until(lambda: len(charts.worker_pids()) == 2)
+    pids = charts.worker_pids()
+    in_flight = asyncio.create_task(charts.render(comfort(2), [], labels=LABELS, tz=UTC))
+    await until(lambda: charts.busy == 1)
+    await charts.close()
+    # The chart being drawn is either sent or politely refused, never left hanging.
+    [outcome] = await asyncio.gather(in_flight, return_exceptions=True)
+    assert isinstance(outcome, ChartUnavailable) or outcome.startswith(PNG_SIGNATURE)
+    assert not any(alive(pid) for pid in pids)
     with pytest.raises(ChartUnavailable):
-        await renderer.render(sample, [], labels={}, tz=UTC)
+        await charts.render(comfort(), [], labels=LABELS, tz=UTC, member=1)
+    assert charts.worker_pids() == []  # nothing started again

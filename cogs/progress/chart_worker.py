@@ -1,0 +1,141 @@
+"""The chart worker: a small process that draws /progress charts, one request at a time.
+
+``_renderer.ChartRenderer`` starts a few of these as ``python -m cogs.progress.chart_worker``.
+A worker imports only what it draws with (the chart module: matplotlib, numpy, PIL), never
+``bot.py``, discord.py, SQLAlchemy or the cogs, which is why ``cogs/__init__.py`` and
+``cogs/progress/__init__.py`` stay light. The bot's side imports this module too, for the
+format below; at import it loads nothing heavy.
+
+Over stdin/stdout, every message is a frame: a 4-byte big-endian length, then the bytes.
+
+* worker -> bot, once, when matplotlib is loaded: ``READY``.
+* bot -> worker: a request (``encode_request``).
+* worker -> bot: ``PNG`` + the picture, or ``ERROR`` + the traceback if the chart code raised.
+
+End of stdin ends the worker, so it never outlives the bot, however the bot ends.
+
+Requests are ``marshal`` format 2 of plain values (strings, floats, ints): no pickle, so a
+request cannot run code in the worker; it is C-fast; and format 2 never writes back-references,
+so equal inputs always give equal bytes and the request doubles as the chart's cache key.
+"""
+
+import contextlib
+import marshal
+import os
+import signal
+import struct
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from cogs.progress._samples import ComfortSample, LeaningSample
+
+FRAME = struct.Struct(">I")
+READY, PNG, ERROR = b"R", b"P", b"E"
+MARSHAL_FORMAT = 2
+
+
+def encode_request(
+    comfort: Sequence[ComfortSample],
+    leanings: Sequence[LeaningSample],
+    labels: Mapping[str, str],
+    zone: str,
+) -> bytes:
+    """What the chart is drawn from, as plain values: instants as POSIX seconds, the member's
+    zone as its IANA name."""
+    return marshal.dumps(
+        (
+            [(s.slug, _seconds(s.at), s.rating) for s in comfort],
+            [(_seconds(s.at), s.leaning) for s in leanings],
+            dict(labels),
+            zone,
+        ),
+        MARSHAL_FORMAT,
+    )
+
+
+def _seconds(at: datetime) -> float:
+    # Samples are aware UTC; a naive one is read as UTC, as the chart itself does.
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
+
+
+def draw(request: bytes) -> bytes:
+    from zoneinfo import ZoneInfo
+
+    from cogs.progress._chart import render_progress_chart
+
+    comfort, leanings, labels, zone = marshal.loads(request)
+    return render_progress_chart(
+        [ComfortSample(slug, _instant(at), rating) for slug, at, rating in comfort],
+        [LeaningSample(_instant(at), leaning) for at, leaning in leanings],
+        labels=labels,
+        tz=ZoneInfo(zone),
+    )
+
+
+def _instant(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def read_frame(stream: BinaryIO) -> bytes | None:
+    """The next frame, or None at the end of the stream."""
+    header = stream.read(FRAME.size)
+    if len(header) < FRAME.size:
+        return None
+    (length,) = FRAME.unpack(header)
+    body = stream.read(length)
+    return body if len(body) == length else None
+
+
+def write_frame(stream: BinaryIO, body: bytes) -> None:
+    stream.write(FRAME.pack(len(body)) + body)
+    stream.flush()
+
+
+def serve(requests: BinaryIO, replies: BinaryIO) -> None:
+    import gc
+
+    import cogs.progress._chart  # noqa: F401  (matplotlib loads before the worker says ready)
+
+    give_back = _heap_trimmer()
+    # What is loaded by now lives as long as the worker: keep it out of every collection, so
+    # the collection after each chart only walks that chart's objects.
+    gc.freeze()
+    write_frame(replies, READY)
+    while (request := read_frame(requests)) is not None:
+        try:
+            reply = PNG + draw(request)
+        except Exception:
+            reply = ERROR + traceback.format_exc().encode()
+        write_frame(replies, reply)
+        # A figure is a web of reference cycles: free it now, not at some later collection,
+        # then hand the freed heap back, so an idle worker holds what matplotlib needs.
+        gc.collect()
+        give_back()
+
+
+def _heap_trimmer() -> Callable[[], object]:
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc
+    except (AttributeError, OSError):
+        return lambda: None  # elsewhere freed memory is simply kept for reuse
+    return lambda: trim(0)
+
+
+def main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: stopping workers is the bot's job.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Frames travel over the real stdout; whatever a library prints, even from C, goes to
+    # stderr instead of into a frame.
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    with contextlib.suppress(BrokenPipeError):  # the bot is gone
+        serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    main()
