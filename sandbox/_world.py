@@ -185,7 +185,8 @@ class World:
         self.channels: dict[int, Channel] = {}
         self.dm_channel_of: dict[int, int] = {}  # user id -> DM channel id
         self.messages: dict[int, dict[str, JSON]] = {}
-        self.channel_log: dict[int, list[int]] = {}  # channel id -> message ids, oldest first
+        # channel id -> its message ids, oldest first (keys of a dict: one is forgotten at once)
+        self.channel_log: dict[int, dict[int, None]] = {}
         self.attachment_data: dict[int, bytes] = {}  # attachment id -> bytes
         self.commands: dict[int | None, dict[int, dict[str, JSON]]] = {None: {}}
         self.dms_closed: set[int] = set()  # users who accept no DMs from the bot
@@ -593,8 +594,17 @@ class World:
         message.update(extra)
         self._mention(message, body.get("allowed_mentions"))
         self.messages[int(message["id"])] = message
-        self.channel_log.setdefault(channel_id, []).append(int(message["id"]))
+        self.channel_log.setdefault(channel_id, {})[int(message["id"])] = None
         return message
+
+    def forget_message(self, message_id: int) -> None:
+        """Drop a message and its attachments' bytes for good (a long benchmark's answers)."""
+        message = self.messages.pop(message_id, None)
+        if message is None:
+            return
+        self.channel_log.get(int(message["channel_id"]), {}).pop(message_id, None)
+        for attachment in message.get("attachments") or []:
+            self.attachment_data.pop(int(attachment["id"]), None)
 
     def edit_message(
         self, message: dict[str, JSON], body: dict[str, JSON], uploads: list[Upload]

@@ -740,7 +740,7 @@ class Emulator:
         world = self._world
         return [
             copy.deepcopy(world.messages[m])
-            for m in world.channel_log.get(channel_id, [])
+            for m in world.channel_log.get(channel_id, {})
             if m not in self._deleted and not world.messages[m]["flags"] & MESSAGE_EPHEMERAL
         ]
 
@@ -806,14 +806,19 @@ class Emulator:
         return record
 
     def discard(self, interaction: Interaction) -> None:
-        """Forget an answered interaction and its messages (for long benchmark runs)."""
+        """Forget an answered interaction, its messages and the modal it opened, so a long
+        benchmark's emulator does not grow with every interaction."""
         self._interactions.pop(interaction.id, None)
         self._interactions_by_token.pop(interaction.token, None)
-        for message_id in (interaction.original_id, interaction.answer_id):
+        followups = [int(f["id"]) for f in interaction.followups]
+        for message_id in (interaction.original_id, interaction.answer_id, *followups):
             if message_id is not None:
-                self._world.messages.pop(message_id, None)
-        for followup in interaction.followups:
-            self._world.messages.pop(int(followup["id"]), None)
+                self._world.forget_message(message_id)
+                self._deleted.discard(message_id)
+        for body in interaction.callbacks:
+            key = (interaction.user_id, (body.get("data") or {}).get("custom_id"))
+            if body.get("type") == 9 and self._modal_origins.get(key) is interaction:
+                del self._modal_origins[key]
 
     def _add_violation(self, method: str, path: str, rule: str, detail: str) -> None:
         log.warning("bot broke %s: %s %s: %s", rule, method, path, detail)

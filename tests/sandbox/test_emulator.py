@@ -399,6 +399,28 @@ async def test_nonce_dedupes_dm(emu: Emulator, bot: SandboxBot, world: dict[str,
     assert emu.violations == []
 
 
+async def test_discard_forgets_an_interaction_and_all_it_left(
+    emu: Emulator, bot: SandboxBot, world: dict[str, int]
+) -> None:
+    """A long benchmark discards each interaction; the emulator must keep none of it."""
+    echo = await emu.slash(
+        world["user"], "demo echo", options={"text": "hi"}, guild_id=world["guild"]
+    )
+    await echo.message()
+    form = await emu.slash(world["user"], "feedback", guild_id=world["guild"])
+    await form.modal()
+    export = await emu.slash(world["user"], "export")  # a file, in the DM
+    await export.message()
+    for interaction in (echo, form, export):
+        emu.discard(interaction)
+    assert emu.channel_messages(world["channel"]) == []
+    assert emu.dm_messages(world["user"]) == []
+    world_ = emu._world
+    assert world_.messages == {} and world_.attachment_data == {}
+    assert emu._interactions == {} and emu._modal_origins == {}
+    assert emu.violations == []
+
+
 async def test_late_response_is_rejected(
     emu: Emulator, bot: SandboxBot, world: dict[str, int]
 ) -> None:
