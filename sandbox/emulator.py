@@ -21,6 +21,13 @@ several gateway sessions at once (two processes, or shards that each hear only t
 permissions (a channel the bot cannot see is 403 Missing Access, 50001; one it may not post in,
 403 Missing Permissions, 50013), channels deleted under it, and being removed from a server.
 Ids may be fixed (``add_guild(..., id=...)``) so a sandbox keeps its server across runs.
+
+Shards: each IDENTIFY names its ``[shard_id, shard_count]``; a session hears the guilds
+``(guild_id >> 22) % shard_count`` gives its shard, and DMs if it is shard 0. Interactions go the
+same way, so several processes, each with its own shards, answer for their own guilds. GET
+/gateway/bot recommends ``recommended_shards``. An interaction no session can hear comes back
+undelivered: ``Interaction.delivered`` is False and waiting on it raises ``DidNotRespond`` at
+once, what the member's client shows as "The application did not respond".
 """
 
 from __future__ import annotations
