@@ -1,52 +1,134 @@
-"""The baseline bot of bench/interactions.py: the least a discord.py bot can do.
+"""The baseline of the end-to-end benchmarks: the least a discord.py bot can do for each command
+Crossroads is measured on, in its own process.
 
-It imports nothing of Crossroads (it points discord.py at the emulator itself), so run on its own
-(`python bench/bare_bot.py EMULATOR_URL`)
-its memory is what any discord.py bot costs.
+Run as ``python bench/bare_bot.py`` with ``DISCORD_TOKEN`` and ``DISCORD_EMULATOR_URL`` set, as
+Crossroads is run; it reaches the emulator the way ``bot.py`` does (``sandbox.point_discord_at``,
+so both processes pay for importing ``sandbox``) and imports nothing else of Crossroads. Same
+intents as Crossroads (guilds, DMs), same command shapes, answers that skip all the work:
+
+* ``/advice purpose``: "ok", privately;
+* ``/reflect point:<text>``: a form like Crossroads' (a paragraph input ``text``, a 1-5 select
+  ``comfort``); its submit is answered "saved", privately;
+* ``/journal list``: "page 0" with a Next button (``page:1``); a ``page:<n>`` button edits the
+  message to "page <n>";
+* ``/progress``: deferred, then the placeholder is replaced by a fixed 40 KB file named
+  ``progress.png`` (about a chart's size).
+
+It logs "bare bot ready" once discord.py fired on_ready, and stops on SIGTERM.
 """
 
 import asyncio
+import io
+import os
 import signal
 import sys
+from pathlib import Path
 
 import discord
-import yarl
 from discord import app_commands
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sandbox import point_discord_at
+
+CHART_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(40_000)
+
+
+def _modal() -> discord.ui.Modal:
+    modal = discord.ui.Modal(title="Reflect", custom_id="bare-reflect")
+    modal.add_item(
+        discord.ui.Label(
+            text="Your reflection",
+            component=discord.ui.TextInput(
+                custom_id="text", style=discord.TextStyle.paragraph, max_length=4000
+            ),
+        )
+    )
+    modal.add_item(
+        discord.ui.Label(
+            text="How well can you live with this?",
+            component=discord.ui.Select(
+                custom_id="comfort",
+                min_values=0,
+                max_values=1,
+                required=False,
+                options=[discord.SelectOption(label=str(n), value=str(n)) for n in range(1, 6)],
+            ),
+        )
+    )
+    modal.stop()  # answered in on_interaction; discord.py need not keep it
+    return modal
+
+
+def _page_view(page: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="Next ▶", custom_id=f"page:{page + 1}"))
+    view.stop()  # answered in on_interaction; discord.py need not keep it
+    return view
 
 
 class BareBot(discord.Client):
-    """The least a discord.py bot can do for /advice purpose: answer "ok", privately."""
-
     def __init__(self) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
-        super().__init__(intents=intents)
+        intents.dm_messages = True
+        super().__init__(
+            intents=intents,
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+            max_messages=None,
+        )
         self.tree: app_commands.CommandTree[BareBot] = app_commands.CommandTree(self)
+
         advice = app_commands.Group(name="advice", description="Baseline group")
 
         @advice.command(name="purpose", description="Baseline no-op")
         async def purpose(interaction: discord.Interaction[BareBot]) -> None:
             await interaction.response.send_message("ok", ephemeral=True)
 
-        self.tree.add_command(advice)
+        @app_commands.command(name="reflect", description="Baseline form")
+        async def reflect(interaction: discord.Interaction[BareBot], point: str) -> None:
+            await interaction.response.send_modal(_modal())
+
+        journal = app_commands.Group(name="journal", description="Baseline group")
+
+        @journal.command(name="list", description="Baseline page")
+        async def journal_list(interaction: discord.Interaction[BareBot]) -> None:
+            await interaction.response.send_message("page 0", view=_page_view(0), ephemeral=True)
+
+        @app_commands.command(name="progress", description="Baseline file")
+        async def progress(interaction: discord.Interaction[BareBot]) -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            chart = discord.File(io.BytesIO(CHART_BYTES), "progress.png")
+            await interaction.edit_original_response(attachments=[chart])
+
+        for command in (advice, reflect, journal, progress):
+            self.tree.add_command(command)
 
     async def setup_hook(self) -> None:
         await self.tree.sync()  # a fresh emulator knows no commands
 
+    async def on_ready(self) -> None:
+        print("bare bot ready", file=sys.stderr, flush=True)
 
-async def serve(root: str) -> None:
-    """Run against the emulator at `root` until SIGTERM."""
-    discord.http.Route.BASE = f"{root}/api/v10"
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
-        root.replace("http", "ws", 1) + "/gateway"
-    )
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is discord.InteractionType.modal_submit:
+            await interaction.response.send_message("saved", ephemeral=True)
+        elif interaction.type is discord.InteractionType.component:
+            page = int(str((interaction.data or {}).get("custom_id", "page:0")).split(":")[1])
+            await interaction.response.edit_message(content=f"page {page}", view=_page_view(page))
+
+
+async def serve() -> None:
+    root = os.environ["DISCORD_EMULATOR_URL"].rstrip("/")
+    point_discord_at(f"{root}/api/v10", root.replace("http", "ws", 1) + "/gateway")
     bot = BareBot()
     asyncio.get_running_loop().add_signal_handler(
         signal.SIGTERM, lambda: asyncio.ensure_future(bot.close())
     )
     async with bot:
-        await bot.start("bench-token")
+        await bot.start(os.environ["DISCORD_TOKEN"])
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    asyncio.run(serve())

@@ -1,525 +1,603 @@
-"""Benchmark /advice purpose end to end: the real bot against a bare discord.py bot.
+"""Benchmark /advice, /reflect and /journal end to end: Crossroads against a bare discord.py bot.
 
-Both bots talk real HTTP and websocket to the Discord emulator (``sandbox.Emulator``) on
-127.0.0.1, with the emulator's OpenAPI spec validation on for both. For each bot it sends
-``--count`` (2,000) ``/advice purpose`` slash commands at ``--concurrency`` (50) and measures
-each one from just before ``Emulator.slash`` to when the bot's answer reaches the emulator.
-Fifty interactions first warm each bot up and are not counted. After the warm-up,
-``gc.freeze()`` moves both bots' start-up objects out of the collector's way alike.
+Each bot runs in a process of its own (Crossroads as ``python bot.py run``, the baseline as
+``python bench/bare_bot.py``, see bench/_harness.py); this process runs the Discord emulator
+(spec validation on) and the load, and times each interaction from just before the emulator
+dispatches it to when the bot's final answer reaches the emulator. Measured, for each bot:
 
-The baseline is a bare ``discord.Client`` (guilds intent only) whose ``CommandTree`` has one
-group ``advice`` with one subcommand ``purpose`` answering ``"ok"`` ephemerally: the same route
-shape as Crossroads, so the emulator does the same work apart from the size of the payload.
-Crossroads runs as in production apart from its Discord: ``CrossroadsBot`` with the shipped
-content, a fresh cipher key, the system clock and a fresh, migrated SQLite file.
+* ``/advice purpose``: no database;
+* ``/reflect`` submit: the form (opened beforehand, untimed, as a member opens it and types)
+  submitted with a text of realistic length (log-normal, median 300 characters) and a rating:
+  a write and an encryption;
+* ``/journal list``: the first page of a member's journal (1 to 400 entries, log-normal,
+  median 12; realistic text lengths): a read and five decryptions;
+* journal page: a later page of the same journal (Next, to a page drawn at random among the
+  member's pages), the read at an offset.
 
-Each round runs both bots, one after the other, each against its own fresh emulator (discord.py
-aims every client at one API base, so the two cannot be live at once); the order alternates
-between rounds (bare first in odd rounds) to cancel drift. The report gives per-round and
-pooled p50, p99, mean and throughput, and the Crossroads / bare ratios (goal: p99 ratio
-<= 1.5). Everything, the emulator included, runs in this one process and event loop, so the
-emulator's own work delays both bots: each row also shows the time the emulator spent
-validating request bodies against the spec (more for Crossroads' embed and buttons than for
-"ok") and the full garbage collections during the batch.
+Every interaction comes from a different member (``--guilds`` servers); interactions arrive at
+``--rate`` a second (Poisson arrivals: the load does not slow down for a slow bot). Each
+session starts a fresh emulator, a bot, and for Crossroads a fresh copy of one seeded
+database; warm-up interactions of every kind come first and are not timed. Each round runs
+both bots, one after the other, the order alternating between rounds (bare first in odd
+rounds) and so does the order of the commands.
 
-Memory is measured first, in start-ups without load: each bot's resident set (VmRSS) growth
-from just before it (and, for Crossroads, its database) was created to on_ready.
+The emulator checks every request body against Discord's spec after each batch, not as it
+arrives (``--validate-inline`` for that): the check costs the emulator up to ~25 ms for a
+journal page's embed, which would otherwise be timed as the bot's. Each batch also shows the
+CPU each process spent per interaction (the bot's from /proc), which other work on a shared
+machine does not inflate as it does latencies.
 
-Timings are only printed. The script exits non-zero if the emulator recorded any violation
-(a request breaking Discord's spec or limits, a late or double answer), if spec validation was
-off, or if an interaction went unanswered.
+Every answer is checked (the real answer, private); wrong or missing answers, non-2xx answers
+to the bot's requests and emulator violations (deferred checks included) are counted. A batch with any is not a result:
+it is printed as INVALID and the script exits 1. Goals (issue 8): /advice ratio <= 1.3 at p50
+and p99; /reflect and /journal p99 <= 2x the bare bot. Timings are only printed.
 
 Run from the repository root:
 
-    .venv/bin/python bench/interactions.py [--count 2000] [--concurrency 50] [--rounds 2]
-        [--profile crossroads.prof]
+    .venv/bin/python bench/interactions.py [--quick] [--rounds 2] [--count 600] [--rate 20]
+        [--database sqlite|postgresql] [--keep DIR]
 
-``--profile`` writes cProfile statistics of the measured Crossroads batches (the emulator's
-side included, since it shares the process) for ``python -m pstats``.
+PostgreSQL comes from BENCH_DATABASE_URL (default
+postgresql+asyncpg://postgres@127.0.0.1:5432/crossroads_bench); its public schema is reset.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import gc
 import logging
+import math
 import os
-import platform
-import resource
-import signal
-import statistics
+import random
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import asyncpg
+from _harness import (
+    BARE,
+    CROSSROADS,
+    DEFAULT_PG_URL,
+    FIRST_USER_ID,
+    PER_PAGE,
+    BenchEmulator,
+    BotProcess,
+    JournalPage,
+    Journals,
+    OpenForm,
+    Place,
+    Problems,
+    Stats,
+    Writer,
+    advice,
+    build_world,
+    closed_loop,
+    cpu_seconds,
+    forget_page,
+    journal_list,
+    journal_page,
+    journal_size,
+    load_average,
+    load_postgresql,
+    load_sqlite,
+    machine_line,
+    open_loop,
+    open_reflection,
+    postgres_dsn,
+    reflection_length,
+    reset_postgres_schema,
+    submit_reflection,
+    text_of_length,
+)
 
-import bare_bot
-import discord
-from bare_bot import BareBot
-
-from advice.clock import SystemClock
 from advice.content import load_content
-from cogs._bot import CrossroadsBot, SyncPolicy
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
+from db.database import parse_database_url
 from db.migrate import upgrade
-from sandbox import Emulator, Violation, point_discord_at
 
-REPO = Path(__file__).resolve().parents[1]
-COMMAND = "advice purpose"
-WARMUP = 50
-MEMBERS = 50  # interactions come round-robin from this many members of one guild
-GOAL_P99_RATIO = 1.5
-CROSSROADS = "crossroads"
-BARE = "bare"
+ADVICE, REFLECT, JOURNAL, PAGE = (
+    "/advice purpose",
+    "/reflect submit",
+    "/journal list",
+    "journal page",
+)
+OPERATIONS = (ADVICE, REFLECT, JOURNAL, PAGE)
+GOALS = {  # operation -> (goal on the p50 ratio, goal on the p99 ratio)
+    ADVICE: (1.3, 1.3),
+    REFLECT: (None, 2.0),
+    JOURNAL: (None, 2.0),
+    PAGE: (None, 2.0),
+}
+GUILDS = 20
 
 
-# --- the baseline ------------------------------------------------------------------------------
+def split_pools(
+    places: list[Place], count: int, warmup: int
+) -> tuple[dict[str, list[Place]], dict[str, list[Place]]]:
+    cursor = 0
+
+    def take(n: int) -> list[Place]:
+        nonlocal cursor
+        taken = places[cursor : cursor + n]
+        cursor += n
+        return taken
+
+    # The journal pools come first: the database has journals for exactly those ids.
+    measured = {JOURNAL: take(count)}
+    warm = {JOURNAL: take(warmup)}
+    for name in (ADVICE, REFLECT):
+        measured[name] = take(count)
+        warm[name] = take(warmup)
+    return measured, warm
 
 
-# --- one bot against its own emulator ------------------------------------------------------
+@dataclass(frozen=True)
+class Costs:
+    """CPU ms per interaction of a batch: what the machine did besides waiting."""
+
+    bot: float  # the bot's process
+    bench: float  # this process: emulator and load generator
+    validation: float  # wall ms of the emulator's spec checks, when they run inline
+
+    def cells(self) -> str:
+        inline = f" (inline spec checks {self.validation:.2f} ms)" if self.validation else ""
+        return (
+            f"CPU/interaction: bot {self.bot:5.2f} ms, emulator+load {self.bench:5.2f} ms{inline}"
+        )
 
 
 @dataclass
 class Session:
-    """A running bot, its emulator and the small world the interactions come from."""
-
     kind: str
-    emulator: Emulator
-    bot: discord.Client
-    runner: asyncio.Task[None]
-    guild_id: int
-    channel_id: int
-    members: list[int]
-    rss_before: int  # bytes, just before the bot (and its database) was created
-    rss_ready: int  # bytes, once the bot is ready (on_ready fired)
-    cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-
-    @property
-    def rss_growth(self) -> int:
-        return self.rss_ready - self.rss_before
+    round: int
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    problems: dict[str, Problems] = field(default_factory=dict)
+    costs: dict[str, Costs] = field(default_factory=dict)
+    setup: Problems = field(default_factory=Problems)  # warm-up, forms opened, the bot's log
 
 
-def rss_bytes() -> int:
-    """Current resident set size (VmRSS); the peak from getrusage where /proc is missing."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return peak_rss_bytes()
+@dataclass
+class Plan:
+    count: int
+    warmup: int
+    rate: float
+    members: int
+    writers: list[Writer]
+    slugs: tuple[str, ...]
+    seed: int
+    validate_inline: bool
 
 
-def peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+def make_plan(args: argparse.Namespace, slugs: tuple[str, ...]) -> Plan:
+    rng = random.Random(args.seed)
+    members = 3 * (args.count + args.warmup)
+    # Journals for the journal pools (the first count + warmup members, see split_pools).
+    writers = [
+        Writer(
+            user_id=FIRST_USER_ID + index,
+            entries=journal_size(rng),
+            decisions=rng.randint(0, 6),
+            timezone=rng.choice((None, "Europe/Berlin", "America/New_York", "Asia/Kolkata")),
+        )
+        for index in range(args.count + args.warmup)
+    ]
+    return Plan(
+        args.count,
+        args.warmup,
+        args.rate,
+        members,
+        writers,
+        slugs,
+        args.seed,
+        args.validate_inline,
+    )
 
 
-async def start_session(kind: str, workdir: Path) -> Session:
-    # Validates against ../shared/discord-api-spec/openapi.json. It keeps no request log and
-    # forgets each interaction once timed: Discord's memory is not the bot's, but here the
-    # emulator shares the bot's process, and a growing heap would lengthen every GC pause.
-    emulator = Emulator(record_requests=False)
+# --- the database -------------------------------------------------------------------------------
+
+
+@dataclass
+class Storage:
+    """Where Crossroads keeps its data in this run, seeded once."""
+
+    backend: str
+    template: Path | None = None  # SQLite: copied fresh for each session
+    pg_url: str | None = None
+
+    async def session_url(self, workdir: Path, label: str) -> str:
+        if self.template is not None:
+            path = workdir / f"{label}.db"
+            shutil.copyfile(self.template, path)
+            return f"sqlite+aiosqlite:///{path}"
+        assert self.pg_url is not None
+        # A fresh emulator knows no commands: forget the synced hash, so the bot syncs.
+        connection = await asyncpg.connect(postgres_dsn(parse_database_url(self.pg_url)))
+        try:
+            await connection.execute("DELETE FROM app_state WHERE key LIKE 'commands:%'")
+        finally:
+            await connection.close()
+        return self.pg_url
+
+
+async def seed_storage(backend: str, workdir: Path, journals: Journals) -> Storage:
+    started = time.perf_counter()
+    if backend == "sqlite":
+        path = workdir / "template.db"
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        await upgrade(database)
+        await database.dispose()
+        await asyncio.to_thread(load_sqlite, path, journals)
+        storage = Storage(backend, template=path)
+    else:
+        raw = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_PG_URL
+        url = parse_database_url(raw)
+        await reset_postgres_schema(url)
+        database = Database(url)
+        await upgrade(database)
+        await database.dispose()
+        connection = await asyncpg.connect(postgres_dsn(url))
+        try:
+            await load_postgresql(connection, journals)
+        finally:
+            await connection.close()
+        storage = Storage(backend, pg_url=raw)
+    print(
+        f"database: {backend}, {len(journals.writers):,} journals, {journals.rows:,} reflections "
+        f"loaded in {time.perf_counter() - started:.1f} s"
+    )
+    return storage
+
+
+# --- one session: a bot, its emulator, the load ---------------------------------------------
+
+
+async def run_session(
+    kind: str,
+    round_number: int,
+    plan: Plan,
+    storage: Storage,
+    workdir: Path,
+    key: str,
+) -> Session:
+    session = Session(kind, round_number)
+    emulator = BenchEmulator(defer_validation=not plan.validate_inline)
     await emulator.start()
     if not emulator.validating:
-        await emulator.stop()
         raise SystemExit("the emulator's spec validation is off: the comparison would be unfair")
-    point_discord_at(emulator.api_base, emulator.gateway_url)
-    guild_id = emulator.add_guild("Bench Server")
-    channel_id = emulator.add_text_channel(guild_id, "general")
-    members = [emulator.add_user(f"member{n}") for n in range(MEMBERS)]
-    for member in members:
-        emulator.add_member(guild_id, member)
-
-    cleanup: list[Callable[[], Awaitable[None]]] = []
-    gc.collect()
-    rss_before = rss_bytes()
-    bot: discord.Client
-    if kind == CROSSROADS:
-        database = Database(f"sqlite+aiosqlite:///{workdir / 'crossroads.db'}")
-        cleanup.append(database.dispose)
-        await upgrade(database)
-        bot = CrossroadsBot(
-            database=database,
-            content=load_content(),
-            cipher=TextCipher(parse_key(generate_key())),
-            clock=SystemClock(),
-            sync=SyncPolicy.AUTO,
-        )
-    else:
-        bot = BareBot()
-    runner = asyncio.create_task(bot.start("bench-token"))
-    ready = asyncio.create_task(emulator.wait_until_ready())
-    await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if runner.done():  # the bot died while starting: show why rather than a time-out
-        ready.cancel()
-        await emulator.stop()
-        runner.result()
-    await ready
-    # discord.py fires on_ready only after its guild_ready_timeout (2 s) with no GUILD_CREATE:
-    # wait for it, so the bot is fully started and no ready event lands after it is closed.
-    await asyncio.wait_for(bot.wait_until_ready(), timeout=30)
-    rss_ready = rss_bytes()
-    return Session(
-        kind, emulator, bot, runner, guild_id, channel_id, members, rss_before, rss_ready, cleanup
-    )
-
-
-async def stop_session(session: Session) -> None:
-    await session.bot.close()
-    await session.runner
-    await session.emulator.stop()
-    for step in session.cleanup:
-        await step()
-
-
-# --- the load --------------------------------------------------------------------------------
-
-
-@dataclass
-class Overheads:
-    """Time a batch spent outside both bots that still delays every interaction (one loop)."""
-
-    validation: float = 0.0  # seconds in the emulator's spec validation of request bodies
-    full_gcs: list[float] = field(default_factory=list)  # seconds of each generation-2 collection
-
-
-@contextmanager
-def measure_overheads(emulator: Emulator) -> Iterator[Overheads]:
-    """Time the emulator's spec validation and the full garbage collections while active."""
-    overheads = Overheads()
-    validator = emulator._validator  # private, but the emulator has no timing hook
-    assert validator is not None
-    validate = validator.validate
-
-    def timed_validate(method: str, template: str, body: Any) -> list[tuple[str, str]]:
-        started = time.perf_counter()
-        try:
-            return validate(method, template, body)
-        finally:
-            overheads.validation += time.perf_counter() - started
-
-    gc_started = 0.0
-
-    def on_gc(phase: str, info: dict[str, int]) -> None:
-        nonlocal gc_started
-        if phase == "start":
-            gc_started = time.perf_counter()
-        elif info["generation"] == 2:
-            overheads.full_gcs.append(time.perf_counter() - gc_started)
-
-    validator.validate = timed_validate  # type: ignore[method-assign]
-    gc.callbacks.append(on_gc)
+    bot: BotProcess | None = None
     try:
-        yield overheads
+        places = build_world(emulator, guilds=GUILDS, members=plan.members)
+        measured, warm = split_pools(places, plan.count, plan.warmup)
+        label = f"{kind}-round{round_number}"
+        url = await storage.session_url(workdir, label) if kind == CROSSROADS else None
+        bot = await BotProcess.start(
+            kind, emulator, workdir, database_url=url, data_key=key, label=label
+        )
+        await bot.wait_ready(emulator)
+        entries = {w.user_id: w.entries for w in plan.writers}
+        rng = random.Random(plan.seed * 31 + round_number)
+
+        # Warm-up: every kind of interaction, untimed (first uses compile and import things).
+        await warm_up(emulator, kind, warm, entries, plan.slugs, rng, session.setup)
+        session.setup.absorb(emulator.take_problems())
+        gc.collect()
+        gc.freeze()  # the load generator's start-up objects stay out of the collector's way
+
+        order = [ADVICE, REFLECT, JOURNAL] if round_number % 2 else [JOURNAL, REFLECT, ADVICE]
+        for name in order:
+            if name == ADVICE:
+                await measure(
+                    session, emulator, bot, ADVICE, plan, adviser(emulator, kind, measured[ADVICE])
+                )
+            elif name == REFLECT:
+                forms = await open_forms(emulator, measured[REFLECT], plan.slugs, session.setup)
+                session.setup.absorb(emulator.take_problems())
+                await measure(
+                    session, emulator, bot, REFLECT, plan, submitter(emulator, kind, forms, rng)
+                )
+            else:
+                firsts: list[JournalPage | None] = [None] * len(measured[JOURNAL])
+                await measure(
+                    session,
+                    emulator,
+                    bot,
+                    JOURNAL,
+                    plan,
+                    lister(emulator, kind, measured[JOURNAL], firsts),
+                )
+                turns = [
+                    (first, rng.randrange(1, pages(entries[first.place.user_id])))
+                    for first in firsts
+                    if first is not None and pages(entries[first.place.user_id]) > 1
+                ]
+                rng.shuffle(turns)
+                await measure(
+                    session,
+                    emulator,
+                    bot,
+                    PAGE,
+                    plan,
+                    turner(emulator, kind, turns),
+                    count=len(turns),
+                )
+                for first in firsts:
+                    if first is not None:
+                        forget_page(emulator, first)
     finally:
-        gc.callbacks.remove(on_gc)
-        del validator.validate  # back to the class's method
+        gc.unfreeze()
+        if bot is not None:
+            code = await bot.stop()
+            if code not in (0, -15):
+                session.setup.error("bot exit", f"the {kind} bot exited with {code}")
+            for line in bot.problems()[:5]:
+                session.setup.error("bot log", line)
+        await emulator.stop()
+    return session
 
 
-@dataclass
-class Batch:
-    latencies: list[float]  # seconds, one per interaction
-    wall: float  # seconds for the whole batch
-    overheads: Overheads
+def pages(entries: int) -> int:
+    return math.ceil(entries / PER_PAGE)
 
 
-def check_answer(kind: str, message: dict[str, Any]) -> None:
-    """Make sure the time measured is for the real answer, not an error reply."""
-    if kind == BARE:
-        ok = message.get("content") == "ok"
-    else:
-        embeds = message.get("embeds")
-        ok = isinstance(embeds, list) and str(embeds[0].get("title", "")).startswith("1.")
-    if not ok:
-        raise SystemExit(f"{kind}: unexpected answer to /{COMMAND}: {message}")
+Operation = Callable[[int], Awaitable[float]]
 
 
-async def run_batch(session: Session, count: int, concurrency: int, *, check: bool) -> Batch:
-    """``count`` interactions, at most ``concurrency`` in flight, timed one by one."""
-    emulator = session.emulator
-    gate = asyncio.Semaphore(concurrency)
-    latencies = [0.0] * count
+def adviser(emulator: BenchEmulator, kind: str, members: list[Place]) -> Operation:
+    async def one(index: int) -> float:
+        return await advice(emulator, kind, members[index])
 
-    async def one(index: int) -> None:
-        member = session.members[index % len(session.members)]
-        async with gate:
-            started = time.perf_counter()
-            interaction = await emulator.slash(
-                member, COMMAND, guild_id=session.guild_id, channel_id=session.channel_id
-            )
-            # Timed to the answer's arrival, not to copying it out for the check below.
-            latencies[index] = await interaction.answered() - started
-        if check:
-            check_answer(session.kind, await interaction.message())
-        emulator.discard(interaction)
-
-    with measure_overheads(emulator) as overheads:
-        started = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(count)))
-        wall = time.perf_counter() - started
-    return Batch(latencies, wall, overheads)
+    return one
 
 
-# --- statistics and the report -------------------------------------------------------------
+def submitter(
+    emulator: BenchEmulator, kind: str, forms: list[OpenForm | None], rng: random.Random
+) -> Operation:
+    texts = [text_of_length(rng, reflection_length(rng)) for _ in forms]
+    ratings = [None if rng.random() < 0.1 else rng.randint(1, 5) for _ in forms]
+
+    async def one(index: int) -> float:
+        form = forms[index]
+        if form is None:
+            raise RuntimeError("its form never opened")
+        return await submit_reflection(emulator, kind, form, texts[index], ratings[index])
+
+    return one
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+def lister(
+    emulator: BenchEmulator, kind: str, members: list[Place], firsts: list[JournalPage | None]
+) -> Operation:
+    async def one(index: int) -> float:
+        latency, firsts[index] = await journal_list(emulator, kind, members[index])
+        return latency
+
+    return one
 
 
-@dataclass
-class Summary:
-    p50: float  # ms
-    p99: float  # ms
-    mean: float  # ms
-    throughput: float  # interactions/s
-    validation: float  # ms of emulator spec validation per interaction
-    validation_share: float  # of the batches' wall time
-    full_gcs: int
-    full_gc_max: float  # ms
+def turner(emulator: BenchEmulator, kind: str, turns: list[tuple[JournalPage, int]]) -> Operation:
+    async def one(index: int) -> float:
+        first, page = turns[index]
+        return await journal_page(emulator, kind, first, page)
 
-    @classmethod
-    def of(cls, batches: Sequence[Batch]) -> Summary:
-        latencies = [s * 1000 for batch in batches for s in batch.latencies]
-        wall = sum(batch.wall for batch in batches)
-        validation = sum(batch.overheads.validation for batch in batches)
-        full_gcs = [pause for batch in batches for pause in batch.overheads.full_gcs]
-        return cls(
-            p50=percentile(latencies, 0.50),
-            p99=percentile(latencies, 0.99),
-            mean=statistics.fmean(latencies),
-            throughput=len(latencies) / wall,
-            validation=validation * 1000 / len(latencies),
-            validation_share=validation / wall,
-            full_gcs=len(full_gcs),
-            full_gc_max=max(full_gcs, default=0.0) * 1000,
-        )
-
-    def row(self, label: str) -> str:
-        return (
-            f"  {label:<11} p50 {self.p50:7.2f} ms  p99 {self.p99:7.2f} ms  "
-            f"mean {self.mean:7.2f} ms  {self.throughput:6.1f} interactions/s\n"
-            f"  {'':<11} in the loop: emulator spec validation {self.validation:4.2f} ms per "
-            f"interaction ({self.validation_share:.0%} of the time), {self.full_gcs} full GCs "
-            f"(longest {self.full_gc_max:.0f} ms)"
-        )
+    return one
 
 
-def mib(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB"
+async def open_forms(
+    emulator: BenchEmulator, members: list[Place], slugs: tuple[str, ...], problems: Problems
+) -> list[OpenForm | None]:
+    """Each member opens the form (untimed); None where it did not open (an error)."""
+    forms: list[OpenForm | None] = [None] * len(members)
+
+    async def one(index: int) -> float:
+        forms[index] = await open_reflection(emulator, members[index], slugs[index % len(slugs)])
+        return 0.0
+
+    _, opened = await closed_loop(len(members), 8, one)
+    problems.absorb(opened)
+    return forms
 
 
-def growth(size: int) -> str:
-    return f"{size / 2**20:+.2f} MiB"
+async def warm_up(
+    emulator: BenchEmulator,
+    kind: str,
+    warm: dict[str, list[Place]],
+    entries: dict[int, int],
+    slugs: tuple[str, ...],
+    rng: random.Random,
+    problems: Problems,
+) -> None:
+    n = len(warm[ADVICE])
+    for operation in (
+        adviser(emulator, kind, warm[ADVICE]),
+        submitter(emulator, kind, await open_forms(emulator, warm[REFLECT], slugs, problems), rng),
+    ):
+        _, seen = await closed_loop(n, 4, operation)
+        problems.absorb(seen)
+    firsts: list[JournalPage | None] = [None] * n
+    _, seen = await closed_loop(n, 4, lister(emulator, kind, warm[JOURNAL], firsts))
+    problems.absorb(seen)
+    turns = [
+        (first, pages(entries[first.place.user_id]) - 1)
+        for first in firsts
+        if first is not None and pages(entries[first.place.user_id]) > 1
+    ]
+    _, seen = await closed_loop(len(turns), 4, turner(emulator, kind, turns))
+    problems.absorb(seen)
+    for first in firsts:
+        if first is not None:
+            forget_page(emulator, first)
 
 
-def machine_line() -> str:
-    return (
-        f"machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
-        f"{platform.platform()}; Python {platform.python_version()}; "
-        f"discord.py {discord.__version__}"
+async def measure(
+    session: Session,
+    emulator: BenchEmulator,
+    bot: BotProcess,
+    name: str,
+    plan: Plan,
+    operation: Operation,
+    *,
+    count: int | None = None,
+) -> None:
+    session.setup.absorb(emulator.take_problems())  # whatever came before is not this batch's
+    count = plan.count if count is None else count
+    bot_cpu, bench_cpu, validation = (
+        cpu_seconds(bot.pid),
+        time.process_time(),
+        emulator.validation_seconds,
+    )
+    latencies, problems = await open_loop(
+        count, plan.rate, operation, seed=plan.seed + session.round
+    )
+    problems.absorb(emulator.take_problems())
+    session.latencies[name] = latencies
+    session.problems[name] = problems
+    per = 1000 / max(1, count)
+    session.costs[name] = Costs(
+        (cpu_seconds(bot.pid) - bot_cpu) * per,
+        (time.process_time() - bench_cpu) * per,
+        (emulator.validation_seconds - validation) * per,
     )
 
 
-# --- main --------------------------------------------------------------------------------------
+# --- the report ------------------------------------------------------------------------------
 
 
-async def process_rss(kind: str) -> int:
-    """VmRSS of the bot in a process of its own, once it has answered one /advice purpose.
+def print_session(session: Session) -> None:
+    print(f"  {session.kind}:")
+    for name in OPERATIONS:
+        if name not in session.latencies:
+            continue
+        stats = Stats(session.latencies[name])
+        problems = session.problems[name]
+        flag = "" if not problems.count else f"   INVALID: {problems.summary()}"
+        line = stats.cells() if stats.n else "no answers"
+        print(f"    {name:<17} {line}   {session.costs[name].cells()}{flag}")
+    if session.setup.count:
+        print(f"    INVALID set-up (warm-up, forms, bot log): {session.setup.summary()}")
 
-    Crossroads runs as an operator runs it (`python bot.py`, pointed at the emulator); the
-    bare bot runs from this file (`--serve-bare`). Neither shares memory with the emulator.
-    """
-    emulator = Emulator(record_requests=False)
-    await emulator.start()
-    guild_id = emulator.add_guild("RSS Server")
-    channel_id = emulator.add_text_channel(guild_id, "general")
-    member = emulator.add_user("member")
-    emulator.add_member(guild_id, member)
-    root = emulator.api_base.removesuffix("/api/v10")
-    script = [str(REPO / "bot.py")] if kind == CROSSROADS else [bare_bot.__file__, root]
-    with tempfile.TemporaryDirectory(prefix="crossroads-rss-") as workdir:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "DISCORD_TOKEN": "bench-token",
-            "DISCORD_EMULATOR_URL": root,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/crossroads.db",
-            "LOG_LEVEL": "WARNING",
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *script,
-            cwd=workdir,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+
+def pooled(sessions: list[Session], kind: str, name: str) -> Stats:
+    return Stats(
+        [s for session in sessions if session.kind == kind for s in session.latencies.get(name, [])]
+    )
+
+
+def verdict(value: float, goal: float | None) -> str:
+    if goal is None:
+        return ""
+    return f"(goal <= {goal:g}: {'met' if value <= goal else 'NOT MET'})"
+
+
+def report(sessions: list[Session], rounds: int) -> bool:
+    """The pooled table; whether every batch was valid."""
+    print(f"\npooled over {rounds} round(s):")
+    header = f"{'bare p50':>9} {'p99':>8}   {'crossroads p50':>14} {'p99':>8}   ratio p50, p99"
+    print(f"  {'':<17} {header}")
+    for name in OPERATIONS:
+        bare, crossroads = pooled(sessions, BARE, name), pooled(sessions, CROSSROADS, name)
+        if not bare.n or not crossroads.n:
+            print(f"  {name:<17} (no answers)")
+            continue
+        p50_ratio, p99_ratio = crossroads.p50 / bare.p50, crossroads.p99 / bare.p99
+        p50_goal, p99_goal = GOALS[name]
+        print(
+            f"  {name:<17} {bare.p50:7.2f}ms {bare.p99:6.2f}ms   {crossroads.p50:12.2f}ms "
+            f"{crossroads.p99:6.2f}ms   {p50_ratio:.2f} {verdict(p50_ratio, p50_goal)}, "
+            f"{p99_ratio:.2f} {verdict(p99_ratio, p99_goal)}"
         )
-        try:
-            await emulator.wait_until_ready(timeout=60)
-            interaction = await emulator.slash(
-                member, COMMAND, guild_id=guild_id, channel_id=channel_id
-            )
-            await interaction.answered(timeout=30)
-            status = Path(f"/proc/{process.pid}/status").read_text(encoding="ascii")  # noqa: ASYNC240
-            rss = next(
-                int(line.split()[1]) * 1024 for line in status.splitlines() if "VmRSS:" in line
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            await process.wait()
-            await emulator.stop()
-    return rss
+        per_round = []
+        for round_number in range(1, rounds + 1):
+            pair = {
+                s.kind: Stats(s.latencies.get(name, []))
+                for s in sessions
+                if s.round == round_number
+            }
+            if all(pair.get(k) and pair[k].n for k in (BARE, CROSSROADS)):
+                ours, base = pair[CROSSROADS], pair[BARE]
+                per_round.append(f"{ours.p50 / base.p50:.2f}/{ours.p99 / base.p99:.2f}")
+        print(f"  {'':<17} per round (p50/p99 ratio): {', '.join(per_round)}")
+    total = Problems()
+    for session in sessions:
+        total.absorb(session.setup)
+        for problems in session.problems.values():
+            total.absorb(problems)
+    print(f"\nproblems over every measured and set-up interaction: {total.summary()}")
+    return total.count == 0
 
 
-async def measure_startup(kind: str) -> tuple[int, int]:
-    """Start ``kind`` against a fresh emulator, with no load: (RSS growth, RSS at ready)."""
-    with tempfile.TemporaryDirectory(prefix="crossroads-bench-") as workdir:
-        session = await start_session(kind, Path(workdir))
-        await stop_session(session)
-    gc.collect()
-    return session.rss_growth, session.rss_ready
+def keep_logs(workdir: Path, keep: Path) -> None:
+    keep.mkdir(parents=True, exist_ok=True)
+    for log in workdir.glob("*.log"):
+        shutil.copy(log, keep / log.name)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a run under two minutes")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each bot (order alternates)")
+    parser.add_argument("--count", type=int, default=600, help="measured interactions per kind")
+    parser.add_argument("--rate", type=float, default=20.0, help="interactions arriving a second")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed interactions per kind")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--validate-inline",
+        action="store_true",
+        help="check bodies against the spec as they arrive (timed with the answers), "
+        "not after each batch",
+    )
+    parser.add_argument("--keep", type=Path, help="copy the bots' logs here")
+    args = parser.parse_args()
+    if args.quick:
+        args.count, args.warmup = 80, 10
+    return args
 
 
 async def bench(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     print(machine_line())
+    content = load_content()
+    slugs = content.slugs
+    plan = make_plan(args, slugs)
     print(
-        f"load: {args.count} x /{COMMAND} per bot per round at concurrency {args.concurrency}, "
-        f"{WARMUP} warm-up interactions first (not counted), {args.rounds} round(s), "
-        f"{MEMBERS} members"
+        f"load: per bot and round, {args.count} of each of {', '.join(OPERATIONS[:3])} and up to "
+        f"{args.count} journal pages, arriving at {args.rate:g}/s (Poisson), each from a "
+        f"different member of {GUILDS} servers; {args.warmup} untimed warm-ups of each first; "
+        f"{args.rounds} round(s)"
     )
-    print("note: the emulator runs in this same process and event loop as the bot")
-    print("note: gc.freeze() after each bot's warm-up, for both bots\n")
-
-    # Memory first, before any load has grown (and freed into) the heap. The bare bot goes first,
-    # so it, not Crossroads, pays for what any discord.py bot initialises once per process.
-    print("start-up memory (RSS growth from just before the bot is created to on_ready):")
-    rss_imports = rss_bytes()
-    bare_growth, _ = await measure_startup(BARE)
-    crossroads_growth, crossroads_rss = await measure_startup(CROSSROADS)
-    print(f"  process after imports:     {mib(rss_imports)}")
-    print(f"  bare:                      {growth(bare_growth)}")
-    print(
-        f"  crossroads:                {growth(crossroads_growth)}  (database open + migration, "
-        f"content, bot and cogs, login, command sync, gateway)"
-    )
-    print(f"  process at crossroads ready: {mib(crossroads_rss)} (emulator and bare bot included)")
-    bare_alone, crossroads_alone = await process_rss(BARE), await process_rss(CROSSROADS)
-    print("bot in its own process after start-up and one answer (VmRSS):")
-    print(f"  bare discord.py bot:       {mib(bare_alone)}")
-    print(
-        f"  crossroads (python bot.py): {mib(crossroads_alone)}  "
-        f"({crossroads_alone / bare_alone:.2f}x bare)\n"
-    )
-
-    batches: dict[str, list[Batch]] = {CROSSROADS: [], BARE: []}
-    violations: dict[str, list[Violation]] = {CROSSROADS: [], BARE: []}
-    validating: dict[str, set[bool]] = {CROSSROADS: set(), BARE: set()}
-    profiler = cProfile.Profile() if args.profile else None
-
-    for round_number in range(1, args.rounds + 1):
-        order = (BARE, CROSSROADS) if round_number % 2 else (CROSSROADS, BARE)
-        print(f"round {round_number} ({' then '.join(order)}):")
-        for kind in order:
-            with tempfile.TemporaryDirectory(prefix="crossroads-bench-") as workdir:
-                session = await start_session(kind, Path(workdir))
-                try:
-                    validating[kind].add(session.emulator.validating)
-                    await run_batch(session, WARMUP, args.concurrency, check=True)
-                    # Start-up objects (imports, SQLAlchemy, the spec) never die; freezing them
-                    # keeps full GCs from rescanning them mid-run, for both bots alike.
-                    gc.freeze()
-                    profiling = profiler if kind == CROSSROADS else None
-                    if profiling is not None:
-                        profiling.enable()
-                    batch = await run_batch(session, args.count, args.concurrency, check=False)
-                    if profiling is not None:
-                        profiling.disable()
-                    batches[kind].append(batch)
-                    violations[kind].extend(session.emulator.violations)
-                finally:
-                    gc.unfreeze()
-                    await stop_session(session)
-            print(Summary.of([batch]).row(kind))
-            gc.collect()
-        print()
-
-    pooled = {kind: Summary.of(batches[kind]) for kind in (CROSSROADS, BARE)}
-    print(f"pooled over {args.rounds} round(s), {args.rounds * args.count} interactions each:")
-    for kind in (CROSSROADS, BARE):
-        print(pooled[kind].row(kind))
-    p99_ratio = pooled[CROSSROADS].p99 / pooled[BARE].p99
-    p50_ratio = pooled[CROSSROADS].p50 / pooled[BARE].p50
-    per_round = ", ".join(
-        f"{Summary.of([c]).p99 / Summary.of([b]).p99:.2f}"
-        for c, b in zip(batches[CROSSROADS], batches[BARE], strict=True)
-    )
-    print(f"  p99 ratio crossroads/bare: {p99_ratio:.2f} (per round: {per_round})")
-    print(f"  p50 ratio crossroads/bare: {p50_ratio:.2f}")
-    met = "MET" if p99_ratio <= GOAL_P99_RATIO else "NOT MET"
-    print(f"  goal p99 ratio <= {GOAL_P99_RATIO}: {met}")
-    gc_bound = False
-    for kind in (CROSSROADS, BARE):
-        summary = pooled[kind]
-        tail = summary.p99 - summary.p50
-        gc_bound = gc_bound or summary.full_gc_max >= tail / 2
-        print(
-            f"  {kind} tail: p99 - p50 = {tail:.0f} ms, "
-            f"longest full GC {summary.full_gc_max:.0f} ms"
-        )
-    if gc_bound:
-        print(
-            "  caution: a full GC stops the one loop (emulator too) with every in-flight "
-            "interaction in it, so these p99s largely measure GC pauses; compare p50 too"
-        )
-    print(f"  process RSS now {mib(rss_bytes())}, peak {mib(peak_rss_bytes())}\n")
-
-    failed = False
-    for kind in (CROSSROADS, BARE):
-        on = validating[kind] == {True}
-        print(
-            f"{kind}: spec validation {'ON' if on else 'OFF'}, "
-            f"emulator violations {len(violations[kind])}"
-        )
-        for violation in violations[kind][:10]:
-            print(f"  {violation}")
-        failed = failed or not on or bool(violations[kind])
-    if profiler is not None:
-        profiler.dump_stats(args.profile)
-        print(f"profile of the measured crossroads batches written to {args.profile}")
-    print(f"total runtime: {time.perf_counter() - began:.1f} s")
-    return 1 if failed else 0
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=2000, help="measured interactions per run")
-    parser.add_argument("--concurrency", type=int, default=50, help="interactions in flight")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each bot (order alternates)")
-    parser.add_argument("--profile", type=Path, help="write cProfile stats of crossroads here")
-    return parser.parse_args()
+    key = generate_key()
+    cipher = TextCipher(parse_key(key))
+    with tempfile.TemporaryDirectory(prefix="crossroads-bench-") as tmp:
+        workdir = Path(tmp)
+        journals = Journals(cipher, plan.writers, slugs, end=datetime.now(UTC), seed=args.seed)
+        storage = await seed_storage(args.database, workdir, journals)
+        sessions: list[Session] = []
+        for round_number in range(1, args.rounds + 1):
+            order = (BARE, CROSSROADS) if round_number % 2 else (CROSSROADS, BARE)
+            print(f"\nround {round_number} ({' then '.join(order)}); {load_average()}")
+            for kind in order:
+                session = await run_session(kind, round_number, plan, storage, workdir, key)
+                print_session(session)
+                sessions.append(session)
+        if args.keep:
+            keep_logs(workdir, args.keep)
+    valid = report(sessions, args.rounds)
+    print(f"{load_average()}; total runtime {time.perf_counter() - began:.0f} s")
+    if not valid:
+        print("INVALID: a batch with errors is not a result")
+    return 0 if valid else 1
 
 
 def main() -> None:
-    args = parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(asyncio.run(bench(args)))
+    sys.exit(asyncio.run(bench(parse_args())))
 
 
 if __name__ == "__main__":
