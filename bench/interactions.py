@@ -28,9 +28,10 @@ CPU each process spent per interaction (the bot's from /proc), which other work 
 machine does not inflate as it does latencies.
 
 Every answer is checked (the real answer, private); wrong or missing answers, non-2xx answers
-to the bot's requests and emulator violations (deferred checks included) are counted. A batch with any is not a result:
-it is printed as INVALID and the script exits 1. Goals (issue 8): /advice ratio <= 1.3 at p50
-and p99; /reflect and /journal p99 <= 2x the bare bot. Timings are only printed.
+to the bot's requests and emulator violations (deferred checks included) are counted. A batch
+with any is not a result: it is printed as INVALID and the script exits 1. Goals (issue 8):
+/advice ratio <= 1.3 at p50 and p99; /reflect and /journal p99 <= 2x the bare bot. Timings
+are only printed.
 
 Run from the repository root:
 
