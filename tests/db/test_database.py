@@ -1,5 +1,7 @@
 """The storage layer on SQLite and PostgreSQL: migrations, transactions, failure modes."""
 
+import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,10 +9,11 @@ from sqlalchemy import inspect, text
 
 from db import Database, DatabaseConfigError, StorageUnavailable
 from db.database import parse_database_url
-from db.migrate import downgrade, upgrade
+from db.migrate import HEAD_REVISION, downgrade, upgrade
 from db.models import Base
 from db.state import get_state, set_state
 from db.users import ensure_user
+from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
 
 
 async def test_migrations_create_every_model_table(database: Database) -> None:
@@ -39,6 +42,54 @@ async def test_downgrade_to_base_and_back(database: Database) -> None:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert not set(Base.metadata.tables) & tables
     await upgrade(database)
+
+
+async def test_head_revision_is_alembics_head() -> None:
+    """Start-up skips Alembic when the schema is at HEAD_REVISION: it must be the newest."""
+    from alembic.script import ScriptDirectory
+
+    from db.migrate import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+async def test_a_current_schema_is_checked_without_importing_alembic(tmp_path: Path) -> None:
+    """Alembic costs the running bot about 12 MiB; one query decides it is not needed."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    await upgrade(database)
+    await database.dispose()
+    check = (
+        "import asyncio, sys\n"
+        "from db import Database\n"
+        "from db.migrate import upgrade\n"
+        f"database = Database('sqlite+aiosqlite:///{tmp_path / 'x.db'}')\n"
+        "asyncio.run(upgrade(database))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", check, stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parents[2]
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    assert out.decode().strip() == "[]"
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set: PostgreSQL only")
+async def test_processes_migrating_together_wait_for_each_other() -> None:
+    """Several processes starting at once on an empty PostgreSQL: the advisory lock makes
+    them take turns, so every one succeeds and the schema is created once."""
+    assert TEST_DATABASE_URL
+    await reset_postgres_schema(TEST_DATABASE_URL)
+    databases = [Database(TEST_DATABASE_URL) for _ in range(4)]
+    try:
+        # Without the lock they block each other's CREATE TABLE: a hang, failed here.
+        await asyncio.wait_for(asyncio.gather(*(upgrade(db) for db in databases)), 60)
+        async with databases[0].read() as session:
+            versions = await session.scalars(text("SELECT version_num FROM alembic_version"))
+            assert list(versions) == [HEAD_REVISION]
+    finally:
+        for database in databases:
+            await database.dispose()
 
 
 async def test_transaction_commits_and_rolls_back(database: Database, clock) -> None:
