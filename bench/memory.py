@@ -1,0 +1,387 @@
+"""Benchmark the bot's memory: after start-up, and at scale under interactions from many members.
+
+Every bot runs in its own process (see bench/_harness.py) and its resident set is read from
+/proc/<pid>/status (VmRSS); this process runs the Discord emulator and the load.
+
+1. Start-up with an empty world (no server): Crossroads (``python bot.py run``, a fresh SQLite
+   database) against the bare discord.py bot (``bench/bare_bot.py``), each once discord.py
+   fired on_ready and a second later. Goal (issue 8): Crossroads <= 75 MiB. Both import
+   ``sandbox`` to reach the emulator, which a production bot never does: the figure printed
+   beside them is what that import costs.
+2. At scale: 1,000 servers with 10 channels and 10 roles each, and 100,000 members, who are
+   never sent to the bot (it asks for no member intent; GUILD_CREATE carries only its own
+   member). Then ``--operations`` (10,000) from as many distinct members, a mix of
+   /advice (any page), /reflect (form opened, then submitted), /journal list (members with a
+   journal of realistic size; some turn a page) and a little /progress; ``--concurrency`` at a
+   time. RSS after ready and every ``--sample-every`` (1,000) operations; the chart workers'
+   (started by the first /progress) are reported apart. Goal: <= 120 MiB, and flat after the
+   first thousand operations (no growth per member: at most 0.5 MiB per 1,000 operations
+   from there on).
+
+Every answer is checked; wrong or missing answers, non-2xx answers to the bot and emulator
+violations are counted, and any makes the run invalid (exit 1). Figures are only printed.
+
+Run from the repository root:
+
+    .venv/bin/python bench/memory.py [--quick] [--operations 10000] [--sample-every 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from _harness import (
+    BARE,
+    CROSSROADS,
+    FIRST_USER_ID,
+    PER_PAGE,
+    BenchEmulator,
+    BotProcess,
+    Journals,
+    Place,
+    Problems,
+    Writer,
+    advice,
+    build_world,
+    closed_loop,
+    forget_page,
+    journal_list,
+    journal_page,
+    journal_size,
+    load_average,
+    load_sqlite,
+    machine_line,
+    mib,
+    open_reflection,
+    progress,
+    reflection_length,
+    submit_reflection,
+    text_of_length,
+)
+
+from advice.content import load_content
+from db import Database
+from db.crypto import TextCipher, generate_key, parse_key
+from db.migrate import upgrade
+
+GUILDS, CHANNELS, ROLES, MEMBERS = 1_000, 10, 10, 100_000
+STARTUP_GOAL_MIB = 75
+SCALE_GOAL_MIB = 120
+# Flat: from the first sample after 1,000 operations to the end, at most this much growth per
+# 1,000 operations (half a KiB a member: no member's trace kept for good).
+FLAT_MIB_PER_THOUSAND = 0.5
+SETTLE_S = 1.0  # after on_ready, for whatever the bot starts right after it
+# The mix of operations: /advice, /reflect (open + submit), /journal list (+ a page for some),
+# /progress; by share of operations.
+MIX = {"advice": 0.45, "reflect": 0.30, "journal": 0.24, "progress": 0.01}
+
+
+# --- start-up --------------------------------------------------------------------------------
+
+
+async def startup_rss(kind: str, workdir: Path, key: str) -> int:
+    """VmRSS of ``kind`` started against an emulator with no server, once ready."""
+    emulator = BenchEmulator()
+    await emulator.start()
+    url = f"sqlite+aiosqlite:///{workdir / f'startup-{kind}.db'}"
+    bot = await BotProcess.start(
+        kind, emulator, workdir, database_url=url, data_key=key, label=f"startup-{kind}"
+    )
+    try:
+        await bot.wait_ready(emulator)
+        await asyncio.sleep(SETTLE_S)
+        return bot.rss()
+    finally:
+        await bot.stop()
+        await emulator.stop()
+
+
+def import_cost() -> tuple[int, int]:
+    """VmRSS of a fresh interpreter after importing discord, then after also importing sandbox."""
+    script = (
+        "import discord\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS:'): return int(line.split()[1]) * 1024\n"
+        "before = rss()\n"
+        "import sandbox\n"
+        "print(before, rss())\n"
+    )
+    repo = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=True
+    )
+    before, after = map(int, out.stdout.split())
+    return before, after
+
+
+# --- at scale --------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    operations: int
+    interactions: int
+    bot: int  # bytes
+    helpers: list[tuple[int, str, int]]  # (pid, command line, bytes)
+    elapsed: float
+
+
+def plan_operations(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    kinds = list(MIX)
+    return rng.choices(kinds, weights=[MIX[k] for k in kinds], k=count)
+
+
+class Load:
+    """The operations, one member each, in order; counts the interactions they sent."""
+
+    def __init__(
+        self,
+        emulator: BenchEmulator,
+        places: list[Place],
+        kinds: list[str],
+        entries: dict[int, int],
+        slugs: tuple[str, ...],
+        seed: int,
+    ) -> None:
+        self.emulator = emulator
+        self.places = places
+        self.kinds = kinds
+        self.entries = entries
+        self.pages = ("overview", *slugs)
+        self.slugs = slugs
+        self.rng = random.Random(seed)
+        self.interactions = 0
+        self.done: Counter[str] = Counter()
+
+    async def run(self, index: int) -> float:
+        place, kind = self.places[index], self.kinds[index]
+        emulator, rng = self.emulator, self.rng
+        if kind == "advice":
+            self.interactions += 1
+            latency = await advice(emulator, CROSSROADS, place, rng.choice(self.pages))
+        elif kind == "reflect":
+            self.interactions += 2
+            form = await open_reflection(emulator, place, rng.choice(self.slugs))
+            text = text_of_length(rng, reflection_length(rng))
+            latency = await submit_reflection(emulator, CROSSROADS, form, text, rng.randint(1, 5))
+        elif kind == "journal":
+            self.interactions += 1
+            latency, first = await journal_list(emulator, CROSSROADS, place)
+            pages = -(-self.entries[place.user_id] // PER_PAGE)
+            if pages > 1 and rng.random() < 0.5:
+                self.interactions += 1
+                await journal_page(emulator, CROSSROADS, first, rng.randrange(1, pages))
+            forget_page(emulator, first)
+        else:
+            self.interactions += 1
+            latency = await progress(emulator, CROSSROADS, place)
+        self.done[kind] += 1
+        return latency
+
+
+def offset(
+    operation: Callable[[int], Awaitable[float]], base: int
+) -> Callable[[int], Awaitable[float]]:
+    async def shifted(index: int) -> float:
+        return await operation(base + index)
+
+    return shifted
+
+
+def sample(bot: BotProcess, load: Load, operations: int, started: float) -> Sample:
+    return Sample(
+        operations, load.interactions, bot.rss(), bot.helpers(), time.perf_counter() - started
+    )
+
+
+def print_sample(entry: Sample) -> None:
+    helpers = ", ".join(f"{mib(size)} ({describe(command)})" for _, command, size in entry.helpers)
+    print(
+        f"  {entry.operations:>6,} operations {entry.interactions:>6,} interactions  "
+        f"bot {mib(entry.bot):>10}   at {entry.elapsed:5.0f} s"
+        + (f"   helpers: {helpers}" if helpers else "")
+    )
+
+
+def describe(command: str) -> str:
+    if "chart_worker" in command:
+        return "chart worker"
+    if "resource_tracker" in command:
+        return "resource tracker"
+    return command[:40]
+
+
+async def at_scale(
+    args: argparse.Namespace, workdir: Path, key: str, slugs: tuple[str, ...]
+) -> tuple[list[Sample], Problems]:
+    kinds = plan_operations(args.operations, args.seed)
+    rng = random.Random(args.seed)
+    # Members with a journal: those who list it or ask for their progress, and as many others.
+    order = list(range(MEMBERS))
+    rng.shuffle(order)
+    acting = order[: args.operations]
+    readers = [acting[i] for i, kind in enumerate(kinds) if kind in ("journal", "progress")]
+    others = order[args.operations : args.operations + len(readers)]
+    writers = [
+        Writer(
+            user_id=FIRST_USER_ID + member,
+            entries=journal_size(rng),
+            decisions=rng.randint(0, 6),
+            timezone=rng.choice((None, "Europe/Berlin", "America/New_York")),
+        )
+        for member in readers + others
+    ]
+    cipher = TextCipher(parse_key(key))
+    path = workdir / "scale.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(database)
+    await database.dispose()
+    journals = Journals(cipher, writers, slugs, end=datetime.now(UTC), seed=args.seed)
+    await asyncio.to_thread(load_sqlite, path, journals)
+    print(
+        f"database: SQLite, {len(writers):,} journals, {journals.rows:,} reflections "
+        f"(journals of members who list or chart them, and of as many who do not)"
+    )
+
+    emulator = BenchEmulator()
+    await emulator.start()
+    started = time.perf_counter()
+    places = build_world(
+        emulator,
+        guilds=GUILDS,
+        members=MEMBERS,
+        channels_per_guild=CHANNELS,
+        roles_per_guild=ROLES,
+    )
+    print(
+        f"world: {GUILDS:,} servers x {CHANNELS} channels x {ROLES} roles, {MEMBERS:,} members, "
+        f"built in {time.perf_counter() - started:.1f} s"
+    )
+    bot = await BotProcess.start(
+        CROSSROADS, emulator, workdir, database_url=f"sqlite+aiosqlite:///{path}", data_key=key
+    )
+    problems = Problems()
+    samples: list[Sample] = []
+    try:
+        started = time.perf_counter()
+        await bot.wait_ready(emulator, timeout=600)
+        print(f"ready in {time.perf_counter() - started:.1f} s; {load_average()}")
+        await asyncio.sleep(SETTLE_S)
+        entries = {w.user_id: w.entries for w in writers}
+        load = Load(emulator, [places[m] for m in acting], kinds, entries, slugs, args.seed)
+        gc.collect()
+        gc.freeze()  # the world stays: keep the load generator's collector off it
+        started = time.perf_counter()
+        samples.append(sample(bot, load, 0, started))
+        print_sample(samples[-1])
+        for first in range(0, args.operations, args.sample_every):
+            chunk = range(first, min(args.operations, first + args.sample_every))
+            _, seen = await closed_loop(len(chunk), args.concurrency, offset(load.run, first))
+            problems.absorb(seen)
+            problems.absorb(emulator.take_problems())
+            samples.append(sample(bot, load, chunk.stop, started))
+            print_sample(samples[-1])
+        print(f"  operations done: {dict(load.done)}; {load_average()}")
+    finally:
+        gc.unfreeze()
+        code = await bot.stop()
+        if code not in (0, -15):
+            problems.error("bot exit", f"exited with {code}")
+        for line in bot.problems()[:5]:
+            problems.error("bot log", line)
+        await emulator.stop()
+    return samples, problems
+
+
+def report_scale(samples: list[Sample]) -> None:
+    ready, last = samples[0], samples[-1]
+    after_first = next((s for s in samples if s.operations >= 1000), last)
+    growth = last.bot - after_first.bot
+    per_thousand = growth / 2**20 / max(1, last.operations - after_first.operations) * 1000
+    flat = per_thousand <= FLAT_MIB_PER_THOUSAND
+    peak = max(s.bot for s in samples)
+    print(
+        f"\nat scale: bot after ready {mib(ready.bot)}, after {last.operations:,} operations "
+        f"{mib(last.bot)} (peak {mib(peak)}; goal <= {SCALE_GOAL_MIB} MiB: "
+        f"{'met' if peak <= SCALE_GOAL_MIB * 2**20 else 'NOT MET'})"
+    )
+    print(
+        f"  from {after_first.operations:,} to {last.operations:,} operations: "
+        f"{growth / 2**20:+.1f} MiB ({per_thousand:+.2f} MiB per 1,000; flat means "
+        f"<= {FLAT_MIB_PER_THOUSAND:g}: {'flat' if flat else 'NOT FLAT'})"
+    )
+    workers = [size for _, command, size in last.helpers if "chart_worker" in command]
+    if workers:
+        print(
+            f"  chart workers (apart): {len(workers)}, {', '.join(mib(s) for s in workers)} "
+            f"(total {mib(sum(workers))})"
+        )
+
+
+async def bench(args: argparse.Namespace) -> int:
+    began = time.perf_counter()
+    print(machine_line())
+    key = generate_key()
+    slugs = load_content().slugs
+    with tempfile.TemporaryDirectory(prefix="crossroads-memory-") as tmp:
+        workdir = Path(tmp)
+        print("\nstart-up, no server (VmRSS once ready):")
+        bare = await startup_rss(BARE, workdir, key)
+        crossroads = await startup_rss(CROSSROADS, workdir, key)
+        before, after = import_cost()
+        met = "met" if crossroads <= STARTUP_GOAL_MIB * 2**20 else "NOT MET"
+        print(f"  bare discord.py bot:        {mib(bare)}")
+        print(
+            f"  crossroads (bot.py run):    {mib(crossroads)}  ({crossroads / bare:.2f}x bare, "
+            f"+{mib(crossroads - bare)}; goal <= {STARTUP_GOAL_MIB} MiB: {met})"
+        )
+        print(
+            f"  both include `import sandbox` (to reach the emulator), which a production bot "
+            f"never imports: +{mib(after - before)} over discord.py alone ({mib(before)})"
+        )
+        print(f"\nat scale ({args.operations:,} operations, {args.concurrency} at a time):")
+        samples, problems = await at_scale(args, workdir, key, slugs)
+    report_scale(samples)
+    print(f"\nproblems: {problems.summary()}")
+    print(f"{load_average()}; total runtime {time.perf_counter() - began:.0f} s")
+    if problems.count:
+        print("INVALID: a run with errors is not a result")
+        return 1
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a run under two minutes")
+    parser.add_argument("--operations", type=int, default=10_000)
+    parser.add_argument("--sample-every", type=int, default=1_000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.quick:
+        args.operations, args.sample_every = 1_500, 500
+    return args
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(asyncio.run(bench(parse_args())))
+
+
+if __name__ == "__main__":
+    main()
