@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     discord_rate_limit: Annotated[float, Field(gt=0, le=10_000)] = 50
     # The sandbox's own database; by default data/sandbox.db with its own key, never the bot's.
     sandbox_database_url: str | None = None
+    # Sharding: SHARD_COUNT shards in all, and which of them this process runs (SHARD_IDS, for
+    # example `0,1`; every shard when unset). Neither set: Discord's recommended count, all here.
+    shard_count: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    shard_ids: str | None = None
 
 
 class ConfigError(Exception):
@@ -89,6 +93,27 @@ def configure_logging(level: str) -> None:
     logging.getLogger("discord.client").addFilter(
         lambda record: "voice will NOT be supported" not in record.getMessage()
     )
+
+
+def shard_plan(settings: Settings) -> tuple[int | None, list[int] | None]:
+    """(shard count, this process's shard ids): (None, None) lets Discord recommend the count."""
+    if settings.shard_ids is None:
+        return settings.shard_count, None
+    if settings.shard_count is None:
+        raise ConfigError("SHARD_IDS needs SHARD_COUNT: the number of shards across every process")
+    try:
+        ids = [int(part) for part in settings.shard_ids.split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"SHARD_IDS must list shard numbers separated by commas, like 0,1 "
+            f"(not {settings.shard_ids!r})"
+        ) from None
+    if len(set(ids)) != len(ids) or not all(0 <= i < settings.shard_count for i in ids):
+        raise ConfigError(
+            f"SHARD_IDS must be distinct numbers from 0 to {settings.shard_count - 1} "
+            f"(SHARD_COUNT is {settings.shard_count}), not {settings.shard_ids}"
+        )
+    return settings.shard_count, sorted(ids)
 
 
 def require_token(settings: Settings) -> str:
@@ -200,6 +225,7 @@ def build_bot(
     sync: SyncPolicy = SyncPolicy.AUTO,
     clock: Clock | None = None,
 ) -> CrossroadsBot:
+    shard_count, shard_ids = shard_plan(settings)
     return CrossroadsBot(
         database=database,
         content=load_shipped_content(),
@@ -209,6 +235,8 @@ def build_bot(
         sync=sync,
         job_lease=timedelta(seconds=settings.job_lease_seconds),
         requests_per_second=settings.discord_rate_limit,
+        shard_count=shard_count,
+        shard_ids=shard_ids,
     )
 
 
@@ -251,6 +279,7 @@ async def run_until_signalled(main: Coroutine[Any, Any, None], bot: CrossroadsBo
 
 async def command_run(settings: Settings) -> None:
     token = require_token(settings)
+    shard_plan(settings)  # a bad shard setting fails before the database is touched
     if settings.discord_emulator_url:
         point_at_emulator(settings.discord_emulator_url)
     explicit_data_key(settings)

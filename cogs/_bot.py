@@ -40,7 +40,12 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
-class CrossroadsBot(commands.Bot):
+class CrossroadsBot(commands.AutoShardedBot):
+    """The bot, as one process running some or all of its shards (`shard_ids`; all of them
+    when None, `shard_count` of them, or Discord's recommended count when that is None too).
+    Every process serves the interactions of its shards' servers (and shard 0's DMs); timed
+    jobs are claimed in the database, so each runs once however many processes there are."""
+
     def __init__(
         self,
         *,
@@ -53,8 +58,12 @@ class CrossroadsBot(commands.Bot):
         tick_seconds: float | None = 15.0,
         job_lease: timedelta = timedelta(seconds=90),
         requests_per_second: float = 50.0,
+        shard_count: int | None = None,
+        shard_ids: list[int] | None = None,
     ) -> None:
         super().__init__(
+            shard_count=shard_count,
+            shard_ids=shard_ids,
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=bot_intents(),
@@ -86,7 +95,11 @@ class CrossroadsBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        if self.sync_policy is not SyncPolicy.NEVER:
+        if self.sync_policy is SyncPolicy.FORCE or (
+            # Commands belong to the application, not a shard: the process that runs shard 0
+            # keeps them current, so processes starting together don't all sync.
+            self.sync_policy is SyncPolicy.AUTO and (self.shard_ids is None or 0 in self.shard_ids)
+        ):
             assert self.application_id is not None  # set by login() before this hook
             await sync_commands(
                 self.tree,

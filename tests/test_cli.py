@@ -57,6 +57,12 @@ async def test_no_token_is_one_line_naming_the_setting_and_the_sandbox(tmp_path:
         ({"DEV_GUILD_ID": "abc"}, "DEV_GUILD_ID"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"DATA_KEY": "too-short", "DISCORD_TOKEN": TOKEN}, "DATA_KEY"),
+        ({"SHARD_COUNT": "0", "DISCORD_TOKEN": TOKEN}, "SHARD_COUNT"),
+        ({"SHARD_COUNT": "two", "DISCORD_TOKEN": TOKEN}, "SHARD_COUNT"),
+        ({"SHARD_IDS": "0", "DISCORD_TOKEN": TOKEN}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_IDS": "0;1", "SHARD_COUNT": "2", "DISCORD_TOKEN": TOKEN}, "SHARD_IDS"),
+        ({"SHARD_IDS": "1,2", "SHARD_COUNT": "2", "DISCORD_TOKEN": TOKEN}, "SHARD_IDS"),
+        ({"SHARD_IDS": "1,1", "SHARD_COUNT": "2", "DISCORD_TOKEN": TOKEN}, "SHARD_IDS"),
     ],
 )
 async def test_bad_settings_are_one_line_naming_the_setting(

@@ -1,5 +1,8 @@
 """Real bot processes (`python bot.py`) on one PostgreSQL, for the several-process tests.
 
+They run as operators run several processes: shards of one bot (SHARD_COUNT=2, SHARD_IDS=0
+in one and 1 in the other), so only the first hears DMs, and both share the timed jobs.
+
 Each process is told Discord's limit is PACE while the emulator enforces 50: processes that
 share one pace through the database stay under it with room for a loaded machine, while
 two pacing themselves alone (60 a second) would be refused.
@@ -28,7 +31,7 @@ PACE = 30  # the limit each process is told; the emulator enforces 50
 
 
 async def start_bot(
-    tmp_path: Path, emulator: Emulator, key: str, name: str
+    tmp_path: Path, emulator: Emulator, key: str, name: str, **settings: str
 ) -> asyncio.subprocess.Process:
     assert TEST_DATABASE_URL
     log = (tmp_path / f"{name}.log").open("wb")
@@ -45,6 +48,7 @@ async def start_bot(
             JOB_LEASE_SECONDS=str(LEASE_SECONDS),
             DISCORD_RATE_LIMIT=str(PACE),
             LOG_LEVEL="INFO",
+            **settings,
         ),
         stdout=log,
         stderr=log,
@@ -69,6 +73,11 @@ async def stop(*processes: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+def shard(shard_id: int) -> dict[str, str]:
+    """The settings of one of two shard processes."""
+    return {"SHARD_COUNT": "2", "SHARD_IDS": str(shard_id)}
 
 
 def logs_of(tmp_path: Path) -> str:
@@ -113,8 +122,8 @@ async def run_two_processes(
     url = TEST_DATABASE_URL
     assert url
     key = generate_key()
-    first = await start_bot(tmp_path, emulator, key, "first")
-    second = None if kill_one else await start_bot(tmp_path, emulator, key, "second")
+    first = await start_bot(tmp_path, emulator, key, "first", **shard(0))
+    second = None if kill_one else await start_bot(tmp_path, emulator, key, "second", **shard(1))
     try:
         await emulator.wait_until_ready(timeout=60, sessions=1 if kill_one else 2)
         if kill_one:
@@ -122,7 +131,7 @@ async def run_two_processes(
             first.kill()
             await first.wait()
             assert sent() < total, "the batch finished before the kill; kill earlier"
-            second = await start_bot(tmp_path, emulator, key, "second")
+            second = await start_bot(tmp_path, emulator, key, "second", **shard(1))
         await wait_for(lambda: sent() >= total, 60)
         deadline = asyncio.get_running_loop().time() + 30
         while await due_left(url, model):
