@@ -35,6 +35,7 @@ from cogs.progress._samples import ComfortSample, LeaningSample
 FRAME = struct.Struct(">I")
 READY, PNG, ERROR = b"R", b"P", b"E"
 MARSHAL_FORMAT = 2
+NICENESS = 10  # a tenth of the bot's share of a busy CPU
 
 
 def encode_request(
@@ -129,6 +130,9 @@ def _heap_trimmer() -> Callable[[], object]:
 def main() -> None:
     # Ctrl-C in a terminal reaches the whole process group: stopping workers is the bot's job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # There is a worker per CPU: when they all draw, the bot's own process (heartbeats, every
+    # other command) must still come first, and a chart a little later.
+    os.nice(NICENESS)
     # Frames travel over the real stdout; whatever a library prints, even from C, goes to
     # stderr instead of into a frame.
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
