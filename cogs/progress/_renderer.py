@@ -246,8 +246,9 @@ class _Worker:
 
     async def stop(self) -> None:
         """End of input ends a worker once its current chart is sent; a lingering one is
-        killed."""
-        self._started.cancel()  # if still loading: it will read the end of input next
+        killed, and so is one still loading matplotlib (it has nothing to finish)."""
+        if not self._started.done():
+            self.kill()
         await asyncio.wait({self._started})
         process = self.process
         if process is None:
