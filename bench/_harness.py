@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -283,6 +284,13 @@ class BotProcess:
         return self.process.returncode
 
 
+def keep_logs(workdir: Path, keep: Path) -> None:
+    """Copy the bots' logs out of a run's temporary directory."""
+    keep.mkdir(parents=True, exist_ok=True)
+    for log in workdir.glob("*.log"):
+        shutil.copy(log, keep / log.name)
+
+
 # --- the emulator ---------------------------------------------------------------------------
 
 
@@ -293,18 +301,24 @@ class Problems:
     errors: Counter[str] = field(default_factory=Counter)  # wrong or missing answers, by kind
     statuses: Counter[int] = field(default_factory=Counter)  # non-2xx answers to the bot
     violations: list[Violation] = field(default_factory=list)
-    examples: list[str] = field(default_factory=list)
+    examples: dict[str, list[str]] = field(default_factory=dict)  # a few of each kind
+
+    def example(self, what: str, detail: str) -> None:
+        kept = self.examples.setdefault(what, [])
+        if len(kept) < 3:
+            kept.append(detail)
 
     def error(self, what: str, detail: str) -> None:
         self.errors[what] += 1
-        if len(self.examples) < 5:
-            self.examples.append(f"{what}: {detail}")
+        self.example(what, detail)
 
     def absorb(self, other: Problems) -> None:
         self.errors.update(other.errors)
         self.statuses.update(other.statuses)
         self.violations.extend(other.violations)
-        self.examples.extend(other.examples[: max(0, 5 - len(self.examples))])
+        for what, details in other.examples.items():
+            for detail in details:
+                self.example(what, detail)
 
     @property
     def count(self) -> int:
@@ -322,7 +336,8 @@ class Problems:
         lines += [
             f"    {v.rule}: {v.method} {v.path}: {v.detail[:200]}" for v in self.violations[:5]
         ]
-        lines += [f"    {example[:300]}" for example in self.examples]
+        for what, details in self.examples.items():
+            lines += [f"    {what}: {detail[:300]}" for detail in details]
         return "\n".join(lines)
 
 
@@ -393,7 +408,7 @@ class BenchEmulator(Emulator):
                 pending.append(record)
             elif not 200 <= record.status < 300:
                 problems.statuses[record.status] += 1
-                problems.examples.append(f"{record.status} to {record.method} {record.path}")
+                problems.example(f"HTTP {record.status}", f"{record.method} {record.path}")
         self.requests[:] = pending
         problems.violations = self.violations[self._violations_seen :]
         self._violations_seen = len(self.violations)
@@ -859,15 +874,10 @@ async def progress(emulator: BenchEmulator, kind: str, place: Place) -> float:
 # --- load -----------------------------------------------------------------------------------
 
 
-async def _attempt(
-    operation: Callable[[int], Awaitable[float]],
-    index: int,
-    latencies: list[float],
-    problems: Problems,
-) -> None:
+async def record(operation: Awaitable[float], latencies: list[float], problems: Problems) -> None:
     """One operation: its latency, or (if it raised) an error, never both."""
     try:
-        latencies.append(await operation(index))
+        latencies.append(await operation)
     except WrongAnswer as exc:
         problems.error("wrong or missing answer", str(exc))
     except (LookupError, ValueError, PermissionError, RuntimeError) as exc:
@@ -889,7 +899,7 @@ async def open_loop(
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_attempt(operation, index, latencies, problems)))
+        tasks.append(asyncio.create_task(record(operation(index), latencies, problems)))
         due += rng.expovariate(rate)
     await asyncio.gather(*tasks)
     return latencies, problems
@@ -905,7 +915,7 @@ async def closed_loop(
 
     async def one(index: int) -> None:
         async with gate:
-            await _attempt(operation, index, latencies, problems)
+            await record(operation(index), latencies, problems)
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return latencies, problems

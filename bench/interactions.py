@@ -84,6 +84,7 @@ from _harness import (
     journal_list,
     journal_page,
     journal_size,
+    keep_logs,
     load_average,
     load_postgresql,
     load_sqlite,
@@ -531,12 +532,6 @@ def report(sessions: list[Session], rounds: int) -> bool:
             total.absorb(problems)
     print(f"\nproblems over every measured and set-up interaction: {total.summary()}")
     return total.count == 0
-
-
-def keep_logs(workdir: Path, keep: Path) -> None:
-    keep.mkdir(parents=True, exist_ok=True)
-    for log in workdir.glob("*.log"):
-        shutil.copy(log, keep / log.name)
 
 
 def parse_args() -> argparse.Namespace:

@@ -61,6 +61,7 @@ from _harness import (
     journal_list,
     journal_page,
     journal_size,
+    keep_logs,
     load_average,
     load_sqlite,
     machine_line,
@@ -356,6 +357,8 @@ async def bench(args: argparse.Namespace) -> int:
         )
         print(f"\nat scale ({args.operations:,} operations, {args.concurrency} at a time):")
         samples, problems = await at_scale(args, workdir, key, slugs)
+        if args.keep:
+            keep_logs(workdir, args.keep)
     report_scale(samples)
     print(f"\nproblems: {problems.summary()}")
     print(f"{load_average()}; total runtime {time.perf_counter() - began:.0f} s")
@@ -372,6 +375,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sample-every", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="copy the bots' logs here")
     args = parser.parse_args()
     if args.quick:
         args.operations, args.sample_every = 1_500, 500
