@@ -6,6 +6,9 @@ the load generator; every bot measured runs in a subprocess: Crossroads as an op
 (``python bot.py run`` pointed at the emulator by ``DISCORD_EMULATOR_URL``), the baseline as
 ``python bench/bare_bot.py``. A latency is taken in the benchmark's process, from just before
 the emulator dispatches an interaction to when the bot's final answer reaches the emulator.
+``BenchEmulator`` checks request bodies against Discord's spec when a batch ends rather than
+as they arrive (the check is the emulator's cost, not the bot's), and hands each batch its
+non-2xx answers and violations.
 
 Each operation (``advice``, ``open_reflection`` + ``submit_reflection``, ``journal_list``,
 ``journal_page``, ``progress``) checks the answer it got is the real one for the bot that
@@ -44,6 +47,7 @@ from sqlalchemy.engine import URL
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cogs.journal import PER_PAGE as PER_PAGE  # noqa: E402 (shared with the benchmarks)
 from db.crypto import TextCipher  # noqa: E402
 from sandbox import Emulator, Interaction, Violation  # noqa: E402
 
@@ -54,7 +58,6 @@ DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/crossroads_bench"
 ANSWER_TIMEOUT_S = 30.0  # far beyond any answer; only a lost one waits this long
 # Logged once discord.py fired on_ready: by Crossroads (cogs/_bot.py) and by bench/bare_bot.py.
 READY_LINES = {CROSSROADS: "connected as", BARE: "bare bot ready"}
-PER_PAGE = 5  # /journal list shows five entries a page (cogs/journal.py)
 
 
 # --- the machine and the statistics ---------------------------------------------------------
@@ -590,7 +593,7 @@ class Journals:
             yield (at, writer.user_id, point, kind, bodies[n % len(bodies)], rating)
 
     def reflections(self, stamp: Callable[[datetime], object]) -> Iterator[tuple[object, ...]]:
-        merged = heapq.merge(*(self._member_reflections(w) for w in self.writers))
+        merged = heapq.merge(*map(self._member_reflections, self.writers), key=_when)
         for at, user_id, point, kind, body, comfort in merged:
             yield (user_id, point, kind, body, comfort, stamp(at))
 
@@ -602,6 +605,10 @@ class Journals:
                 leaning = max(-2, min(2, leaning + rng.choice((-1, 0, 1))))
                 reason = self.reasons[writer.user_id] if n % 2 else None
                 yield (writer.user_id, leaning, reason, stamp(at))
+
+
+def _when(row: tuple[Any, ...]) -> datetime:
+    return row[0]  # type: ignore[no-any-return]
 
 
 def _sqlite_stamp(at: datetime) -> str:
