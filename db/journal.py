@@ -4,7 +4,6 @@ Bodies are encrypted with the member's id bound in (db.crypto); functions here t
 cipher and hand back plain text, so nothing above this layer sees ciphertext.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -225,20 +224,6 @@ async def marks(session: AsyncSession, *, user_id: int) -> list[Mark]:
         .order_by(Reflection.created_at, Reflection.id)
     )
     return [Mark._make(row) for row in rows]
-
-
-async def texts(
-    session: AsyncSession, cipher: TextCipher, *, user_id: int, entry_ids: Sequence[int]
-) -> dict[int, str]:
-    """Decrypted text of just these entries (the member's own only)."""
-    if not entry_ids:
-        return {}
-    rows = await session.execute(
-        select(Reflection.id, Reflection.body).where(
-            Reflection.user_id == user_id, Reflection.id.in_(entry_ids)
-        )
-    )
-    return {row.id: cipher.decrypt(row.body, owner_id=user_id) for row in rows}
 
 
 async def first_and_latest(

@@ -1,15 +1,23 @@
-"""Everything /progress shows, in one read: marks, opening texts, decisions, journey start."""
+"""Everything /progress shows, in two statements: marks with their then-vs-now texts, and the
+journey with its decisions.
+
+/progress is the most frequent read of a whole journal, so its cost is mostly per statement
+(a round trip, and on SQLite a hop to the driver's thread), not per row: it was four
+statements; the figures are in bench/journal.py.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from advice.progress import Leaning
 from db.crypto import TextCipher
-from db.decisions import Stance, decision_history
-from db.journal import Mark, marks, texts
-from db.models import User
+from db.decisions import Stance
+from db.journal import Mark
+from db.models import Decision, Reflection, User
 
 
 @dataclass(frozen=True)
@@ -25,22 +33,59 @@ class ProgressData:
         return not self.marks and not self.stances
 
 
-async def progress_data(session: AsyncSession, cipher: TextCipher, *, user_id: int) -> ProgressData:
-    user = (
-        await session.execute(
-            select(User.journey_started_at, User.timezone).where(User.id == user_id)
+def _marks_with_texts() -> Select[int, str, datetime, int | None, bytes | None]:
+    """Every reflection of the member, oldest first, with the text of just those then-vs-now
+    shows (the first and latest of each point written more than once): the marks come from
+    an index alone, and only those few texts are read from the table."""
+    ordered = (Reflection.created_at, Reflection.id)
+    scan = (
+        select(
+            Reflection.id,
+            Reflection.point,
+            Reflection.created_at,
+            Reflection.comfort,
+            func.row_number().over(partition_by=Reflection.point, order_by=ordered).label("nth"),
+            func.count().over(partition_by=Reflection.point).label("of"),
         )
-    ).one_or_none()
-    all_marks = await marks(session, user_id=user_id)
-    by_point: dict[str, list[Mark]] = {}
-    for mark in all_marks:
-        by_point.setdefault(mark.point, []).append(mark)
-    # Decrypt only what then-vs-now shows, not a year of writing.
-    wanted = [m.id for ms in by_point.values() if len(ms) > 1 for m in (ms[0], ms[-1])]
+        .where(Reflection.user_id == bindparam("user_id"))
+        .subquery()
+    )
+    entry = aliased(Reflection)
+    then_or_now = and_(scan.c.of > 1, or_(scan.c.nth == 1, scan.c.nth == scan.c.of))
+    body = select(entry.body).where(entry.id == scan.c.id).scalar_subquery()
+    return select(
+        scan.c.id, scan.c.point, scan.c.created_at, scan.c.comfort, case((then_or_now, body))
+    ).order_by(scan.c.created_at, scan.c.id)
+
+
+# Built once: making the expressions cost more than running them.
+MARKS_WITH_TEXTS = _marks_with_texts()
+JOURNEY_WITH_DECISIONS = (
+    select(User.journey_started_at, User.timezone, Decision.leaning, Decision.created_at)
+    .outerjoin(Decision, Decision.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+    .order_by(Decision.created_at, Decision.id)
+)
+
+
+async def progress_data(session: AsyncSession, cipher: TextCipher, *, user_id: int) -> ProgressData:
+    # Core statements on the session's connection: no ORM entities, so no ORM bookkeeping.
+    connection = await session.connection()
+    marks, texts = [], {}
+    rows = await connection.execute(MARKS_WITH_TEXTS, {"user_id": user_id})
+    for entry_id, point, created_at, comfort, sealed in rows:
+        marks.append(Mark(entry_id, point, created_at, comfort))
+        if sealed is not None:
+            texts[entry_id] = cipher.decrypt(sealed, owner_id=user_id)
+    journey = (await connection.execute(JOURNEY_WITH_DECISIONS, {"user_id": user_id})).all()
     return ProgressData(
-        journey_started_at=user.journey_started_at if user else None,
-        timezone=user.timezone if user else None,
-        marks=all_marks,
-        texts=await texts(session, cipher, user_id=user_id, entry_ids=wanted),
-        stances=await decision_history(session, cipher, user_id=user_id, with_reasons=False),
+        journey_started_at=journey[0].journey_started_at if journey else None,
+        timezone=journey[0].timezone if journey else None,
+        marks=marks,
+        texts=texts,
+        stances=[
+            Stance(leaning=Leaning(row.leaning), reason=None, created_at=row.created_at)
+            for row in journey
+            if row.leaning is not None  # the journey's own row when there is no decision yet
+        ],
     )

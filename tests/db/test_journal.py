@@ -16,6 +16,7 @@ from db.decisions import add_decision, decision_history
 from db.journal import add_reflection, delete_entry, edit_entry, get_entry, list_page, marks
 from db.models import Base
 from db.mydata import export, forget, summarize
+from db.progress import progress_data
 
 ALICE, BOB = 1001, 2002
 
@@ -211,3 +212,36 @@ async def test_canary_text_is_never_stored_in_clear(
                 assert CANARY.encode().hex() not in dump
     async with database.read() as session:
         assert await marks(session, user_id=ALICE)
+
+
+async def test_progress_data_reads_marks_then_vs_now_texts_and_decisions(
+    database: Database, cipher: TextCipher, clock: ManualClock
+) -> None:
+    async with database.read() as session:
+        nobody = await progress_data(session, cipher, user_id=ALICE)
+    assert nobody.empty and nobody.journey_started_at is None and nobody.timezone is None
+    texts = ["first purpose", "middle purpose", "latest purpose"]
+    written = []
+    for words in texts:
+        written.append((await _add(database, cipher, clock, text=words))[0])
+        clock.advance(timedelta(days=30))
+    once, _ = await _add(database, cipher, clock, point="money", text="only once", comfort=None)
+    await _add(database, cipher, clock, user_id=BOB, text="not alice's")
+    async with database.read() as session:
+        no_decisions = await progress_data(session, cipher, user_id=ALICE)
+    assert no_decisions.stances == [] and not no_decisions.empty
+    for leaning in (Leaning.NO, Leaning.LEANING_YES):
+        clock.advance(timedelta(days=1))
+        async with database.transaction() as session:
+            await add_decision(
+                session, cipher, user_id=ALICE, leaning=leaning, reason="why", now=clock.now()
+            )
+    async with database.read() as session:
+        data = await progress_data(session, cipher, user_id=ALICE)
+    assert [m.id for m in data.marks] == [e.id for e in (*written, once)]
+    assert [m.comfort for m in data.marks] == [3, 3, 3, None]
+    # Then vs now: only the first and latest of a point written more than once is decrypted.
+    assert data.texts == {written[0].id: texts[0], written[2].id: texts[2]}
+    assert [s.leaning for s in data.stances] == [Leaning.NO, Leaning.LEANING_YES]
+    assert all(s.reason is None for s in data.stances)
+    assert data.journey_started_at == written[0].created_at
