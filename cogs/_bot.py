@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from enum import StrEnum
 
@@ -18,6 +18,7 @@ from cogs._sync import sync_commands
 from cogs._tree import CrossroadsTree
 from db import Database
 from db.crypto import TextCipher
+from db.database import BEFORE_ANSWER_S
 from db.server_stats import remember_member
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ class CrossroadsBot(commands.AutoShardedBot):
             # keeps them current, so processes starting together don't all sync.
             self.sync_policy is SyncPolicy.AUTO and (self.shard_ids is None or 0 in self.shard_ids)
         ):
-            assert self.application_id is not None  # set by login() before this hook
+            if self.application_id is None:  # login() sets it before running this hook
+                raise discord.ClientException("commands can only be synced once logged in")
             await sync_commands(
                 self.tree,
                 database=self.database,
@@ -125,6 +127,15 @@ class CrossroadsBot(commands.AutoShardedBot):
                     user_id=interaction.user.id,
                     now=self.clock.now(),
                 )
+
+    def read_for(
+        self, interaction: discord.Interaction
+    ) -> AbstractAsyncContextManager[AsyncSession]:
+        """A read on a member's behalf. Before the interaction's first answer it is bounded,
+        so a slow or unreachable database still leaves time to tell them so (Discord allows
+        three seconds); after it (deferred, say), it may take as long as it needs."""
+        within = None if interaction.response.is_done() else BEFORE_ANSWER_S
+        return self.database.read(within=within)
 
     def wake_timed_jobs(self) -> None:
         """Look for due timed jobs now (the sandbox calls this after moving the clock)."""

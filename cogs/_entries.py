@@ -30,7 +30,7 @@ async def entry_choices(
     bot: CrossroadsBot, interaction: discord.Interaction, current: str
 ) -> list[app_commands.Choice[str]]:
     """The member's own recent entries whose label or text holds what they typed."""
-    async with bot.database.read() as session:
+    async with bot.read_for(interaction) as session:
         entries = await recent_entries(
             session, bot.cipher, user_id=interaction.user.id, limit=AUTOCOMPLETE_SCAN
         )
@@ -48,5 +48,5 @@ async def own_entry(bot: CrossroadsBot, interaction: discord.Interaction, raw: s
     raw = raw.strip().lstrip("#")
     if not raw.isdecimal() or len(raw) > 18:
         raise NotFound(ENTRY_NOT_FOUND + " Pick one from the list as you type.")
-    async with bot.database.read() as session:
+    async with bot.read_for(interaction) as session:
         return await get_entry(session, bot.cipher, user_id=interaction.user.id, entry_id=int(raw))

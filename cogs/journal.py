@@ -79,7 +79,7 @@ class Journal(
     ) -> None:
         if point and point not in self.bot.content.slugs:
             raise NotFound("That point doesn't exist. Pick one from the list.")
-        async with self.bot.database.read() as session:
+        async with self.bot.read_for(interaction) as session:
             result = await list_page(
                 session, self.bot.cipher, user_id=owner, point=point, page=page, per_page=PER_PAGE
             )

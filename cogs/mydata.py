@@ -72,7 +72,7 @@ class MyData(
 
     @app_commands.command(name="show", description="What Crossroads stores about you")
     async def show(self, interaction: discord.Interaction) -> None:
-        async with self.bot.database.read() as session:
+        async with self.bot.read_for(interaction) as session:
             summary = await summarize(session, user_id=interaction.user.id)
         if not summary.known:
             await reply(interaction, "Crossroads stores nothing about you.")

@@ -60,7 +60,7 @@ class Reflect(commands.Cog):
 
     async def open_form(self, interaction: discord.Interaction, slug: str) -> None:
         point = self._point(slug)
-        async with self.bot.database.read() as session:
+        async with self.bot.read_for(interaction) as session:
             first = await first_reflection_at(session, user_id=interaction.user.id, point=slug)
         kind, prompts = prompts_for(point, first, self.bot.clock.now())
         title = point.title if kind is PromptKind.FIRST else f"Revisit: {point.title}"

@@ -20,7 +20,6 @@ from cogs._server import require_server
 from cogs._style import PERSONAL_COLOUR
 from db.guild_settings import server_settings
 from db.journal import Entry
-from db.models import GuildSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +47,11 @@ class Share(commands.Cog):
     def __init__(self, bot: CrossroadsBot) -> None:
         self.bot = bot
 
-    async def _where(self, interaction: discord.Interaction) -> GuildSettings:
-        """The server's settings, if sharing is possible from here; else a clear refusal."""
+    async def _where(self, interaction: discord.Interaction) -> int:
+        """The channel shared reflections go to, if sharing is possible from here; else a
+        clear refusal."""
         guild_id = require_server(interaction)
-        async with self.bot.database.read() as session:
+        async with self.bot.read_for(interaction) as session:
             settings = await server_settings(session, guild_id)
         if settings.channel_id is None:
             raise InvalidInput(NO_CHANNEL)
@@ -65,7 +65,7 @@ class Share(commands.Cog):
                 f"In this server, sharing happens in <#{settings.channel_id}>: "
                 "run `/share` there. Nothing was posted."
             )
-        return settings
+        return settings.channel_id
 
     @app_commands.command(name="share", description="Post one of your reflections to this server")
     @app_commands.describe(entry="The reflection to share: start typing its point, date or words")
@@ -73,7 +73,7 @@ class Share(commands.Cog):
     async def share(self, interaction: discord.Interaction, entry: str) -> None:
         require_server(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        settings = await self._where(interaction)
+        channel_id = await self._where(interaction)
         found = await own_entry(self.bot, interaction, entry)
         owner = interaction.user.id
         view = RenderedView()
@@ -98,8 +98,7 @@ class Share(commands.Cog):
         )
         await reply(
             interaction,
-            f"This is how it will look in <#{settings.channel_id}>, for everyone there to read. "
-            "Share it?",
+            f"This is how it will look in <#{channel_id}>, for everyone there to read. Share it?",
             embed=preview,
             view=view,
         )
@@ -114,14 +113,13 @@ class Share(commands.Cog):
         owner_only(interaction, args)
         entry_id = arg_int(args, 1)
         await interaction.response.defer()  # reads and a post may outlast Discord's 3 seconds
-        settings = await self._where(interaction)
+        channel_id = await self._where(interaction)
         found = await own_entry(self.bot, interaction, str(entry_id))
-        assert settings.channel_id is not None  # _where refuses otherwise
         embed = shared_embed(
             interaction.user.display_name, point_title(self.bot.content, found.point), found
         )
         channel = self.bot.get_partial_messageable(
-            settings.channel_id, guild_id=settings.guild_id, type=discord.ChannelType.text
+            channel_id, guild_id=interaction.guild_id, type=discord.ChannelType.text
         )
         source = interaction.message.id if interaction.message else interaction.id
         try:
@@ -131,13 +129,13 @@ class Share(commands.Cog):
                 nonce=nonce_for(source),
             )
         except (discord.Forbidden, discord.NotFound) as error:
-            log.info("share to %s refused: %s", settings.channel_id, error)
+            log.info("share to %s refused: %s", channel_id, error)
             raise InvalidInput(
-                f"I can't post in <#{settings.channel_id}> right now (the channel is gone, or I "
+                f"I can't post in <#{channel_id}> right now (the channel is gone, or I "
                 "lost permission there), so nothing was posted. Please tell a moderator."
             ) from None
         await interaction.edit_original_response(
-            content=f"Shared in <#{settings.channel_id}>: {posted.jump_url}", embed=None, view=None
+            content=f"Shared in <#{channel_id}>: {posted.jump_url}", embed=None, view=None
         )
 
     async def _cancel(self, interaction: discord.Interaction, args: list[str]) -> None:

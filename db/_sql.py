@@ -6,6 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import ConcurrentChange
+
 T = TypeVar("T")
 
 
@@ -22,5 +24,6 @@ async def locked_row(session: AsyncSession, model: type[T], where: Any, **values
     row = await session.scalar(
         select(model).where(where).with_for_update().execution_options(populate_existing=True)
     )
-    assert row is not None
+    if row is None:  # deleted by another transaction between the insert and the lock
+        raise ConcurrentChange()
     return row

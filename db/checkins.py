@@ -222,7 +222,7 @@ async def _require_plan(session: AsyncSession, user_id: int) -> tuple[CheckinPla
 
 async def pause_plan(
     session: AsyncSession, *, user_id: int, days: int, order: Sequence[str], now: datetime
-) -> tuple[CheckinPlan, Checkin | None]:
+) -> tuple[CheckinPlan, Checkin]:
     """Nothing is sent until the pause ends; then the schedule simply carries on."""
     plan, user = await _require_plan(session, user_id)
     if plan.status == PlanStatus.UNREACHABLE:

@@ -1,5 +1,6 @@
 """Engine, sessions and transactions for SQLite (default) and PostgreSQL."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,10 +22,16 @@ from advice.errors import UserFacingError
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-POSTGRES_CONNECT_TIMEOUT_S = 5
+# Under Discord's three seconds to answer an interaction: an unreachable server must leave
+# time to tell the member so.
+POSTGRES_CONNECT_TIMEOUT_S = 2
+# What a read before an interaction's first answer may take, connecting included; past it the
+# member is told storage is unavailable while there is still time to answer at all.
+BEFORE_ANSWER_S = 2.0
 
-# Raised by the driver when the database is gone, read-only, locked for too long or unreachable.
-_UNAVAILABLE = (OperationalError, InterfaceError, OSError, TimeoutError)
+# Raised by the driver (wrapped by SQLAlchemy) when the database is gone, read-only, locked for
+# too long or unreachable.
+_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class DatabaseConfigError(Exception):
@@ -38,6 +45,17 @@ class StorageUnavailable(UserFacingError):
         super().__init__(
             "Crossroads can't reach its storage right now, so nothing was saved. "
             "Please try again in a few minutes."
+        )
+
+
+class ConcurrentChange(UserFacingError):
+    """Another transaction changed or deleted what this one was about to use (a member's
+    /mydata forget meeting their own write, say); this one was rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That changed at the same moment from somewhere else, so nothing was saved. "
+            "Please try again."
         )
 
 
@@ -65,7 +83,8 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if self.is_sqlite and not self.url.query.get("uri"):  # a file: URI names its own path
-            assert self.url.database
+            if not self.url.database:
+                raise DatabaseConfigError("DATABASE_URL names no SQLite file")
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
         elif not self.is_sqlite:
@@ -93,24 +112,39 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only unit of work (on SQLite a deferred transaction, so readers never queue)."""
-        async with self._session(write=False) as session:
+    async def read(self, *, within: float | None = None) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work (on SQLite a deferred transaction, so readers never queue).
+
+        `within` bounds it, connecting included (BEFORE_ANSWER_S for a read that must end
+        before an interaction can be answered); past it, StorageUnavailable.
+        """
+        async with self._session(write=False, within=within) as session:
             yield session
 
     @asynccontextmanager
-    async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
+    async def _session(
+        self, *, write: bool, within: float | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        deadline = asyncio.timeout(within)
+        in_caller = False  # while the caller's block runs, its own errors are its own
         try:
-            async with self._sessions() as session, session.begin():
+            async with deadline, self._sessions() as session, session.begin():
                 # The begin listener reads this option to choose BEGIN IMMEDIATE on SQLite.
                 await session.connection(execution_options={"crossroads_write": write})
+                in_caller = True
                 yield session
+                in_caller = False
         except DBAPIError as exc:
             if isinstance(exc, _UNAVAILABLE) or exc.connection_invalidated:
                 log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
                 raise StorageUnavailable() from exc
             raise
-        except _UNAVAILABLE as exc:
+        except (OSError, TimeoutError) as exc:
+            # Connecting, beginning or committing failed (a refused connection, a connect
+            # timeout), or a bounded read ran out of time. The same errors from the caller's
+            # own code (a Discord request, a file) are not the database's, and pass through.
+            if in_caller and not deadline.expired():
+                raise
             log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
             raise StorageUnavailable() from exc
 

@@ -48,7 +48,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        assert isinstance(value, datetime)
+        if not isinstance(value, datetime):
+            raise TypeError(f"a date and time column held {type(value).__name__}, not datetime")
         if value.tzinfo is UTC:  # asyncpg's usual answer; runs per row, so skip the copy
             return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import aiohttp
 import discord
@@ -188,17 +189,13 @@ class Checkins(commands.Cog):
             raise InvalidInput(f"Pause for 1 to {PAUSE_DAYS_MAX} days.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.member_transaction(interaction) as session:
-            plan, pending = await store.pause_plan(
-                session,
-                user_id=interaction.user.id,
-                days=days,
-                order=self.order,
-                now=self.bot.clock.now(),
+            now = self.bot.clock.now()
+            _, pending = await store.pause_plan(
+                session, user_id=interaction.user.id, days=days, order=self.order, now=now
             )
-        assert plan.paused_until is not None and pending is not None
         await reply(
             interaction,
-            f"Paused until {when(plan.paused_until)}. Then they carry on by themselves: "
+            f"Paused until {when(now + timedelta(days=days))}. Then they carry on by themselves: "
             f"the next one comes {when(pending.due_at)}. "
             "`/checkin resume` ends the pause early.",
         )
@@ -244,7 +241,7 @@ class Checkins(commands.Cog):
     )
     async def status(self, interaction: discord.Interaction) -> None:
         user_id = interaction.user.id
-        async with self.bot.database.read() as session:
+        async with self.bot.read_for(interaction) as session:
             plan = await store.get_plan(session, user_id)
             zone_name = await member_timezone(session, user_id)
             pending = await store.pending_checkin(session, user_id)
@@ -271,7 +268,7 @@ class Checkins(commands.Cog):
 
     async def _reflect(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
-        async with self.bot.database.read() as session:
+        async with self.bot.read_for(interaction) as session:
             checkin = await store.owned_checkin(
                 session, user_id=interaction.user.id, checkin_id=checkin_id
             )
@@ -330,7 +327,7 @@ class Checkins(commands.Cog):
 
     async def _check_current(self, interaction: discord.Interaction, checkin_id: int) -> None:
         """Snooze and Skip act on the latest check-in only, and only once."""
-        async with self.bot.database.read() as session:
+        async with self.bot.read_for(interaction) as session:
             checkin = await store.owned_checkin(
                 session, user_id=interaction.user.id, checkin_id=checkin_id
             )

@@ -175,7 +175,8 @@ class Delivery(Dispatcher[Checkin, Outgoing, Sent]):
         content = self.bot.content
         if offer == SUMMARY:
             return await self._summary(job.user_id, now)
-        assert offer.point is not None and offer.prompt is not None
+        if offer.point is None or offer.prompt is None:  # advice.checkins never makes one
+            raise ValueError(f"a check-in offer that is neither a point nor the summary: {offer}")
         point = content.point(offer.point)
         earlier = []
         if offer.prompt is PromptKind.REVISIT:

@@ -157,6 +157,31 @@ async def test_unreachable_postgres_gives_storage_unavailable() -> None:
     await database.dispose()
 
 
+async def test_a_read_past_its_bound_is_storage_unavailable(database: Database) -> None:
+    """A read that must end before an interaction is answered gives up in time."""
+    with pytest.raises(StorageUnavailable):
+        async with database.read(within=0.05) as session:
+            await session.execute(text("SELECT 1"))
+            await asyncio.sleep(0.5)  # stands in for a query stuck behind a lock
+    async with database.read(within=5) as session:  # a bound that is met changes nothing
+        assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+@pytest.mark.parametrize("error", [TimeoutError("discord was slow"), OSError("disk full")])
+async def test_the_callers_own_errors_inside_a_transaction_are_not_storage_errors(
+    database: Database, clock, error: Exception
+) -> None:
+    """A Discord request timing out, or a file failing, inside a transaction is not the
+    database being down: the member must not be told storage is unavailable."""
+    with pytest.raises(type(error)) as caught:
+        async with database.transaction() as session:
+            await set_state(session, "k", "v", now=clock.now())
+            raise error
+    assert caught.value is error
+    async with database.read() as session:
+        assert await get_state(session, "k") is None  # rolled back all the same
+
+
 @pytest.mark.parametrize(
     ("url", "fragment"),
     [

@@ -120,3 +120,33 @@ async def test_every_write_acknowledges_before_touching_a_slow_database(
     ask = await (await world.slash(world.alice, "mydata forget")).message()
     forgot = await world.emulator.click(world.alice, ask, f"cr:mydata-forget:{world.alice}")
     assert "deleted" in await answered_after_acknowledging(forgot)
+
+
+async def test_a_read_stuck_before_the_first_answer_still_answers_in_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that must finish before answering (a form opens with what was written before,
+    a page lists entries) gives up in time: the member learns storage is unavailable instead
+    of Discord's "The application did not respond", and the emulator sees no late answer."""
+    await write(world, world.alice, "purpose", "written before")
+    database = world.bot.database
+    fast_read = database.read
+    never = asyncio.Event()
+
+    @asynccontextmanager
+    async def stuck_read(*, within: float | None = None) -> AsyncIterator[AsyncSession]:
+        async with fast_read(within=within) as session:
+            await never.wait()  # a query that does not come back
+            yield session
+
+    monkeypatch.setattr(database, "read", stuck_read)
+    for command, options in (
+        ("reflect", {"point": "money"}),
+        ("journal list", {}),
+        ("journal edit", {"entry": "1"}),
+        ("mydata show", {}),
+        ("checkin status", {}),
+    ):
+        answer = await (await world.slash(world.alice, command, **options)).message()
+        assert "can't reach its storage" in answer["content"], command
+    assert world.emulator.violations == []
