@@ -166,7 +166,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 
 
 def point_at_emulator(root_url: str) -> None:
-    from sandbox import point_discord_at
+    from sandbox.redirect import point_discord_at
 
     root = root_url.rstrip("/")
     point_discord_at(f"{root}/api/v10", root.replace("http", "ws", 1) + "/gateway")

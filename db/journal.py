@@ -10,11 +10,11 @@ from math import ceil
 from typing import NamedTuple
 
 from sqlalchemy import Select, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.errors import NotFound
 from advice.journey import PromptKind, prompt_kind
+from db._sql import dialect_insert
 from db.crypto import TextCipher
 from db.models import Reflection
 from db.users import ensure_user
@@ -79,7 +79,7 @@ async def add_reflection(
     if user.journey_started_at is None:
         user.journey_started_at = now
     kind = prompt_kind(await first_reflection_at(session, user_id=user_id, point=point), now)
-    insert = (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(Reflection)
+    insert = dialect_insert(session, Reflection)
     reflection_id = await session.scalar(
         insert.values(
             user_id=user_id,
@@ -102,10 +102,6 @@ async def add_reflection(
         )
     assert reflection_id is not None
     return await get_entry(session, cipher, user_id=user_id, entry_id=reflection_id), created
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
 
 
 def _owned(user_id: int, point: str | None = None) -> Select[Reflection]:

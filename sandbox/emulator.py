@@ -129,16 +129,6 @@ class _Failure:
     retry_after: float
 
 
-def point_discord_at(api_base: str, gateway_url: str) -> None:
-    """Aim discord.py at the emulator: the only two places discord.py 2.7 needs changed."""
-    import discord.gateway
-    import discord.http
-    import yarl
-
-    discord.http.Route.BASE = api_base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
-
 class Emulator:
     """The emulated Discord; see the module docstring.
 
