@@ -147,7 +147,12 @@ class CrossroadsBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info(
-            "connected as %s (%s) to %d servers", self.user, self.application_id, len(self.guilds)
+            "connected as %s (%s) to %d servers, shards %s of %s",
+            self.user,
+            self.application_id,
+            len(self.guilds),
+            ",".join(map(str, sorted(self.shards))),
+            self.shard_count,
         )
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
