@@ -635,6 +635,14 @@ def load_sqlite(path: Path, journals: Journals) -> None:
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute("PRAGMA cache_size=-262144")  # 256 MB: the indexes stay in RAM
         connection.execute("BEGIN")
+        # The migrations' own indexes, dropped while loading and made again after: one sort
+        # each instead of a million scattered inserts.
+        indexes = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('reflections', 'decisions')"
+        ).fetchall()
+        for name, _ in indexes:
+            connection.execute(f"DROP INDEX {name}")
         stamp = journals.sqlite_stamp()
         for table, columns, rows in (
             ("users", USER_COLUMNS, journals.users(stamp)),
@@ -642,6 +650,8 @@ def load_sqlite(path: Path, journals: Journals) -> None:
             ("decisions", DECISION_COLUMNS, journals.decisions(stamp)),
         ):
             connection.executemany(_insert_sql(table, columns), rows)
+        for _, sql in indexes:
+            connection.execute(sql)
         connection.execute("COMMIT")
         connection.execute("ANALYZE")
         connection.execute("PRAGMA journal_mode=WAL")  # the bot's own mode; set back for it
@@ -652,10 +662,18 @@ def load_sqlite(path: Path, journals: Journals) -> None:
 async def load_postgresql(
     connection: asyncpg.Connection, journals: Journals, *, schema: str = "public"
 ) -> None:
-    """Bulk-load with binary COPY on a raw asyncpg connection, in one transaction."""
-
+    """Bulk-load with binary COPY on a raw asyncpg connection, in one transaction; the
+    migrations' plain indexes are dropped while loading and made again after."""
     stamp = journals.aware_stamp()
     async with connection.transaction():
+        indexes = await connection.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 "
+            "AND tablename IN ('reflections', 'decisions') "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+            schema,
+        )
+        for index in indexes:
+            await connection.execute(f'DROP INDEX "{schema}"."{index["indexname"]}"')
         for table, columns, records in (
             ("users", USER_COLUMNS, journals.users(stamp)),
             ("reflections", REFLECTION_COLUMNS, journals.reflections(stamp)),
@@ -664,6 +682,8 @@ async def load_postgresql(
             await connection.copy_records_to_table(
                 table, records=records, columns=columns, schema_name=schema
             )
+        for index in indexes:
+            await connection.execute(index["indexdef"])
     # VACUUM too, as autovacuum would have by now: it sets the visibility map that lets
     # PostgreSQL answer from an index alone.
     await connection.execute("VACUUM (ANALYZE) users, reflections, decisions")
