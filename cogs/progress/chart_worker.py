@@ -35,7 +35,7 @@ from cogs.progress._samples import ComfortSample, LeaningSample
 FRAME = struct.Struct(">I")
 READY, PNG, ERROR = b"R", b"P", b"E"
 MARSHAL_FORMAT = 2
-NICENESS = 10  # a tenth of the bot's share of a busy CPU
+NICENESS = 5  # a third of the weight of a process at the default 0, such as the bot
 
 
 def encode_request(
