@@ -195,7 +195,9 @@ class BotProcess:
         database_url: str | None = None,
         data_key: str | None = None,
         label: str | None = None,
+        profile: Path | None = None,
     ) -> BotProcess:
+        """``profile``: run the bot under cProfile, its statistics written there on exit."""
         root = emulator.api_base.removesuffix("/api/v10")
         env = {**base_env(), "DISCORD_TOKEN": BOT_TOKEN, "DISCORD_EMULATOR_URL": root}
         if kind == CROSSROADS:
@@ -204,6 +206,8 @@ class BotProcess:
             env.update(DATABASE_URL=database_url, DATA_KEY=data_key, LOG_LEVEL="INFO")
         else:
             args = [str(REPO / "bench" / "bare_bot.py")]
+        if profile is not None:
+            args = ["-m", "cProfile", "-o", str(profile), *args]
         log = workdir / f"{label or kind}.log"
         with open(log, "wb") as output:  # noqa: ASYNC230 (a new file: nothing to wait for)
             process = await asyncio.create_subprocess_exec(

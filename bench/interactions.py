@@ -36,7 +36,7 @@ are only printed.
 Run from the repository root:
 
     .venv/bin/python bench/interactions.py [--quick] [--rounds 2] [--count 600] [--rate 20]
-        [--database sqlite|postgresql] [--keep DIR]
+        [--database sqlite|postgresql] [--keep DIR] [--profile DIR]
 
 PostgreSQL comes from BENCH_DATABASE_URL (default
 postgresql+asyncpg://postgres@127.0.0.1:5432/crossroads_bench); its public schema is reset.
@@ -175,6 +175,7 @@ class Plan:
     slugs: tuple[str, ...]
     seed: int
     validate_inline: bool
+    profile: Path | None
 
 
 def make_plan(args: argparse.Namespace, slugs: tuple[str, ...]) -> Plan:
@@ -199,6 +200,7 @@ def make_plan(args: argparse.Namespace, slugs: tuple[str, ...]) -> Plan:
         slugs,
         args.seed,
         args.validate_inline,
+        args.profile,
     )
 
 
@@ -279,8 +281,9 @@ async def run_session(
         measured, warm = split_pools(places, plan.count, plan.warmup)
         label = f"{kind}-round{round_number}"
         url = await storage.session_url(workdir, label) if kind == CROSSROADS else None
+        profile = plan.profile / f"{label}.prof" if plan.profile else None
         bot = await BotProcess.start(
-            kind, emulator, workdir, database_url=url, data_key=key, label=label
+            kind, emulator, workdir, database_url=url, data_key=key, label=label, profile=profile
         )
         await bot.wait_ready(emulator)
         entries = {w.user_id: w.entries for w in plan.writers}
@@ -550,7 +553,15 @@ def parse_args() -> argparse.Namespace:
         "not after each batch",
     )
     parser.add_argument("--keep", type=Path, help="copy the bots' logs here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run each bot under cProfile, writing <bot>-round<n>.prof here (slows them)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile = args.profile.resolve()  # the bots run in a directory of their own
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.count, args.warmup = 80, 10
     return args
