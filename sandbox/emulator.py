@@ -450,6 +450,30 @@ class Emulator:
         channel_id: int | None = None,
     ) -> list[dict[str, JSON]]:
         """Type ``value`` into option ``focused``; returns the choices the bot answered."""
+        interaction = await self.type_into(
+            user_id,
+            command_line,
+            focused=focused,
+            value=value,
+            options=options,
+            guild_id=guild_id,
+            channel_id=channel_id,
+        )
+        return await interaction.choices()
+
+    async def type_into(
+        self,
+        user_id: int,
+        command_line: str,
+        *,
+        focused: str,
+        value: str,
+        options: Mapping[str, object] | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> Interaction:
+        """``autocomplete`` without waiting: the interaction, to watch whether and how the bot
+        answers it."""
         name, *path = command_line.strip().lstrip("/").split()
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
         command = self._command(name, guild_id)
@@ -464,8 +488,7 @@ class Emulator:
             channel_id=channel_id,
             focused=focused,
         )
-        interaction = await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id)
-        return await interaction.choices()
+        return await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id)
 
     async def click(self, user_id: int, message: dict[str, JSON], custom_id: str) -> Interaction:
         """Press the button ``custom_id`` on ``message``, exactly as given (it is what the member
