@@ -19,7 +19,8 @@ close their DMs (403, code 50007), a global rate limit (429 that discord.py wait
 nonces that return the first message instead of a second, members writing DMs to the bot, and
 several gateway sessions at once (two processes, or shards that each hear only their guilds),
 permissions (a channel the bot cannot see is 403 Missing Access, 50001; one it may not post in,
-403 Missing Permissions, 50013), channels deleted under it, and being removed from a server.
+403 Missing Permissions, 50013), channels deleted under it, being removed from a server, and
+files over the upload limit each interaction announces (413, 40005).
 Ids may be fixed (``add_guild(..., id=...)``) so a sandbox keeps its server across runs.
 """
 
@@ -155,6 +156,7 @@ class Emulator:
         response_deadline: float = 3.0,
         record_requests: bool = True,
         global_rate_limit: float | None = None,
+        attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT,
     ) -> None:
         # record_requests=False keeps `requests` empty: a long benchmark would otherwise hold
         # every request body alive, and the collector's pauses would grow with it.
@@ -163,6 +165,9 @@ class Emulator:
         self.bot_user_id = application_id
         self.response_deadline = response_deadline
         self.global_rate_limit = global_rate_limit
+        # Bytes of files one request may upload (sent with each interaction, as Discord does);
+        # over it, 413 with code 40005.
+        self.attachment_size_limit = attachment_size_limit
         self.violations: list[Violation] = []
         self.requests: list[RequestRecord] = []
         # Answers that are Discord behaving as Discord does, not the bot misbehaving, so they
@@ -664,7 +669,7 @@ class Emulator:
             "app_permissions": str(world.permissions(world.bot.id, channel_id)),
             "entitlements": [],
             "entitlement_sku_ids": [],
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "attachment_size_limit": self.attachment_size_limit,
             "channel_id": str(channel_id),
         }
         if guild_id is not None:

@@ -179,6 +179,12 @@ def add_commands(bot: SandboxBot) -> None:
         second = await user.send("hello", nonce="check-in-1")
         assert first.id == second.id
 
+    @tree.command(name="bigfile", description="Sends a file one byte over the upload limit")
+    async def bigfile(interaction: discord.Interaction) -> None:
+        data = __import__("io").BytesIO(b"x" * (interaction.filesize_limit + 1))
+        file = discord.File(data, filename="big.bin")
+        await bot.attempt(lambda: interaction.response.send_message(file=file))
+
     @tree.command(name="export", description="Sends a file")
     async def export(interaction: discord.Interaction) -> None:
         file = discord.File(__import__("io").BytesIO(b'{"a": 1}'), filename="export.json")
@@ -416,6 +422,18 @@ async def test_limits_are_enforced(
     assert error.status == 400 and error.code == 50035
     assert rules(emu) == ["limits"]
     assert interaction.callbacks == []  # a rejected answer does not acknowledge
+
+
+async def test_the_upload_limit_is_sent_and_enforced(
+    emu: Emulator, bot: SandboxBot, world: dict[str, int]
+) -> None:
+    emu.attachment_size_limit = 1024
+    interaction = await emu.slash(world["user"], "bigfile", guild_id=world["guild"])
+    assert interaction.payload["attachment_size_limit"] == 1024
+    error = await next_error(bot)
+    assert (error.status, error.code) == (413, 40005)
+    assert rules(emu) == ["upload-size"]
+    assert interaction.callbacks == []
 
 
 async def test_schema_invalid_body(emu: Emulator, bot: SandboxBot, world: dict[str, int]) -> None:
