@@ -8,7 +8,6 @@ stopped before sending), and this router answers every component and modal inter
 its handler, or a clear "no longer active" for a stale or forged id.
 """
 
-import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +17,7 @@ import discord
 from advice.errors import InvalidInput
 from cogs._errors import handle_interaction_error
 from cogs._reply import reply
+from cogs._text import text_file
 
 log = logging.getLogger(__name__)
 
@@ -142,24 +142,36 @@ async def _answer_unrouted_modal(
     if not texts:
         await reply(interaction, "This form is no longer active. Please run the command again.")
         return
-    typed = "\n\n".join(texts).encode()
     await reply(
         interaction,
         "This form is no longer active, so nothing was saved. What you wrote is attached, "
         "to paste into a fresh one.",
-        files=[discord.File(io.BytesIO(typed), filename="what-you-wrote.txt")],
+        files=[text_file("\n\n".join(texts), "what-you-wrote.txt")],
     )
 
 
-ID_MAX = 2**63 - 1  # what the database stores; anything larger was never one of our ids
+ID_MAX = 2**63 - 1  # ids are 64-bit on both databases; anything larger was never one of ours
+
+
+def parse_id(raw: str) -> int | None:
+    """An id a member's client sent (a custom_id argument, an autocomplete value), or None.
+
+    The only parser of such ids, so no route can hand the database a number it cannot hold:
+    plain ASCII digits, 1 to ID_MAX. The length is checked first, so a 5,000-digit "id" never
+    reaches int() (which refuses more than 4,300 digits).
+    """
+    if not (0 < len(raw) <= 19 and raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if 0 < value <= ID_MAX else None
 
 
 def arg_int(args: list[str], index: int) -> int:
     """A numeric argument of a custom_id; junk there means the id was forged or mangled."""
-    raw = args[index] if index < len(args) else ""
-    if not raw.isdecimal() or len(raw) > 19 or not 0 < int(raw) <= ID_MAX:
+    value = parse_id(args[index] if index < len(args) else "")
+    if value is None:
         raise InvalidInput(STALE_COMPONENT)
-    return int(raw)
+    return value
 
 
 def owner_only(interaction: discord.Interaction, args: list[str]) -> None:

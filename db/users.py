@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db._sql import dialect_insert
@@ -9,17 +10,26 @@ from db.models import User
 
 
 async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> User:
-    """The member's row, created on first use.
+    """The member's row, created on first use and locked until the transaction ends.
 
-    Insert-or-ignore, not read-then-insert: two first writes of a new member (a double
-    submit, /decide during /reflect) race on PostgreSQL, and the loser must not fail.
+    One upsert, so it always ends with a row, whoever else is at work:
+    - two first writes of a new member (a double submit, /decide during /reflect) race on
+      PostgreSQL, and the loser must not fail;
+    - `/mydata forget` locks the row before deleting (see db.mydata.forget), so a write that
+      comes in meanwhile waits, then finds the row gone and makes a fresh one; and a write
+      that locked first is finished (and forgotten too) before forget deletes anything.
+    ON CONFLICT DO UPDATE locks the row it conflicts with (a plain read would not), and when
+    that row is deleted meanwhile PostgreSQL retries the insert. On SQLite, BEGIN IMMEDIATE
+    already serialises writes. The no-op SET keeps the row as it was.
     """
-    user = await session.get(User, user_id)
-    if user is None:
-        insert = dialect_insert(session, User).values(id=user_id, created_at=now)
-        await session.execute(insert.on_conflict_do_nothing())
-        user = await session.get(User, user_id, populate_existing=True)
-        assert user is not None
+    insert = dialect_insert(session, User).values(id=user_id, created_at=now)
+    upsert = insert.on_conflict_do_update(
+        index_elements=[User.id], set_={"created_at": User.__table__.c.created_at}
+    ).returning(User)
+    user: User | None = await session.scalar(
+        select(User).from_statement(upsert), execution_options={"populate_existing": True}
+    )
+    assert user is not None  # an upsert with RETURNING always returns its row
     return user
 
 
