@@ -9,7 +9,6 @@ from discord import app_commands
 from advice.errors import UserFacingError
 from cogs._reply import reply
 from cogs._text import scrub, text_file
-from db import StorageUnavailable
 from db.crypto import DecryptionFailed
 
 log = logging.getLogger(__name__)
@@ -78,28 +77,18 @@ def _shown(value: object) -> str:
     return scrub(str(value)[:100])
 
 
-# Failures of what a handler depends on, rather than of the member's input: what they typed
-# goes back to them, and the operator hears of it.
-_DEPENDENCIES = (StorageUnavailable, DecryptionFailed, discord.HTTPException)
-
-
 async def handle_interaction_error(
     interaction: discord.Interaction, error: BaseException, *, typed: str | None = None
 ) -> None:
     """Answer the member (ephemerally); log bugs with a traceback and an id they can quote.
 
-    `typed` is what the member wrote in the failed interaction. When the failure is ours
-    (a bug, or storage down) rather than their input, it goes back to them as a file.
+    `typed` is what the member wrote in the failed interaction. It goes back to them as a
+    file whatever failed: a bug, storage down, or another of their inputs (a bad choice must
+    not cost them the reason they wrote beside it); a form's text especially, since Discord's
+    client forgets it once submitted.
     """
     message = _explain(error)
     cause = _cause(error)
-    # Give back what they typed unless the problem was the input itself; a form (modal) is
-    # always answered with its text, since Discord's client forgets it once submitted.
-    ours = (
-        message is None
-        or isinstance(cause, _DEPENDENCIES)
-        or interaction.type is discord.InteractionType.modal_submit
-    )
     if message is not None and isinstance(cause, DecryptionFailed | discord.HTTPException):
         # Explained to the member, but the operator must hear of it too.
         log.error("interaction %s (%s): %r", interaction.id, _describe(interaction), cause)
@@ -126,7 +115,7 @@ async def handle_interaction_error(
             f"If it keeps happening, give the bot's operator this error id: `{error_id}`."
         )
     files = []
-    if ours and typed and typed.strip():
+    if typed and typed.strip():
         message += " What you wrote is attached, so nothing is lost."
         files.append(text_file(typed, "what-you-wrote.txt"))
     try:

@@ -364,3 +364,16 @@ async def test_a_five_thousand_digit_rating_is_ignored_with_a_note(world: World)
     assert "Saved" in no_error_id(answer)
     assert "saved without one" in answer["content"]
     assert [(e.text, e.comfort) for e in await entries(world, world.alice)] == [("kept", None)]
+
+
+# --- found by the fuzz suite (tests/fuzz) ----------------------------------------------------
+
+
+async def test_a_forged_leaning_hands_the_reason_back(world: World) -> None:
+    """F1: the leaning was refused, but the reason beside it was fine: it must not be lost."""
+    ix = await world.slash(
+        world.alice, "decide", leaning="", why="keep me", enforce_client_limits=False
+    )
+    answer = await ix.message()
+    assert "Pick one of the five" in no_error_id(answer)
+    assert world.emulator.attachment_bytes(answer, "what-you-wrote.txt") == b"keep me"
