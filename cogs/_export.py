@@ -84,6 +84,8 @@ def export_messages(
     CPU-bound for a large journal (encoding and compressing megabytes): run it in a thread.
     """
     budget = limit - REQUEST_OVERHEAD
+    if budget <= 0:
+        raise ExportTooLarge(limit)
     plain = _formats(content, data, name)
     if sum(len(f.data) for f in plain) <= budget:
         return [plain]

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import false
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db._sql import dialect_insert
@@ -19,17 +19,17 @@ async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
       comes in meanwhile waits, then finds the row gone and makes a fresh one; and a write
       that locked first is finished (and forgotten too) before forget deletes anything.
     ON CONFLICT DO UPDATE locks the row it conflicts with (a plain read would not), and when
-    that row is deleted meanwhile PostgreSQL retries the insert. On SQLite, BEGIN IMMEDIATE
-    already serialises writes. The no-op SET keeps the row as it was.
+    that row is deleted meanwhile PostgreSQL retries the insert. Its WHERE is false, so the
+    row is locked but never rewritten. On SQLite, BEGIN IMMEDIATE already serialises writes.
     """
     insert = dialect_insert(session, User).values(id=user_id, created_at=now)
-    upsert = insert.on_conflict_do_update(
-        index_elements=[User.id], set_={"created_at": User.__table__.c.created_at}
-    ).returning(User)
-    user: User | None = await session.scalar(
-        select(User).from_statement(upsert), execution_options={"populate_existing": True}
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[User.id], set_={"created_at": insert.excluded.created_at}, where=false()
+        )
     )
-    assert user is not None  # an upsert with RETURNING always returns its row
+    user = await session.get(User, user_id, populate_existing=True)
+    assert user is not None  # inserted or locked just now: it cannot be gone
     return user
 
 
