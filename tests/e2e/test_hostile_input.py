@@ -377,3 +377,24 @@ async def test_a_forged_leaning_hands_the_reason_back(world: World) -> None:
     answer = await ix.message()
     assert "Pick one of the five" in no_error_id(answer)
     assert world.emulator.attachment_bytes(answer, "what-you-wrote.txt") == b"keep me"
+
+
+async def test_a_select_named_like_the_text_input_cannot_displace_the_text(world: World) -> None:
+    """F2: a forged form naming a select `text` too; what the member wrote is still read."""
+    await write(world, world.alice, "purpose", "before")
+    [entry] = await entries(world, world.alice)
+    modal = await (await world.slash(world.alice, "journal edit", entry=str(entry.id))).modal()
+    option = {"label": "x", "value": ";"}
+    modal["components"] = [
+        {"type": 18, "label": "W", "component": {"type": 4, "custom_id": "text", "style": 2}},
+        {
+            "type": 18,
+            "label": "R",
+            "component": {"type": 3, "custom_id": "text", "options": [option]},
+        },
+    ]
+    ix = await world.emulator.submit_modal(
+        world.alice, modal, {"text": "my rewrite"}, enforce_client_limits=False
+    )
+    assert "Saved your edit" in no_error_id(await ix.message())
+    assert [e.text for e in await entries(world, world.alice)] == ["my rewrite"]
