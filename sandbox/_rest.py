@@ -54,6 +54,7 @@ KNOWN_ERRORS = {
     50013: "Missing Permissions",
     50278: "Cannot send messages to this user due to having no mutual guilds",
     40005: "Request entity too large",
+    50109: "The request body contains invalid JSON.",
 }
 # Which callback types may answer which interaction type (Discord's documented matrix).
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
@@ -210,6 +211,11 @@ class RestApi:
             self._check_auth(request, method, path)
         if uploads:
             self._check_upload_size(method, path, template, params, uploads)
+        if _lone_surrogate(body):
+            # Valid JSON escapes, but not text: Discord stores UTF-8 and refuses them
+            # (discord-api-docs#6561). A member's half emoji, echoed back unscrubbed.
+            self._violate(method, path, "lone-surrogate", "the body holds unencodable text")
+            raise ApiError(400, KNOWN_ERRORS[50109], 50109)
         # The limits come first: they name the rule (2000 characters) better than the schema does.
         if isinstance(body, dict):
             problems = _limit_problems(method, template, body)
@@ -782,8 +788,23 @@ async def _read_body(request: web.Request) -> tuple[JSON, list[Upload]]:
     return (_parse_json(raw) if raw else None), []
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: JSON) -> bool:
+    """Whether any string in a parsed body holds half of a UTF-16 surrogate pair (json.loads
+    joins a whole pair into its one character)."""
+    if isinstance(value, str):
+        return SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(item) for item in value)
+    return False
+
+
 def _parse_json(raw: bytes) -> JSON:
     try:
         return json.loads(raw)
     except ValueError:
-        raise ApiError(400, "The request body contains invalid JSON.", 50109) from None
+        raise ApiError(400, KNOWN_ERRORS[50109], 50109) from None

@@ -446,6 +446,22 @@ async def test_schema_invalid_body(emu: Emulator, bot: SandboxBot, world: dict[s
     assert rules(emu) == ["schema"]
 
 
+async def test_a_lone_surrogate_is_refused(
+    emu: Emulator, bot: SandboxBot, world: dict[str, int]
+) -> None:
+    route = discord.http.Route(
+        "POST", "/channels/{channel_id}/messages", channel_id=world["channel"]
+    )
+    with pytest.raises(discord.HTTPException) as caught:
+        await bot.http.request(route, json={"content": "half \ud83d of an emoji"})
+    assert (caught.value.status, caught.value.code) == (400, 50109)
+    assert rules(emu) == ["lone-surrogate"]
+    emu.violations.clear()
+    # Both halves of a pair, escaped apart, are one character once parsed: that is fine.
+    await bot.http.request(route, json={"content": "a whole one \ud83d\ude00"})
+    assert emu.violations == []
+
+
 async def test_unknown_route_and_bad_token(emu: Emulator, bot: SandboxBot) -> None:
     with pytest.raises(discord.NotFound):
         await bot.http.request(discord.http.Route("GET", "/nowhere"))
