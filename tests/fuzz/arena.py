@@ -25,7 +25,7 @@ from sandbox import GUILD_CATEGORY, GUILD_VOICE
 from tests.conftest import START, database_url, reset_postgres_schema
 from tests.e2e.conftest import World, answer, start_world, stop_world
 from tests.e2e.test_reflect import open_reflect, submit
-from tests.fuzz.hostile import CustomIdPart, ForgedId, Ref
+from tests.fuzz.hostile import CustomIdPart, ForgedId, IdText, Ref
 
 T = TypeVar("T")
 JSON = Any
@@ -130,12 +130,15 @@ class Arena:
 
     async def resolve(self, actor: int, parts: list[CustomIdPart]) -> list[str]:
         """Custom_id arguments as text, each Ref replaced by a real id of its kind."""
-        resolved = []
-        for part in parts:
-            if isinstance(part, Ref):
-                part = await self._resolve_ref(actor, part)
-            resolved.append(str(part))
-        return resolved
+        return [str(await self.resolve_value(actor, part)) for part in parts]
+
+    async def resolve_value(self, actor: int, value: object) -> object:
+        """`value`, or the real id a Ref or IdText in it stands for (as `actor` sees it)."""
+        if isinstance(value, Ref):
+            return await self._resolve_ref(actor, value)
+        if isinstance(value, IdText):
+            return value.render(await self._resolve_ref(actor, value.ref))
+        return value
 
     async def forge(self, actor: int, forged: ForgedId) -> str:
         """The custom_id `forged` describes, with real ids as seen by `actor`."""

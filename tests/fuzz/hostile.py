@@ -156,14 +156,41 @@ def refs() -> st.SearchStrategy[Ref]:
     )
 
 
-CustomIdPart = str | int | Ref
+# Ways to write a number that str.isdecimal() and int() both accept, and some they do not.
+DIGITS = {
+    "arabic": str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"),
+    "fullwidth": str.maketrans("0123456789", "０１２３４５６７８９"),
+}
+ID_STYLES = ("plain", "hash", "spaced", "zeros", "plus", "minus", "arabic", "fullwidth")
+
+
+@dataclass(frozen=True)
+class IdText:
+    """A real id typed as text, as a member (or a forged client) might write it."""
+
+    ref: Ref
+    style: str
+
+    def render(self, value: int) -> str:
+        text = str(value)
+        if self.style in DIGITS:
+            return text.translate(DIGITS[self.style])
+        prefix = {"hash": "#", "spaced": " ", "zeros": "000", "plus": "+", "minus": "-"}
+        return prefix.get(self.style, "") + text + (" " if self.style == "spaced" else "")
+
+
+def id_texts() -> st.SearchStrategy[IdText]:
+    return st.builds(IdText, refs(), st.sampled_from(ID_STYLES))
+
+
+CustomIdPart = str | int | Ref | IdText
 
 
 def id_parts() -> st.SearchStrategy[list[CustomIdPart]]:
     """The arguments after ``cr:<route>``: real ids of anyone, edge numbers, junk."""
     part: st.SearchStrategy[CustomIdPart] = st.one_of(
         refs(),
-        refs(),
+        id_texts(),
         st.sampled_from(EDGE_INTS),
         st.integers(),
         st.sampled_from(["", "-", "purpose", "money", "nonsense", "٣", "１", "0" * 30]),

@@ -206,9 +206,11 @@ async def answered(arena: Arena, actor: int, sent: Sent, before: Before) -> str 
             await sent.answered(timeout=ANSWER_TIMEOUT)
         except TimeoutError:
             return None
-        kind = sent.callbacks[0].get("type")
-        if kind in (8, 9):
-            return "choices" if kind == 8 else "a form"
+        body = sent.callbacks[0]
+        if body.get("type") == 8:
+            return "choices" if (body.get("data") or {}).get("choices") else "no choices"
+        if body.get("type") == 9:
+            return "a form"
         return _gist(await sent.message(timeout=1))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ANSWER_TIMEOUT

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.arena import Arena
 from tests.fuzz.conftest import fuzz_each
-from tests.fuzz.hostile import hostile_int, hostile_text
+from tests.fuzz.hostile import hostile_int, hostile_text, id_texts, refs
 from tests.fuzz.invariants import ErrorLog, probe
 
 JSON = Any
@@ -66,9 +66,9 @@ def option_values(arena: Arena, option: dict[str, JSON]) -> st.SearchStrategy[ob
     strategy: st.SearchStrategy[object]
     if kind == STRING:
         longest = min(option.get("max_length", STRING_OPTION_MAX) + 10, STRING_OPTION_MAX)
-        strategy = hostile_text(max_size=longest)
+        strategy = hostile_text(max_size=longest) | id_texts()
     elif kind == INTEGER:
-        strategy = hostile_int(option.get("min_value"), option.get("max_value"))
+        strategy = hostile_int(option.get("min_value"), option.get("max_value")) | refs()
     elif kind == NUMBER:
         strategy = st.floats(allow_nan=False, allow_infinity=False) | hostile_int().map(float)
     elif kind == BOOLEAN:
@@ -116,22 +116,25 @@ def test_every_command_with_hostile_options(arena: Arena, errors: ErrorLog) -> N
 
     def check(example: Slash) -> str:
         actor = actor_id(arena, example.actor)
-        typed = [
-            value
-            for name, value in example.options.items()
-            if name in leaf_of[example.line].free_text() and isinstance(value, str)
-        ]
+        free_text = leaf_of[example.line].free_text()
 
-        async def send() -> Any:
-            return await arena.emulator.slash(
-                actor,
-                example.line,
-                options=example.options,
-                enforce_client_limits=False,
-                **arena.where(actor, example.place),
-            )
+        async def invoke() -> str:
+            options = {k: await arena.resolve_value(actor, v) for k, v in example.options.items()}
+            typed = [v for k, v in options.items() if k in free_text and isinstance(v, str)]
 
-        return arena.run(probe(arena, actor, send, what=repr(example), typed=typed, errors=errors))
+            async def send() -> Any:
+                return await arena.emulator.slash(
+                    actor,
+                    example.line,
+                    options=options,
+                    enforce_client_limits=False,
+                    **arena.where(actor, example.place),
+                )
+
+            what = f"/{example.line} {options!r} from {example.place}"
+            return await probe(arena, actor, send, what=what, typed=typed, errors=errors)
+
+        return arena.run(invoke())
 
     fuzz_each({f"/{line}": slashes(arena, leaf) for line, leaf in leaf_of.items()}, check)
 
