@@ -32,6 +32,23 @@ JSON = Any
 EXAMPLE_TIMEOUT = 60.0  # one example, all waits included; only a hung harness gets near it
 
 
+class LagMeter:
+    """The longest the event loop went without running anything (a stalled loop makes every
+    member's interaction late, not just the one that stalled it)."""
+
+    PERIOD = 0.05
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.PERIOD)
+            self.worst = max(self.worst, loop.time() - start - self.PERIOD)
+
+
 class LoopThread:
     """An event loop running in a daemon thread; `run` waits for a coroutine on it."""
 
@@ -84,6 +101,7 @@ class Arena:
     # Real custom_ids of the bot's buttons, by route, to mutate into forged ones.
     real_ids: dict[str, list[str]] = field(default_factory=dict)
     thread: LoopThread | None = None
+    lag: LagMeter = field(default_factory=LagMeter)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the arena's loop, from the test's (Hypothesis's) thread."""
@@ -158,14 +176,19 @@ class Arena:
         return ids[-1 - ref.index % len(ids)] if ids else 0
 
 
-def custom_ids(components: list[dict[str, JSON]]) -> Iterator[str]:
-    """Every custom_id in a message's (or modal's) components, however nested."""
+def walk_components(components: list[dict[str, JSON]]) -> Iterator[dict[str, JSON]]:
+    """Every component of a message or modal, however nested (rows, labels, sections)."""
     for component in components:
+        yield component
+        nested = [component.get("component"), component.get("accessory")]
+        yield from walk_components(component.get("components") or [])
+        yield from walk_components([c for c in nested if isinstance(c, dict)])
+
+
+def custom_ids(components: list[dict[str, JSON]]) -> Iterator[str]:
+    for component in walk_components(components):
         if isinstance(component.get("custom_id"), str):
             yield component["custom_id"]
-        nested = [component.get("component"), component.get("accessory")]
-        yield from custom_ids(component.get("components") or [])
-        yield from custom_ids([c for c in nested if isinstance(c, dict)])
 
 
 async def _seed_member(world: World, user: int, name: str) -> None:
@@ -238,10 +261,12 @@ async def open_arena(backend: str, tmp_path: Path) -> Arena:
             for custom_id in custom_ids(message.get("components") or []):
                 arena.real_ids.setdefault(custom_id.split(":")[1], []).append(custom_id)
     assert emulator.violations == [], emulator.violations
+    world.extra["lag"] = asyncio.create_task(arena.lag.run())
     return arena
 
 
 async def close_arena(arena: Arena) -> None:
     world = arena.world
+    world.extra["lag"].cancel()
     await stop_world(world, world.extra["runner"])
     await world.database.dispose()
