@@ -29,7 +29,7 @@ from db import Database, DatabaseConfigError, StorageUnavailable
 from db.crypto import DataKeyError, TextCipher, load_or_create_key_file, parse_key
 from db.database import parse_database_url
 from db.migrate import MigrationError, upgrade
-from db.mydata import holds_encrypted_text
+from db.mydata import holds_encrypted_text, opens_stored_text
 
 log = logging.getLogger("crossroads")
 
@@ -190,13 +190,37 @@ def explicit_data_key(settings: Settings) -> bytes | None:
 
 
 async def load_cipher(settings: Settings, database: Database) -> TextCipher:
-    """DATA_KEY, or on SQLite a key file beside the database (made on first run only)."""
+    """DATA_KEY, or on SQLite a key file beside the database (made on first run only);
+    checked against the writing already stored, so a wrong key stops the bot at once."""
     key = explicit_data_key(settings)
     if key is not None:
-        return TextCipher(key)
-    assert database.url.database
-    key_file = Path(database.url.database).with_suffix(".key")
-    if not key_file.exists():
+        source = "DATA_KEY"
+        cipher = TextCipher(key)
+    else:
+        key_file = sqlite_key_file(database)
+        source = f"DATA_KEY: the key file {key_file}"
+        cipher = await key_file_cipher(database, key_file)
+    try:
+        async with database.read() as session:
+            opens = await opens_stored_text(session, cipher)
+    except StorageUnavailable:
+        raise ConfigError(f"DATABASE_URL: cannot read {database.display_url}") from None
+    if not opens:
+        raise ConfigError(
+            f"{source} does not decrypt the writing already stored in {database.display_url} "
+            "(it was written with another key); set DATA_KEY to that key. Nothing was changed."
+        )
+    return cipher
+
+
+def sqlite_key_file(database: Database) -> Path:
+    if not database.url.database:  # parse_database_url refuses such a URL on SQLite
+        raise ConfigError("DATABASE_URL names no SQLite file")
+    return Path(database.url.database).with_suffix(".key")
+
+
+async def key_file_cipher(database: Database, key_file: Path) -> TextCipher:
+    if not key_file.exists():  # noqa: ASYNC240 (start-up: nothing else is running yet)
         try:
             async with database.read() as session:
                 holds_writing = await holds_encrypted_text(session)
@@ -212,7 +236,7 @@ async def load_cipher(settings: Settings, database: Database) -> TextCipher:
     try:
         return TextCipher(load_or_create_key_file(key_file))
     except DataKeyError as exc:
-        raise ConfigError(f"{key_file}: {exc}") from None
+        raise ConfigError(f"DATA_KEY: the key file {key_file}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"DATA_KEY: cannot read or create the key file ({exc})") from None
 

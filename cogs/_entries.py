@@ -7,6 +7,7 @@ from advice.content import Content, UnknownPoint
 from advice.errors import NotFound
 from advice.progress import opening_words
 from cogs._bot import CrossroadsBot
+from cogs._routing import parse_id
 from db.journal import ENTRY_NOT_FOUND, Entry, get_entry, recent_entries
 
 AUTOCOMPLETE_SCAN = 200
@@ -45,8 +46,8 @@ async def entry_choices(
 
 async def own_entry(bot: CrossroadsBot, interaction: discord.Interaction, raw: str) -> Entry:
     """The member's entry named by an autocomplete value; anything else is "not found"."""
-    raw = raw.strip().lstrip("#")
-    if not raw.isdecimal() or len(raw) > 18:
+    entry_id = parse_id(raw.strip().lstrip("#"))
+    if entry_id is None:
         raise NotFound(ENTRY_NOT_FOUND + " Pick one from the list as you type.")
     async with bot.read_for(interaction) as session:
-        return await get_entry(session, bot.cipher, user_id=interaction.user.id, entry_id=int(raw))
+        return await get_entry(session, bot.cipher, user_id=interaction.user.id, entry_id=entry_id)

@@ -1,6 +1,5 @@
 """One place that turns any failure of an interaction into an answer the member can read."""
 
-import io
 import logging
 import secrets
 
@@ -9,7 +8,8 @@ from discord import app_commands
 
 from advice.errors import UserFacingError
 from cogs._reply import reply
-from db import StorageUnavailable
+from cogs._text import scrub, text_file
+from db.crypto import DecryptionFailed
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,35 @@ def _cause(error: BaseException) -> BaseException:
     return error
 
 
+UNREADABLE = (
+    "Your stored writing can't be decrypted right now (the bot's encryption key does not "
+    "match it), so it can't be shown. Nothing was changed or lost; the bot's operator has "
+    "been told."
+)
+TOO_LARGE = (
+    "Discord refused the files of this answer as too large for you here, so they could not "
+    "be delivered. Nothing you stored was changed."
+)
+DISCORD_DOWN = (
+    "Discord had trouble delivering this answer. Nothing you stored was changed; please try "
+    "again in a few minutes."
+)
+REQUEST_TOO_LARGE = 40005  # Discord's code for a 413: the upload was over the limit
+
+
 def _explain(error: BaseException) -> str | None:
     """The member-safe explanation of an expected error, or None for a bug."""
     cause = _cause(error)
     if isinstance(cause, UserFacingError):
         return cause.message
+    if isinstance(cause, DecryptionFailed):
+        return UNREADABLE
+    if isinstance(cause, discord.HTTPException):  # Discord refused or failed our answer
+        if cause.status == 413 or cause.code == REQUEST_TOO_LARGE:
+            return TOO_LARGE
+        if cause.status >= 500:
+            return DISCORD_DOWN
+        return None  # any other refusal means we sent something wrong: a bug
     if isinstance(error.__cause__, UserFacingError):  # raised inside a transformer
         return error.__cause__.message
     if isinstance(error, app_commands.NoPrivateMessage):
@@ -37,10 +61,10 @@ def _explain(error: BaseException) -> str | None:
     if isinstance(error, app_commands.TransformerError):
         if error.type is discord.AppCommandOptionType.channel:  # a forged or stale pick
             return (
-                f"“{str(error.value)[:100]}” isn't a channel I can use here: pick a text or "
+                f"“{_shown(error.value)}” isn't a channel I can use here: pick a text or "
                 "announcement channel of this server from the list."
             )
-        return f"“{str(error.value)[:100]}” is not a valid choice here."
+        return f"“{_shown(error.value)}” is not a valid choice here."
     if isinstance(error, app_commands.CommandSignatureMismatch | app_commands.CommandNotFound):
         return "This command changed since Discord last loaded it. Please try again in a minute."
     if isinstance(error, app_commands.CheckFailure):
@@ -48,22 +72,26 @@ def _explain(error: BaseException) -> str | None:
     return None
 
 
+def _shown(value: object) -> str:
+    """A member's value quoted back to them: short, and encodable whatever they sent."""
+    return scrub(str(value)[:100])
+
+
 async def handle_interaction_error(
     interaction: discord.Interaction, error: BaseException, *, typed: str | None = None
 ) -> None:
     """Answer the member (ephemerally); log bugs with a traceback and an id they can quote.
 
-    `typed` is what the member wrote in the failed interaction. When the failure is ours
-    (a bug, or storage down) rather than their input, it goes back to them as a file.
+    `typed` is what the member wrote in the failed interaction. It goes back to them as a
+    file whatever failed: a bug, storage down, or another of their inputs (a bad choice must
+    not cost them the reason they wrote beside it); a form's text especially, since Discord's
+    client forgets it once submitted.
     """
     message = _explain(error)
-    # Give back what they typed unless the problem was the input itself; a form (modal) is
-    # always answered with its text, since Discord's client forgets it once submitted.
-    ours = (
-        message is None
-        or isinstance(_cause(error), StorageUnavailable)
-        or interaction.type is discord.InteractionType.modal_submit
-    )
+    cause = _cause(error)
+    if message is not None and isinstance(cause, DecryptionFailed | discord.HTTPException):
+        # Explained to the member, but the operator must hear of it too.
+        log.error("interaction %s (%s): %r", interaction.id, _describe(interaction), cause)
     if interaction.type is discord.InteractionType.autocomplete:
         # Autocomplete cannot show a message; an empty list beats a spinner that never ends.
         log.log(logging.INFO if message else logging.ERROR, "autocomplete failed", exc_info=error)
@@ -79,14 +107,17 @@ async def handle_interaction_error(
             _describe(interaction),
             exc_info=error,
         )
+        refused = (
+            "Discord refused this answer: " if isinstance(cause, discord.HTTPException) else ""
+        )
         message = (
-            "Sorry, something went wrong on our side and it was logged. "
+            f"Sorry, {refused}something went wrong on our side and it was logged. "
             f"If it keeps happening, give the bot's operator this error id: `{error_id}`."
         )
     files = []
-    if ours and typed and typed.strip():
+    if typed and typed.strip():
         message += " What you wrote is attached, so nothing is lost."
-        files.append(discord.File(io.BytesIO(typed.encode()), filename="what-you-wrote.txt"))
+        files.append(text_file(typed, "what-you-wrote.txt"))
     try:
         await reply(interaction, message, files=files)
     except discord.HTTPException as exc:

@@ -4,8 +4,6 @@ Reading it back is careful: the text is the member's work, so no problem with th
 of the form (a bad rating, a forged payload) may cost them that text.
 """
 
-import io
-import unicodedata
 from dataclasses import dataclass
 
 import discord
@@ -14,6 +12,7 @@ from advice.content import Point
 from advice.errors import InvalidInput
 from cogs._reply import reply
 from cogs._routing import RenderedModal, RoutedButton
+from cogs._text import BROKEN_TEXT_NOTE, clean_text, lost_characters, scrub, text_file
 
 REFLECT_ROUTE = "reflect"
 TEXT_ID = "text"
@@ -90,7 +89,10 @@ def reflection_modal(
 class Submission:
     text: str
     comfort: int | None
-    comfort_note: str | None  # why a rating that was sent could not be used
+    notes: tuple[str, ...]  # how the form was read, when not quite as sent (a bad rating, ...)
+
+
+REFLECTION_FILENAME = "your-reflection.txt"
 
 
 class TextTooLong(InvalidInput):
@@ -104,25 +106,20 @@ class TextTooLong(InvalidInput):
         self.text = text
 
 
-def clean_text(raw: str) -> str:
-    """Drop control characters (keeping line breaks and tabs) and outer whitespace.
-
-    Only category Cc: format characters (Cf) carry meaning, e.g. the joiners inside
-    emoji sequences and the zero-width non-joiner of Persian words.
-    """
-    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
-
-
 def read_submission(values: dict[str, str | list[str]]) -> Submission:
     raw = values.get(TEXT_ID)
-    text = clean_text(raw) if isinstance(raw, str) else ""
+    raw = raw if isinstance(raw, str) else ""
+    text = clean_text(raw)
     if not text:
-        raise InvalidInput("Your reflection was empty, so nothing was saved.")
+        # The router hands back whatever was typed, invisible characters included.
+        raise InvalidInput(
+            "Your reflection was empty (nothing visible in it), so nothing was saved."
+        )
     if len(text) > TEXT_MAX:
         raise TextTooLong(text)
-    comfort, note = parse_comfort(values.get(COMFORT_ID))
-    return Submission(text=text, comfort=comfort, comfort_note=note)
+    comfort, comfort_note = parse_comfort(values.get(COMFORT_ID))
+    notes = (BROKEN_TEXT_NOTE,) if lost_characters(raw, text) else ()
+    return Submission(text=text, comfort=comfort, notes=notes + tuple(filter(None, [comfort_note])))
 
 
 async def acknowledge_and_read(
@@ -136,20 +133,25 @@ async def acknowledge_and_read(
     try:
         return read_submission(values)
     except TextTooLong as too_long:
-        await reply(interaction, too_long.message, files=[text_file(too_long.text)])
+        await reply(
+            interaction, too_long.message, files=[text_file(too_long.text, REFLECTION_FILENAME)]
+        )
         return None
 
 
+COMFORT_VALUES = {str(n): n for n in COMFORT_LABELS}
+
+
 def parse_comfort(raw: str | list[str] | None) -> tuple[int | None, str | None]:
-    """(rating, None), or (None, why it was ignored); no choice at all is not a problem."""
+    """(rating, None), or (None, why it was ignored); no choice at all is not a problem.
+
+    Compared as text: a forged value may be thousands of digits, which int() refuses.
+    """
     choice = raw[0] if isinstance(raw, list) and raw else raw
     if choice is None or choice == [] or (isinstance(choice, str) and not choice.strip()):
         return None, None
     value = str(choice).strip()
-    if value.isdecimal() and int(value) in COMFORT_LABELS:
-        return int(value), None
-    return None, f"“{value[:20]}” is not a rating from 1 to 5, so it was saved without one."
-
-
-def text_file(text: str, filename: str = "your-reflection.txt") -> discord.File:
-    return discord.File(io.BytesIO(text.encode("utf-8")), filename=filename)
+    if value in COMFORT_VALUES:
+        return COMFORT_VALUES[value], None
+    shown = scrub(value[:20]) + ("…" if len(value) > 20 else "")
+    return None, f"“{shown}” is not a rating from 1 to 5, so it was saved without one."

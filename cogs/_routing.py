@@ -8,9 +8,8 @@ stopped before sending), and this router answers every component and modal inter
 its handler, or a clear "no longer active" for a stale or forged id.
 """
 
-import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import discord
@@ -18,6 +17,7 @@ import discord
 from advice.errors import InvalidInput
 from cogs._errors import handle_interaction_error
 from cogs._reply import reply
+from cogs._text import text_file
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,12 @@ class RenderedModal(discord.ui.Modal):
         self.stop()
 
 
-def submitted_values(data: Any) -> dict[str, str | list[str]]:
-    """custom_id -> value of every input in a modal submit, whatever its layout.
+def _inputs(data: Any) -> Iterator[tuple[str, str | list[str]]]:
+    """(custom_id, value) of every input in a modal submit, in order, whatever its layout.
 
-    Accepts text inputs in action rows and inputs or selects wrapped in labels; ignores
+    Accepts text inputs in action rows and inputs or selects wrapped in labels; skips
     anything malformed rather than trusting the payload's shape.
     """
-    values: dict[str, str | list[str]] = {}
     rows = data.get("components") if isinstance(data, dict) else None
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict):
@@ -84,10 +83,27 @@ def submitted_values(data: Any) -> dict[str, str | list[str]]:
             if not isinstance(child, dict) or not isinstance(child.get("custom_id"), str):
                 continue
             if isinstance(child.get("value"), str):
-                values[child["custom_id"]] = child["value"]
+                yield child["custom_id"], child["value"]
             elif isinstance(child.get("values"), list):
-                values[child["custom_id"]] = [str(v) for v in child["values"]]
+                yield child["custom_id"], [str(v) for v in child["values"]]
+
+
+def submitted_values(data: Any) -> dict[str, str | list[str]]:
+    """custom_id -> value of every input in a modal submit.
+
+    A forged form may name two inputs alike; what the member wrote (a text) is never
+    displaced by a select's picks, so it is what gets read, saved or handed back.
+    """
+    values: dict[str, str | list[str]] = {}
+    for custom_id, value in _inputs(data):
+        if not isinstance(values.get(custom_id), str):
+            values[custom_id] = value
     return values
+
+
+def submitted_texts(data: Any) -> list[str]:
+    """Everything typed into a modal's text inputs (to hand back when it cannot be kept)."""
+    return [value for _, value in _inputs(data) if isinstance(value, str) and value.strip()]
 
 
 class Router:
@@ -111,11 +127,8 @@ class Router:
         raw_id = data.get("custom_id")
         parts = raw_id.split(":") if isinstance(raw_id, str) else []
         route, args = (parts[1], parts[2:]) if len(parts) >= 2 and parts[0] == PREFIX else ("", [])
-        values = (
-            submitted_values(data)
-            if interaction.type is discord.InteractionType.modal_submit
-            else {}
-        )
+        is_form = interaction.type is discord.InteractionType.modal_submit
+        values = submitted_values(data) if is_form else {}
         try:
             if interaction.type is discord.InteractionType.component:
                 button = self._buttons.get(route)
@@ -126,40 +139,49 @@ class Router:
             elif interaction.type is discord.InteractionType.modal_submit:
                 modal = self._modals.get(route)
                 if modal is None:
-                    await _answer_unrouted_modal(interaction, values)
+                    await _answer_unrouted_modal(interaction, submitted_texts(data))
                     return
                 await modal(interaction, args, values)
         except Exception as error:
-            typed = "\n\n".join(v for v in values.values() if isinstance(v, str))
+            typed = "\n\n".join(submitted_texts(data)) if is_form else None
             await handle_interaction_error(interaction, error, typed=typed)
 
 
-async def _answer_unrouted_modal(
-    interaction: discord.Interaction, values: dict[str, str | list[str]]
-) -> None:
+async def _answer_unrouted_modal(interaction: discord.Interaction, texts: list[str]) -> None:
     """Hand back what the member typed, so a form from an older version loses nothing."""
-    texts = [v for v in values.values() if isinstance(v, str) and v.strip()]
     if not texts:
         await reply(interaction, "This form is no longer active. Please run the command again.")
         return
-    typed = "\n\n".join(texts).encode()
     await reply(
         interaction,
         "This form is no longer active, so nothing was saved. What you wrote is attached, "
         "to paste into a fresh one.",
-        files=[discord.File(io.BytesIO(typed), filename="what-you-wrote.txt")],
+        files=[text_file("\n\n".join(texts), "what-you-wrote.txt")],
     )
 
 
-ID_MAX = 2**63 - 1  # what the database stores; anything larger was never one of our ids
+ID_MAX = 2**63 - 1  # ids are 64-bit on both databases; anything larger was never one of ours
+
+
+def parse_id(raw: str) -> int | None:
+    """An id a member's client sent (a custom_id argument, an autocomplete value), or None.
+
+    The only parser of such ids, so no route can hand the database a number it cannot hold:
+    plain ASCII digits, 1 to ID_MAX. The length is checked first, so a 5,000-digit "id" never
+    reaches int() (which refuses more than 4,300 digits).
+    """
+    if not (0 < len(raw) <= 19 and raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if 0 < value <= ID_MAX else None
 
 
 def arg_int(args: list[str], index: int) -> int:
     """A numeric argument of a custom_id; junk there means the id was forged or mangled."""
-    raw = args[index] if index < len(args) else ""
-    if not raw.isdecimal() or len(raw) > 19 or not 0 < int(raw) <= ID_MAX:
+    value = parse_id(args[index] if index < len(args) else "")
+    if value is None:
         raise InvalidInput(STALE_COMPONENT)
-    return int(raw)
+    return value
 
 
 def owner_only(interaction: discord.Interaction, args: list[str]) -> None:

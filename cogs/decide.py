@@ -7,8 +7,8 @@ from discord.ext import commands
 from advice.errors import InvalidInput
 from advice.progress import Leaning, decision_trend
 from cogs._bot import CrossroadsBot
-from cogs._reflection_form import clean_text, text_file
 from cogs._reply import reply
+from cogs._text import BROKEN_TEXT_NOTE, clean_text, lost_characters, text_file
 from db.decisions import add_decision, decision_history
 
 REASON_MAX = 1000
@@ -42,8 +42,8 @@ class Decide(commands.Cog):
             stance = Leaning.from_label(leaning)
         except ValueError:
             raise InvalidInput("Pick one of the five answers from the list.") from None
-        reason = clean_text(why) if why else None
-        if reason and len(reason) > REASON_MAX:
+        reason = clean_text(why or "")
+        if len(reason) > REASON_MAX:
             await reply(
                 interaction,
                 f"Your reason is {len(reason)} characters; the limit is {REASON_MAX}. Nothing "
@@ -51,6 +51,11 @@ class Decide(commands.Cog):
                 files=[text_file(reason, "your-reason.txt")],
             )
             return
+        lines = [f"Recorded: today you're at **{stance.label}**. Only you can see this."]
+        files = []
+        if why and not reason:
+            lines.append("Your reason had nothing visible in it, so it was left out (attached).")
+            files.append(text_file(why, "your-reason.txt"))
         async with self.bot.member_transaction(interaction) as session:
             await add_decision(
                 session,
@@ -64,11 +69,10 @@ class Decide(commands.Cog):
                 session, self.bot.cipher, user_id=interaction.user.id, with_reasons=False
             )
         trend = decision_trend([(s.created_at, s.leaning) for s in history])
-        await reply(
-            interaction,
-            f"Recorded: today you're at **{stance.label}**. Only you can see this.\n"
-            f"Your path so far: {trend}. `/progress` shows it over time.",
-        )
+        lines.append(f"Your path so far: {trend}. `/progress` shows it over time.")
+        if lost_characters(why or "", reason):
+            lines.append(BROKEN_TEXT_NOTE)
+        await reply(interaction, "\n".join(lines), files=files)
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -8,10 +8,11 @@ from advice.content import Content
 from advice.errors import NotFound
 from cogs._bot import CrossroadsBot
 from cogs._entries import entry_choices, entry_label, own_entry, point_title
-from cogs._reflection_form import acknowledge_and_read, reflection_modal, text_file
+from cogs._reflection_form import REFLECTION_FILENAME, acknowledge_and_read, reflection_modal
 from cogs._reply import reply
 from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
 from cogs._style import timestamp
+from cogs._text import text_file
 from db.journal import (
     Entry,
     delete_entry,
@@ -176,11 +177,12 @@ class Journal(
                 interaction,
                 "That entry no longer exists (deleted meanwhile?), so the edit was not saved. "
                 "Your text is attached; `/reflect` can save it as a new entry.",
-                files=[text_file(submission.text)],
+                files=[text_file(submission.text, REFLECTION_FILENAME)],
             )
             return
-        note = f"\n{submission.comfort_note}" if submission.comfort_note else ""
-        await reply(interaction, f"Saved your edit to entry #{entry.id}.{note}")
+        await reply(
+            interaction, "\n".join([f"Saved your edit to entry #{entry.id}.", *submission.notes])
+        )
 
     # -- delete -------------------------------------------------------------------------
 

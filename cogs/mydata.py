@@ -1,16 +1,15 @@
 """/mydata show, export and forget: what is stored about you, all of it, and deleting it."""
 
+import asyncio
 import io
-import json
 from datetime import datetime
-from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from advice.content import Content, UnknownPoint
 from cogs._bot import CrossroadsBot
+from cogs._export import export_messages
 from cogs._reply import reply
 from cogs._routing import RenderedView, RoutedButton, owner_only
 from db.mydata import export, forget, summarize
@@ -25,42 +24,6 @@ def plural(count: int, noun: str) -> str:
 
 def _day(at: datetime | None) -> str:
     return f"<t:{int(at.timestamp())}:D>" if at else "never"
-
-
-def export_markdown(content: Content, data: dict[str, Any]) -> str:
-    """The export as a document a person can read (the JSON is for machines)."""
-    lines = [
-        "# Your Crossroads journal",
-        f"Exported {data['exported_at']} (UTC). Everything Crossroads stores about you.",
-        "",
-        f"- Time zone: {data['user']['timezone'] or 'not set'}",
-        f"- Journey started: {data['user']['journey_started_at'] or 'not yet'}",
-        "",
-        "## Reflections",
-    ]
-    for entry in data["reflections"]:
-        try:
-            title = content.point(entry["point"]).heading
-        except UnknownPoint:
-            title = entry["point"]
-        rating = f", comfort {entry['comfort']}/5" if entry["comfort"] else ""
-        edited = f", edited {entry['edited_at']}" if entry["edited_at"] else ""
-        lines += [
-            "",
-            f"### {title}",
-            f"*{entry['created_at']} ({entry['kind']} reflection{rating}{edited})*",
-            "",
-            entry["text"],
-        ]
-    if not data["reflections"]:
-        lines += ["", "None yet."]
-    lines += ["", "## Decisions"]
-    for decision in data["decisions"]:
-        reason = f": {decision['reason']}" if decision["reason"] else ""
-        lines.append(f"- {decision['created_at']}: **{decision['leaning']}**{reason}")
-    if not data["decisions"]:
-        lines.append("None yet.")
-    return "\n".join(lines) + "\n"
 
 
 class MyData(
@@ -109,24 +72,30 @@ class MyData(
             data = await export(
                 session, self.bot.cipher, user_id=interaction.user.id, now=self.bot.clock.now()
             )
-        stamp = self.bot.clock.now().strftime("%Y-%m-%d")
-        files = [
-            discord.File(
-                io.BytesIO(json.dumps(data, ensure_ascii=False, indent=2).encode()),
-                f"crossroads-{stamp}.json",
-            ),
-            discord.File(
-                io.BytesIO(export_markdown(self.bot.content, data).encode()),
-                f"crossroads-{stamp}.md",
-            ),
-        ]
-        count = len(data["reflections"])
-        await reply(
-            interaction,
-            f"Your data: {plural(count, 'reflection')}, "
-            f"{plural(len(data['decisions']), 'decision')}.",
-            files=files,
+        name = f"crossroads-{self.bot.clock.now():%Y-%m-%d}"
+        messages = await asyncio.to_thread(
+            export_messages,
+            self.bot.content,
+            data,
+            name=name,
+            limit=interaction.filesize_limit,
         )
+        summary = (
+            f"Your data: {plural(len(data['reflections']), 'reflection')}, "
+            f"{plural(len(data['decisions']), 'decision')}."
+        )
+        if len(messages) > 1:
+            summary += (
+                f" It is large, so it comes in {len(messages)} parts, one zip file a message "
+                "(this one and those below); each holds its share as JSON and Markdown."
+            )
+        for number, files in enumerate(messages, 1):
+            text = summary if number == 1 else f"Part {number} of {len(messages)}."
+            await reply(
+                interaction,
+                text,
+                files=[discord.File(io.BytesIO(f.data), f.filename) for f in files],
+            )
 
     @app_commands.command(
         name="forget",

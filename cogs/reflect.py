@@ -12,25 +12,24 @@ from cogs._bot import CrossroadsBot
 from cogs._reflection_form import REFLECT_ROUTE as ROUTE
 from cogs._reflection_form import acknowledge_and_read, reflection_modal
 from cogs._reply import reply
-from cogs._routing import ID_MAX
+from cogs._routing import parse_id
 from db.checkins import link_reflection
 from db.journal import add_reflection, first_reflection_at, reflected_points
 
 
-def _snowflake_arg(args: list[str], index: int) -> str | None:
-    value = args[index] if len(args) > index else ""
-    return value if value.isdecimal() and len(value) <= 19 and int(value) <= ID_MAX else None
+def _id_arg(args: list[str], index: int) -> int | None:
+    return parse_id(args[index]) if len(args) > index else None
 
 
 def submission_key_from(args: list[str]) -> str | None:
     """The opening interaction's id from the form's custom_id; anything else is ignored."""
-    return _snowflake_arg(args, 1)
+    value = _id_arg(args, 1)
+    return str(value) if value is not None else None
 
 
 def checkin_from(args: list[str]) -> int | None:
     """The check-in a form answers, when it was opened from a check-in DM."""
-    value = _snowflake_arg(args, 2)
-    return int(value) if value is not None else None
+    return _id_arg(args, 2)
 
 
 class Reflect(commands.Cog):
@@ -111,19 +110,16 @@ class Reflect(commands.Cog):
                 interaction, "That reflection was already saved. See it with `/journal list`."
             )
             return
-        await reply(
-            interaction, self._confirmation(point, entry.kind, covered, submission.comfort_note)
-        )
+        await reply(interaction, self._confirmation(point, entry.kind, covered, submission.notes))
 
     def _confirmation(
-        self, point: Point, kind: PromptKind, covered: set[str], note: str | None
+        self, point: Point, kind: PromptKind, covered: set[str], notes: tuple[str, ...]
     ) -> str:
         content = self.bot.content
         progress = coverage(covered, content.slugs)
         what = "reflection on" if kind is PromptKind.FIRST else "revisit of"
         lines = [f"Saved your {what} **{point.title}**. Only you can see it.", progress.bar()]
-        if note:
-            lines.append(note)
+        lines += notes
         missing = [p for p in content.points if p.slug not in covered]
         if missing:
             lines.append(f"Next, perhaps: `/advice {missing[0].slug}` ({missing[0].title}).")

@@ -50,7 +50,14 @@ def parse_key(encoded: str) -> bytes:
 def load_or_create_key_file(path: Path) -> bytes:
     """The key kept beside an SQLite database; created (mode 0600) on first run."""
     if path.exists():
-        return parse_key(path.read_text(encoding="ascii"))
+        try:
+            encoded = path.read_bytes().decode("ascii")
+        except UnicodeDecodeError:
+            raise DataKeyError(
+                "it holds bytes that are not ASCII text, where the key's 44 characters of "
+                "URL-safe base64 belong (restore it from your backup)"
+            ) from None
+        return parse_key(encoded)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoded = generate_key()
     # O_EXCL: two processes starting at once must not each write a different key.

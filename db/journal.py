@@ -16,6 +16,7 @@ from advice.errors import NotFound
 from advice.journey import PromptKind, prompt_kind
 from db._sql import dialect_insert
 from db.crypto import TextCipher
+from db.database import ConcurrentChange
 from db.models import Reflection
 from db.users import ensure_user
 
@@ -100,7 +101,8 @@ async def add_reflection(
                 Reflection.user_id == user_id, Reflection.submission_key == submission_key
             )
         )
-    assert reflection_id is not None
+    if reflection_id is None:  # the submission this one repeats was deleted meanwhile
+        raise ConcurrentChange()
     return await get_entry(session, cipher, user_id=user_id, entry_id=reflection_id), created
 
 

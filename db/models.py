@@ -55,6 +55,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Every id is 64-bit: BIGINT on PostgreSQL; SQLite's INTEGER PRIMARY KEY already is 64-bit and
+# autoincrements (a BIGINT primary key there would not).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -98,7 +103,7 @@ class ConfigChange(Base):
     __tablename__ = "config_changes"
     __table_args__ = (Index("ix_config_changes_guild_created", "guild_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     guild_id: Mapped[int] = mapped_column(BigInteger)
     # None: the bot itself. Not `user_id`: the trail is the server's record, kept when a
     # moderator deletes their own data (/mydata forget), as Discord keeps its audit log.
@@ -143,7 +148,7 @@ class Reflection(Base):
         Index("ix_reflections_user_point_created", "user_id", "point", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     point: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(10))  # advice.journey.PromptKind
@@ -160,15 +165,11 @@ class Decision(Base):
     __tablename__ = "decisions"
     __table_args__ = (Index("ix_decisions_user_created", "user_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     leaning: Mapped[int] = mapped_column(SmallInteger)  # advice.progress.Leaning
     reason: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-# 64-bit ids on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit and autoincrements.
-BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class LeasedJob:
@@ -227,7 +228,7 @@ class Checkin(LeasedJob, Base):
     response: Mapped[str | None] = mapped_column(String(10))  # reflected, snoozed, skipped, ...
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reflection_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("reflections.id", ondelete="SET NULL")
+        BigId, ForeignKey("reflections.id", ondelete="SET NULL")
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.crypto import TextCipher
+from db.crypto import DecryptionFailed, TextCipher
 from db.decisions import decision_history
 from db.journal import recent_entries
 from db.models import Base, Decision, GuildMember, Reflection, User
@@ -63,6 +63,40 @@ async def holds_encrypted_text(session: AsyncSession) -> bool:
     return reflection is not None or decision is not None
 
 
+async def opens_stored_text(session: AsyncSession, cipher: TextCipher) -> bool:
+    """Whether `cipher` is the key the stored writing was sealed with (True when there is none).
+
+    Reads two rows, not everything: the newest reflection and the newest decision reason.
+    One of them opening is enough, so a single damaged row cannot stop the bot; under a
+    wrong key neither opens. Each is sealed to its member's id, which is passed along.
+    """
+    newest = [
+        (
+            await session.execute(
+                select(Reflection.body, Reflection.user_id).order_by(Reflection.id.desc()).limit(1)
+            )
+        ).first(),
+        (
+            await session.execute(
+                select(Decision.reason, Decision.user_id)
+                .where(Decision.reason.is_not(None))
+                .order_by(Decision.id.desc())
+                .limit(1)
+            )
+        ).first(),
+    ]
+    sealed = [(blob, owner) for blob, owner in filter(None, newest) if blob is not None]
+    return not sealed or any(_opens(cipher, blob, owner) for blob, owner in sealed)
+
+
+def _opens(cipher: TextCipher, blob: bytes, owner_id: int) -> bool:
+    try:
+        cipher.decrypt(blob, owner_id=owner_id)
+    except DecryptionFailed:
+        return False
+    return True
+
+
 async def export(
     session: AsyncSession, cipher: TextCipher, *, user_id: int, now: datetime
 ) -> dict[str, Any]:
@@ -116,9 +150,13 @@ async def export(
 async def forget(session: AsyncSession, *, user_id: int) -> int:
     """Delete every row tied to the member, in every table; returns how many went.
 
-    Walks the metadata rather than naming tables, so a table added later with a
-    `user_id` column is covered without anyone remembering to add it here.
+    Everything that existed when it locked the member's row goes; a reflection saved after
+    that is kept, under a fresh record. Walks the metadata rather than naming tables, so a
+    table added later with a `user_id` column is covered without anyone remembering it here.
     """
+    # The member's row first: a write for them that comes in meanwhile waits for this to end
+    # and then starts a fresh record (db.users.ensure_user), instead of failing.
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     removed = 0
     for table in reversed(Base.metadata.sorted_tables):
         if "user_id" in table.c:

@@ -53,6 +53,8 @@ KNOWN_ERRORS = {
     50008: "Cannot send messages in a non-text channel",
     50013: "Missing Permissions",
     50278: "Cannot send messages to this user due to having no mutual guilds",
+    40005: "Request entity too large",
+    50109: "The request body contains invalid JSON.",
 }
 # Which callback types may answer which interaction type (Discord's documented matrix).
 ALLOWED_CALLBACKS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
@@ -213,6 +215,13 @@ class RestApi:
             raise rule
         if not is_webhook:  # webhook and callback routes are authorised by their token
             self._check_auth(request, method, path)
+        if uploads:
+            self._check_upload_size(method, path, template, params, uploads)
+        if _lone_surrogate(body):
+            # Valid JSON escapes, but not text: Discord stores UTF-8 and refuses them
+            # (discord-api-docs#6561). A member's half emoji, echoed back unscrubbed.
+            self._violate(method, path, "lone-surrogate", "the body holds unencodable text")
+            raise ApiError(400, KNOWN_ERRORS[50109], 50109)
         # The limits come first: they name the rule (2000 characters) better than the schema does.
         if isinstance(body, dict):
             problems = _limit_problems(method, template, body)
@@ -260,6 +269,31 @@ class RestApi:
             if not header.startswith("Bot "):
                 self._violate(method, path, "auth", f"Authorization header {header[:12]!r}...")
             raise ApiError(401, "401: Unauthorized")
+
+    def _check_upload_size(
+        self,
+        method: str,
+        path: str,
+        template: str,
+        params: dict[str, str],
+        uploads: list[Upload],
+    ) -> None:
+        """Discord's 413 (code 40005) for files over the upload limit, counted together for the
+        request: an interaction's answers may carry its ``attachment_size_limit``, anything
+        else the emulator's ``attachment_size_limit``."""
+        interaction = None
+        if template.startswith("/interactions/"):
+            interaction = self.emu._interactions.get(int(params["interaction_id"]))
+        elif template.startswith("/webhooks/"):
+            interaction = self.emu._interactions_by_token.get(params["webhook_token"])
+        limit = self.emu.attachment_size_limit
+        if interaction is not None:
+            limit = int(interaction.payload.get("attachment_size_limit", limit))
+        size = sum(len(upload.data) for upload in uploads)
+        if size > limit:
+            detail = f"{len(uploads)} file(s) of {size} bytes in all; the limit is {limit}"
+            self._violate(method, path, "upload-size", detail)
+            raise ApiError(413, KNOWN_ERRORS[40005], 40005)
 
     def _violate(self, method: str, path: str, rule: str, detail: str) -> None:
         self.emu._add_violation(method, path, rule, detail)
@@ -767,8 +801,23 @@ async def _read_body(request: web.Request) -> tuple[JSON, list[Upload]]:
     return (_parse_json(raw) if raw else None), []
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: JSON) -> bool:
+    """Whether any string in a parsed body holds half of a UTF-16 surrogate pair (json.loads
+    joins a whole pair into its one character)."""
+    if isinstance(value, str):
+        return SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(item) for item in value)
+    return False
+
+
 def _parse_json(raw: bytes) -> JSON:
     try:
         return json.loads(raw)
     except ValueError:
-        raise ApiError(400, "The request body contains invalid JSON.", 50109) from None
+        raise ApiError(400, KNOWN_ERRORS[50109], 50109) from None

@@ -19,7 +19,8 @@ close their DMs (403, code 50007), a global rate limit (429 that discord.py wait
 nonces that return the first message instead of a second, members writing DMs to the bot, and
 several gateway sessions at once (two processes, or shards that each hear only their guilds),
 permissions (a channel the bot cannot see is 403 Missing Access, 50001; one it may not post in,
-403 Missing Permissions, 50013), channels deleted under it, and being removed from a server.
+403 Missing Permissions, 50013), channels deleted under it, being removed from a server, and
+files over the upload limit each interaction announces (413, 40005).
 Ids may be fixed (``add_guild(..., id=...)``) so a sandbox keeps its server across runs.
 
 Shards: each IDENTIFY names its ``[shard_id, shard_count]``; a session hears the guilds
@@ -155,6 +156,7 @@ class Emulator:
         record_requests: bool = True,
         global_rate_limit: float | None = None,
         recommended_shards: int | None = None,
+        attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT,
     ) -> None:
         # record_requests=False keeps `requests` empty: a long benchmark would otherwise hold
         # every request body alive, and the collector's pauses would grow with it.
@@ -164,6 +166,9 @@ class Emulator:
         self.response_deadline = response_deadline
         self.global_rate_limit = global_rate_limit
         self.recommended_shards = recommended_shards
+        # Bytes of files one request may upload (sent with each interaction, as Discord does);
+        # over it, 413 with code 40005.
+        self.attachment_size_limit = attachment_size_limit
         self.violations: list[Violation] = []
         self.requests: list[RequestRecord] = []
         # Answers that are Discord behaving as Discord does, not the bot misbehaving, so they
@@ -480,6 +485,30 @@ class Emulator:
         channel_id: int | None = None,
     ) -> list[dict[str, JSON]]:
         """Type ``value`` into option ``focused``; returns the choices the bot answered."""
+        interaction = await self.type_into(
+            user_id,
+            command_line,
+            focused=focused,
+            value=value,
+            options=options,
+            guild_id=guild_id,
+            channel_id=channel_id,
+        )
+        return await interaction.choices()
+
+    async def type_into(
+        self,
+        user_id: int,
+        command_line: str,
+        *,
+        focused: str,
+        value: str,
+        options: Mapping[str, object] | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> Interaction:
+        """``autocomplete`` without waiting: the interaction, to watch whether and how the bot
+        answers it."""
         name, *path = command_line.strip().lstrip("/").split()
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
         command = self._command(name, guild_id)
@@ -494,8 +523,7 @@ class Emulator:
             channel_id=channel_id,
             focused=focused,
         )
-        interaction = await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id)
-        return await interaction.choices()
+        return await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id)
 
     async def click(self, user_id: int, message: dict[str, JSON], custom_id: str) -> Interaction:
         """Press the button ``custom_id`` on ``message``, exactly as given (it is what the member
@@ -671,7 +699,7 @@ class Emulator:
             "app_permissions": str(world.permissions(world.bot.id, channel_id)),
             "entitlements": [],
             "entitlement_sku_ids": [],
-            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "attachment_size_limit": self.attachment_size_limit,
             "channel_id": str(channel_id),
         }
         if guild_id is not None:

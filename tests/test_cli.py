@@ -89,17 +89,22 @@ async def test_migrate_creates_the_sqlite_file_under_data(tmp_path: Path) -> Non
     assert (tmp_path / "data" / "x.db").is_file()
 
 
-async def test_rejected_token_is_one_line(tmp_path: Path) -> None:
+async def run_against_emulator(
+    tmp_path: Path, *args: str, **settings: str
+) -> tuple[int, str, str, Emulator]:
+    """`python bot.py` pointed at a fresh emulator (stopped again when the process ends)."""
     emulator = Emulator()
     await emulator.start()
     try:
-        code, _, err = await run_cli(
-            tmp_path,
-            DISCORD_TOKEN="invalid-token",
-            DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
-        )
+        url = emulator.api_base.removesuffix("/api/v10")
+        code, out, err = await run_cli(tmp_path, *args, DISCORD_EMULATOR_URL=url, **settings)
     finally:
         await emulator.stop()
+    return code, out, err, emulator
+
+
+async def test_rejected_token_is_one_line(tmp_path: Path) -> None:
+    code, _, err, _ = await run_against_emulator(tmp_path, DISCORD_TOKEN="invalid-token")
     # Start-up logs come first; the failure itself is the last, single line.
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("crossroads: DISCORD_TOKEN was rejected")
@@ -182,29 +187,40 @@ async def test_env_example_copied_as_it_is_works(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "crossroads.db").is_file()  # the documented default
 
 
-async def test_a_lost_key_file_stops_start_up_instead_of_minting_a_new_key(
-    tmp_path: Path,
-) -> None:
-    """A new key would make every existing entry unreadable, without a word."""
+async def write_under_another_key(url: str) -> None:
+    """A database holding a reflection and a decision reason sealed with a key now lost."""
+    from advice.progress import Leaning
     from db import Database
     from db.crypto import TextCipher, generate_key, parse_key
+    from db.decisions import add_decision
     from db.journal import add_reflection
     from db.migrate import upgrade
 
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    database = Database(url)
     await upgrade(database)
+    lost = TextCipher(parse_key(generate_key()))
     async with database.transaction() as session:
         await add_reflection(
             session,
-            TextCipher(parse_key(generate_key())),
-            user_id=1,
+            lost,
+            user_id=7,
             point="purpose",
-            text="written under the old key",
+            text="sealed with the old key",
             comfort=None,
             submission_key=None,
             now=datetime.now(UTC),
         )
+        await add_decision(
+            session, lost, user_id=7, leaning=Leaning.NO, reason="also", now=datetime.now(UTC)
+        )
     await database.dispose()
+
+
+async def test_a_lost_key_file_stops_start_up_instead_of_minting_a_new_key(
+    tmp_path: Path,
+) -> None:
+    """A new key would make every existing entry unreadable, without a word."""
+    await write_under_another_key(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     code, _, err = await run_cli(tmp_path, DISCORD_TOKEN=TOKEN)
     assert code == 2 and "key file" in err and "missing" in err
     assert err.strip().splitlines()[-1].startswith("crossroads: DATA_KEY")
@@ -212,18 +228,47 @@ async def test_a_lost_key_file_stops_start_up_instead_of_minting_a_new_key(
 
 
 async def test_sync_registers_the_commands_and_exits(tmp_path: Path) -> None:
-    emulator = Emulator()
-    await emulator.start()
-    try:
-        code, _, err = await run_cli(
-            tmp_path,
-            "sync",
-            DISCORD_TOKEN=TOKEN,
-            DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
-        )
-        names = {command["name"] for command in emulator.registered_commands()}
-    finally:
-        await emulator.stop()
+    code, _, err, emulator = await run_against_emulator(tmp_path, "sync", DISCORD_TOKEN=TOKEN)
+    names = {command["name"] for command in emulator.registered_commands()}
     assert code == 0, err[-2000:]
     assert {"advice", "reflect", "journal", "decide", "progress", "mydata", "help"} <= names
     assert emulator.violations == []
+
+
+async def test_a_key_file_of_non_ascii_bytes_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "cli.key").write_bytes(b"\xff\xfe not a key \xe9\n")
+    code, _, err = await run_cli(tmp_path, DISCORD_TOKEN=TOKEN)
+    assert code == 2 and "Traceback" not in err, err[-2000:]
+    # Start-up logs (the migration) come first; the failure itself is one line, the last.
+    [line] = [line for line in err.splitlines() if line.startswith("crossroads:")]
+    assert line == err.strip().splitlines()[-1]
+    assert line.startswith("crossroads: DATA_KEY: the key file") and "ASCII" in line
+
+
+@pytest.mark.parametrize(
+    ("backend", "key"), [("sqlite", "DATA_KEY"), ("sqlite", "file"), ("postgresql", "DATA_KEY")]
+)
+async def test_a_wrong_data_key_stops_start_up_with_one_line(
+    tmp_path: Path, backend: str, key: str
+) -> None:
+    """Before the bot connects to Discord: a token Discord would reject is never tried."""
+    from db.crypto import generate_key
+    from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
+
+    if backend == "postgresql":
+        if not TEST_DATABASE_URL:
+            pytest.skip("TEST_DATABASE_URL is not set: the PostgreSQL case was skipped")
+        await reset_postgres_schema(TEST_DATABASE_URL)
+        url = TEST_DATABASE_URL
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    await write_under_another_key(url)
+    settings = {"DATA_KEY": generate_key()} if key == "DATA_KEY" else {}
+    if key == "file":  # a valid key, but not the one the database was written with
+        (tmp_path / "cli.key").write_text(generate_key() + "\n", encoding="ascii")
+    code, _, err, _ = await run_against_emulator(
+        tmp_path, DISCORD_TOKEN="invalid-token", DATABASE_URL=url, **settings
+    )
+    assert code == 2 and "Traceback" not in err, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("crossroads: DATA_KEY") and "does not decrypt" in last, last

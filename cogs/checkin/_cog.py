@@ -15,10 +15,11 @@ from advice.schedule import DEFAULT_HOUR, EARLIEST_HOUR, LATEST_HOUR, WEEKDAYS, 
 from advice.timezones import likely_zone
 from cogs._bot import CrossroadsBot
 from cogs._loop import TimedLoop
-from cogs._reflection_form import REFLECT_ROUTE, TEXT_MAX, clean_text, reflection_modal
+from cogs._reflection_form import REFLECT_ROUTE, TEXT_MAX, reflection_modal
 from cogs._reply import reply
 from cogs._routing import arg_int
 from cogs._style import PERSONAL_COLOUR, when
+from cogs._text import clean_text
 from cogs.checkin import _render
 from cogs.checkin._delivery import Delivery
 from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused

@@ -3,14 +3,7 @@
 import pytest
 
 from advice.errors import InvalidInput
-from cogs._reflection_form import TextTooLong, clean_text, parse_comfort, read_submission
-
-
-def test_clean_text_drops_control_characters_only() -> None:
-    assert clean_text("a\x00b\x07c\r\nd\te ") == "abc\nd\te"
-    # Format characters carry meaning: emoji joiners, Persian ZWNJ, soft hyphens.
-    for kept in ("👩‍🔬", "می‌خواهم", "re\u00adsearch"):
-        assert clean_text(kept) == kept
+from cogs._reflection_form import BROKEN_TEXT_NOTE, TextTooLong, parse_comfort, read_submission
 
 
 @pytest.mark.parametrize(
@@ -23,6 +16,8 @@ def test_clean_text_drops_control_characters_only() -> None:
         (["three"], None, True),
         ("2", 2, False),
         (None, None, False),
+        (["9" * 5000], None, True),  # past int()'s 4,300 digits: compared as text
+        (["٣"], None, True),  # a digit, but not one the form offers
     ],
 )
 def test_ratings(raw: object, rating: int | None, noted: bool) -> None:
@@ -39,3 +34,12 @@ def test_empty_and_too_long() -> None:
         read_submission({"text": "x" * 4001})
     assert caught.value.text == "x" * 4001
     assert read_submission({"text": "x" * 4000, "comfort": ["5"]}).comfort == 5
+
+
+def test_invisible_text_is_empty_and_a_lone_surrogate_is_replaced_and_noted() -> None:
+    with pytest.raises(InvalidInput):
+        read_submission({"text": "\u200b\u2060\ufeff"})
+    read = read_submission({"text": "half \ud83d", "comfort": ["x"]})
+    assert read.text == "half \ufffd"
+    assert read.notes[0] == BROKEN_TEXT_NOTE and "not a rating" in read.notes[1]
+    assert read_submission({"text": "whole \ufffd"}).notes == ()  # typed as such: no note

@@ -149,4 +149,8 @@ async def test_a_read_stuck_before_the_first_answer_still_answers_in_time(
     ):
         answer = await (await world.slash(world.alice, command, **options)).message()
         assert "can't reach its storage" in answer["content"], command
+    choices = await world.emulator.autocomplete(
+        world.alice, "journal edit", focused="entry", value="wri"
+    )
+    assert choices == []  # an empty list in time, not a spinner
     assert world.emulator.violations == []

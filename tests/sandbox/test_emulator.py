@@ -190,6 +190,12 @@ def add_commands(bot: SandboxBot) -> None:
         second = await user.send("hello", nonce="check-in-1")
         await bot.notes.put(("same message", first.id == second.id))
 
+    @tree.command(name="bigfile", description="Sends a file one byte over the upload limit")
+    async def bigfile(interaction: discord.Interaction) -> None:
+        data = __import__("io").BytesIO(b"x" * (interaction.filesize_limit + 1))
+        file = discord.File(data, filename="big.bin")
+        await bot.attempt(lambda: interaction.response.send_message(file=file))
+
     @tree.command(name="export", description="Sends a file")
     async def export(interaction: discord.Interaction) -> None:
         file = discord.File(__import__("io").BytesIO(b'{"a": 1}'), filename="export.json")
@@ -472,6 +478,18 @@ async def test_limits_are_enforced(
     assert interaction.callbacks == []  # a rejected answer does not acknowledge
 
 
+async def test_the_upload_limit_is_sent_and_enforced(
+    emu: Emulator, bot: SandboxBot, world: dict[str, int]
+) -> None:
+    emu.attachment_size_limit = 1024
+    interaction = await emu.slash(world["user"], "bigfile", guild_id=world["guild"])
+    assert interaction.payload["attachment_size_limit"] == 1024
+    error = await next_error(bot)
+    assert (error.status, error.code) == (413, 40005)
+    assert rules(emu) == ["upload-size"]
+    assert interaction.callbacks == []
+
+
 async def test_schema_invalid_body(emu: Emulator, bot: SandboxBot, world: dict[str, int]) -> None:
     route = discord.http.Route(
         "POST", "/channels/{channel_id}/messages", channel_id=world["channel"]
@@ -480,6 +498,22 @@ async def test_schema_invalid_body(emu: Emulator, bot: SandboxBot, world: dict[s
         await bot.http.request(route, json={"content": 5, "tts": "maybe"})
     assert caught.value.code == 50035
     assert rules(emu) == ["schema"]
+
+
+async def test_a_lone_surrogate_is_refused(
+    emu: Emulator, bot: SandboxBot, world: dict[str, int]
+) -> None:
+    route = discord.http.Route(
+        "POST", "/channels/{channel_id}/messages", channel_id=world["channel"]
+    )
+    with pytest.raises(discord.HTTPException) as caught:
+        await bot.http.request(route, json={"content": "half \ud83d of an emoji"})
+    assert (caught.value.status, caught.value.code) == (400, 50109)
+    assert rules(emu) == ["lone-surrogate"]
+    emu.violations.clear()
+    # Both halves of a pair, escaped apart, are one character once parsed: that is fine.
+    await bot.http.request(route, json={"content": "a whole one \ud83d\ude00"})
+    assert emu.violations == []
 
 
 async def test_unknown_route_and_bad_token(emu: Emulator, bot: SandboxBot) -> None:
