@@ -2,8 +2,8 @@
 Crossroads is measured on, in its own process.
 
 Run as ``python bench/bare_bot.py`` with ``DISCORD_TOKEN`` and ``DISCORD_EMULATOR_URL`` set, as
-Crossroads is run; it reaches the emulator the way ``bot.py`` does (``sandbox.point_discord_at``,
-so both processes pay for importing ``sandbox``) and imports nothing else of Crossroads. Same
+Crossroads is run; it reaches the emulator the way ``bot.py`` does (``sandbox.redirect``, so both
+processes import the same) and imports nothing else of Crossroads. Same
 intents as Crossroads (guilds, DMs), same command shapes, answers that skip all the work:
 
 * ``/advice purpose``: "ok", privately;
@@ -29,7 +29,7 @@ from discord import app_commands
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import point_discord_at
+from sandbox.redirect import point_discord_at
 
 CHART_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(40_000)
 

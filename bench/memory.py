@@ -6,8 +6,8 @@ Every bot runs in its own process (see bench/_harness.py) and its resident set i
 1. Start-up with an empty world (no server): Crossroads (``python bot.py run``, a fresh SQLite
    database) against the bare discord.py bot (``bench/bare_bot.py``), each once discord.py
    fired on_ready and a second later. Goal (issue 8): Crossroads <= 75 MiB. Both import
-   ``sandbox`` to reach the emulator, which a production bot never does: the figure printed
-   beside them is what that import costs.
+   ``sandbox.redirect`` to reach the emulator, which a production bot never does: the figure
+   printed beside them is what that import costs.
 2. At scale: 1,000 servers with 10 channels and 10 roles each, and 100,000 members, who are
    never sent to the bot (it asks for no member intent; GUILD_CREATE carries only its own
    member). Then ``--operations`` (10,000) from as many distinct members, a mix of
@@ -113,14 +113,15 @@ async def startup_rss(kind: str, workdir: Path, key: str) -> int:
 
 
 def import_cost() -> tuple[int, int]:
-    """VmRSS of a fresh interpreter after importing discord, then after also importing sandbox."""
+    """VmRSS of a fresh interpreter after importing discord, then after also importing what
+    bot.py imports to reach an emulator (sandbox.redirect)."""
     script = (
         "import discord\n"
         "def rss():\n"
         "    for line in open('/proc/self/status'):\n"
         "        if line.startswith('VmRSS:'): return int(line.split()[1]) * 1024\n"
         "before = rss()\n"
-        "import sandbox\n"
+        "import sandbox.redirect\n"
         "print(before, rss())\n"
     )
     repo = str(Path(__file__).resolve().parents[1])
@@ -363,7 +364,7 @@ async def bench(args: argparse.Namespace) -> int:
             f"+{mib(crossroads - bare)}; goal <= {STARTUP_GOAL_MIB} MiB: {met})"
         )
         print(
-            f"  both include `import sandbox` (to reach the emulator), which a production bot "
+            f"  both import sandbox.redirect (to reach the emulator), which a production bot "
             f"never imports: +{mib(after - before)} over discord.py alone ({mib(before)})"
         )
         print(f"\nat scale ({args.operations:,} operations, {args.concurrency} at a time):")
