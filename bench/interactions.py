@@ -35,7 +35,7 @@ are only printed.
 
 Run from the repository root:
 
-    .venv/bin/python bench/interactions.py [--quick] [--rounds 2] [--count 600] [--rate 20]
+    .venv/bin/python bench/interactions.py [--quick] [--rounds 4] [--count 300] [--rate 20]
         [--database sqlite|postgresql] [--keep DIR] [--profile DIR]
 
 PostgreSQL comes from BENCH_DATABASE_URL (default
@@ -540,8 +540,8 @@ def report(sessions: list[Session], rounds: int) -> bool:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a run under two minutes")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each bot (order alternates)")
-    parser.add_argument("--count", type=int, default=600, help="measured interactions per kind")
+    parser.add_argument("--rounds", type=int, default=4, help="runs of each bot (order alternates)")
+    parser.add_argument("--count", type=int, default=300, help="measured interactions per kind")
     parser.add_argument("--rate", type=float, default=20.0, help="interactions arriving a second")
     parser.add_argument("--warmup", type=int, default=30, help="untimed interactions per kind")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
@@ -563,7 +563,7 @@ def parse_args() -> argparse.Namespace:
         args.profile = args.profile.resolve()  # the bots run in a directory of their own
         args.profile.mkdir(parents=True, exist_ok=True)
     if args.quick:
-        args.count, args.warmup = 80, 10
+        args.rounds, args.count, args.warmup = 2, 80, 10
     return args
 
 
