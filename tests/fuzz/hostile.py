@@ -6,8 +6,11 @@ client could encode at all (a string for an integer option, an unknown user).
 """
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hypothesis import strategies as st
+
+T = TypeVar("T")
 
 # One of each kind of trouble: NUL and controls, lone surrogates, zero-width and joiners, bidi
 # overrides, combining marks, non-ASCII digits that str.isdecimal() accepts, look-alikes of
@@ -90,6 +93,11 @@ EDGE_INTS = (
     10**20,
     10**30,
 )
+
+
+def either(usual: st.SearchStrategy[T], odd: st.SearchStrategy[T]) -> st.SearchStrategy[T]:
+    """Half and half (``|`` weighs every branch of a nested one_of the same)."""
+    return st.booleans().flatmap(lambda pick: usual if pick else odd)
 
 
 def hostile_text(max_size: int = 6000) -> st.SearchStrategy[str]:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.arena import Arena
 from tests.fuzz.conftest import fuzz_each
-from tests.fuzz.hostile import hostile_int, hostile_text, id_texts, refs
+from tests.fuzz.hostile import either, hostile_int, hostile_text, id_texts, refs
 from tests.fuzz.invariants import ErrorLog, probe
 
 JSON = Any
@@ -58,6 +58,13 @@ def registered_leaves(arena: Arena) -> list[Leaf]:
     return list(leaves(commands))
 
 
+@dataclass(frozen=True)
+class Offered:
+    """The `index`-th choice the bot's own autocomplete offers for the option (typing nothing)."""
+
+    index: int
+
+
 def option_values(arena: Arena, option: dict[str, JSON]) -> st.SearchStrategy[object]:
     """Values of the option's type, in and far out of its choices, bounds and lengths."""
     kind = option["type"]
@@ -83,7 +90,11 @@ def option_values(arena: Arena, option: dict[str, JSON]) -> st.SearchStrategy[ob
         strategy = st.sampled_from([guild, world.emulator.moderators_role_id(guild), world.bob])
     else:
         raise AssertionError(f"option type {kind} has no strategy yet: add one")
-    return st.sampled_from(choices) | strategy if choices else strategy
+    if choices:
+        return either(st.sampled_from(choices), strategy)
+    if option.get("autocomplete"):
+        return either(st.builds(Offered, st.integers(0, 24)), strategy)
+    return strategy
 
 
 @dataclass(frozen=True)
@@ -114,12 +125,23 @@ def test_every_command_with_hostile_options(arena: Arena, errors: ErrorLog) -> N
     leaf_of = {leaf.line: leaf for leaf in registered_leaves(arena)}
     assert {"reflect", "journal edit", "config channel", "decide"} <= set(leaf_of)
 
+    async def offered(actor: int, line: str, option: str, index: int) -> str:
+        typing = await arena.emulator.type_into(
+            actor, line, focused=option, value="", **arena.where(actor, "general")
+        )
+        choices = await typing.choices()
+        return str(choices[index % len(choices)]["value"]) if choices else ""
+
     def check(example: Slash) -> str:
         actor = actor_id(arena, example.actor)
         free_text = leaf_of[example.line].free_text()
 
         async def invoke() -> str:
-            options = {k: await arena.resolve_value(actor, v) for k, v in example.options.items()}
+            options = {}
+            for name, value in example.options.items():
+                if isinstance(value, Offered):
+                    value = await offered(actor, example.line, name, value.index)
+                options[name] = await arena.resolve_value(actor, value)
             typed = [v for k, v in options.items() if k in free_text and isinstance(v, str)]
 
             async def send() -> Any:
