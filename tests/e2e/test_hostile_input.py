@@ -269,9 +269,13 @@ async def test_forget_racing_a_reflection_ends_consistently(
         return await first_reflection_at(*args, **kwargs)
 
     async def forget_paused(*args: Any, **kwargs: Any) -> Any:
-        forget_started.set()
+        if first == "reflect":
+            forget_started.set()
         removed = await forget(*args, **kwargs)
-        if first == "forget":  # deleted, not yet committed: let reflect run as far as it can
+        if first == "forget":
+            # Only now has forget locked and deleted (not yet committed); set before, the
+            # reflection could lock the member first, and forget would rightly take it too.
+            forget_started.set()
             await bounded(reflect_started)
             await asyncio.sleep(0.1)
         forget_done.set()
