@@ -119,7 +119,8 @@ async def handle_interaction_error(
         message += " What you wrote is attached, so nothing is lost."
         files.append(text_file(typed, "what-you-wrote.txt"))
     try:
-        await reply(interaction, message, files=files)
+        # An explanation may quote what the member typed; Discord refuses half a surrogate pair.
+        await reply(interaction, scrub(message), files=files)
     except discord.HTTPException as exc:
         # Too late or already gone (e.g. the token expired): nothing more we can tell them.
         log.warning("could not tell the member about an error: %s", exc)

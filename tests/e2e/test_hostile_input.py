@@ -328,6 +328,14 @@ async def test_a_lone_surrogate_in_a_decide_reason_is_saved_replaced(world: Worl
     assert world.bot.cipher.decrypt(sealed, owner_id=world.alice) == "because \ufffd of it"
 
 
+async def test_a_refusal_quoting_a_lone_surrogate_still_reaches_the_member(world: World) -> None:
+    """Found by the fuzz suite (F5): the refusal quoted the zone as typed, and Discord refused
+    the refusal (400, 50109), so the member saw "The application did not respond"."""
+    answer = await (await world.slash(world.alice, "timezone", zone="\ud800")).message()
+    assert "isn't a time zone I know" in answer["content"]
+    assert world.emulator.violations == []
+
+
 async def test_a_lone_surrogate_comes_back_when_storage_is_gone(world: World) -> None:
     modal = await open_reflect(world, world.alice, "purpose")
     healthy, world.bot.database = world.bot.database, Database(GONE)
