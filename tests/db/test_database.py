@@ -273,3 +273,22 @@ async def test_a_failed_migration_leaves_foreign_keys_on(tmp_path: Path) -> None
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert "scratch" not in tables
     await database.dispose()
+
+
+async def test_sqlite_writers_of_one_process_queue_instead_of_timing_out(
+    tmp_path: Path, clock
+) -> None:
+    """SQLite's busy-wait is not first come, first served: with more writers than its busy
+    timeout covers, some lost every retry ("database is locked"). They queue in order now."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}")
+    await upgrade(database)
+
+    async def write(n: int) -> None:
+        async with database.transaction() as session:
+            await set_state(session, f"k{n}", "v", now=clock.now())
+            await asyncio.sleep(0.2)  # a slow write; 30 of them outlast the 5 s busy timeout
+
+    await asyncio.gather(*(write(n) for n in range(30)))
+    async with database.read() as session:
+        assert all([await get_state(session, f"k{n}") == "v" for n in range(30)])
+    await database.dispose()
