@@ -276,19 +276,23 @@ async def test_a_failed_migration_leaves_foreign_keys_on(tmp_path: Path) -> None
 
 
 async def test_sqlite_writers_of_one_process_queue_instead_of_timing_out(
-    tmp_path: Path, clock
+    tmp_path: Path, clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite's busy-wait is not first come, first served: with more writers than its busy
-    timeout covers, some lost every retry ("database is locked"). They queue in order now."""
+    timeout covers, some lost every retry ("database is locked"). They queue in order now.
+    The busy timeout is shortened so a few slow writes outlast it in well under a second."""
+    import db.database
+
+    monkeypatch.setattr(db.database, "SQLITE_BUSY_TIMEOUT_MS", 200)
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}")
     await upgrade(database)
 
     async def write(n: int) -> None:
         async with database.transaction() as session:
             await set_state(session, f"k{n}", "v", now=clock.now())
-            await asyncio.sleep(0.2)  # a slow write; 30 of them outlast the 5 s busy timeout
+            await asyncio.sleep(0.1)  # a slow write: six outlast the 0.2 s busy timeout
 
-    await asyncio.gather(*(write(n) for n in range(30)))
+    await asyncio.gather(*(write(n) for n in range(6)))
     async with database.read() as session:
-        assert all([await get_state(session, f"k{n}") == "v" for n in range(30)])
+        assert all([await get_state(session, f"k{n}") == "v" for n in range(6)])
     await database.dispose()
