@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from advice.clock import Clock, OffsetClock, SystemClock
 from advice.content import Content, ContentError, load_content
-from cogs._bot import CrossroadsBot, SyncPolicy
+from cogs.core.bot import CrossroadsBot, SyncPolicy
 from db import Database, DatabaseConfigError, StorageUnavailable
 from db.crypto import DataKeyError, TextCipher, load_or_create_key_file, parse_key
 from db.database import parse_database_url

@@ -84,8 +84,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 
 from advice.content import Content, load_content
-from cogs.progress._chart import render_progress_chart
-from cogs.progress._cog import chart_samples, member_zone
+from cogs.core.charts.drawing import render_progress_chart
+from cogs.progress import chart_samples, member_zone
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 from db.database import parse_database_url

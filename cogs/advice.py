@@ -1,53 +1,26 @@
 """/advice: the essay's frame and its points, one subcommand per point in points.yaml."""
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from advice.content import Content, Point, UnknownPoint
 from advice.errors import NotFound
-from cogs._bot import CrossroadsBot
-from cogs._reflection_form import reflect_button
-from cogs._reply import reply
-from cogs._routing import RenderedView, RoutedButton
-from cogs._style import COLOUR
+from cogs.core.bot import CrossroadsBot
+from cogs.core.cog import FeatureCog
+from cogs.core.points import overview_embed, point_embed
+from cogs.core.reflection_form import reflect_button
+from cogs.core.reply import reply
+from cogs.core.routing import RenderedView, RoutedButton, button
 
 log = logging.getLogger(__name__)
 
 PAGE_ROUTE = "advice-page"
 OVERVIEW = "overview"
 BUTTONS_PER_ROW = 5
-
-
-def overview_embed(content: Content) -> discord.Embed:
-    frame = content.frame
-    lines = [f"`{p.number}.` **{p.title}**: {p.summary}" for p in content.points]
-    description = "\n\n".join(
-        [
-            f"*{frame.origin}*\n**{frame.answer}**",
-            *frame.intro,
-            "\n".join(lines),
-            f"*{frame.closing}*",
-        ]
-    )
-    embed = discord.Embed(title=frame.title, description=description, colour=COLOUR)
-    embed.set_footer(text="Open a point below, or use /advice <point>.")
-    return embed
-
-
-def point_embed(content: Content, point: Point) -> discord.Embed:
-    advice = "\n\n".join(f"> {paragraph}" for paragraph in point.advice)
-    embed = discord.Embed(title=point.heading, description=advice, colour=COLOUR)
-    embed.add_field(
-        name="Think about",
-        value="\n".join(f"• {prompt}" for prompt in point.prompts),
-        inline=False,
-    )
-    embed.set_footer(text=f"Point {point.number} of {len(content.points)} · {point.summary}")
-    return embed
 
 
 def page_button(target: Point | None, *, label: str, row: int) -> RoutedButton:
@@ -90,21 +63,16 @@ def page(content: Content, slug: str) -> tuple[discord.Embed, discord.ui.View]:
     return point_embed(content, point), point_view(content, point)
 
 
-class Advice(commands.Cog):
+class Advice(FeatureCog):
+    advice = app_commands.Group(
+        name="advice", description="Read the essay's advice: the frame, or one point at a time"
+    )
+
     def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-        self.group = app_commands.Group(
-            name="advice", description="Read the essay's advice: the frame, or one point at a time"
-        )
-        self.group.add_command(
-            app_commands.Command(
-                name=OVERVIEW,
-                description="The essay's frame (decide over a year) and its points, one line each",
-                callback=self._page_command(OVERVIEW),
-            )
-        )
+        super().__init__(bot)
+        # One subcommand per point in points.yaml, so a seventh point needs no code.
         for point in bot.content.points:
-            self.group.add_command(
+            self.advice.add_command(
                 app_commands.Command(
                     name=point.slug,
                     description=f"Point {point.number}: {point.summary}"[:100],
@@ -112,24 +80,27 @@ class Advice(commands.Cog):
                 )
             )
 
-    def _page_command(self, slug: str) -> Callable[[discord.Interaction], Awaitable[None]]:
+    @advice.command(
+        name=OVERVIEW,
+        description="The essay's frame (decide over a year) and its points, one line each",
+    )
+    async def overview(self, interaction: discord.Interaction) -> None:
+        embed, view = page(self.bot.content, OVERVIEW)
+        await reply(interaction, embed=embed, view=view)
+
+    def _page_command(
+        self, slug: str
+    ) -> Callable[[discord.Interaction], Coroutine[Any, Any, None]]:
         async def show(interaction: discord.Interaction) -> None:
             embed, view = page(self.bot.content, slug)
             await reply(interaction, embed=embed, view=view)
 
         return show
 
+    @button(PAGE_ROUTE)
     async def _turn_page(self, interaction: discord.Interaction, args: list[str]) -> None:
         embed, view = page(self.bot.content, args[0] if args else "")
         await interaction.response.edit_message(embed=embed, view=view)
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.group)
-        self.bot.router.add_button(PAGE_ROUTE, self._turn_page)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.group.name)
-        self.bot.router.remove(PAGE_ROUTE)
 
 
 async def setup(bot: CrossroadsBot) -> None:

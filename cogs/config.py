@@ -13,11 +13,12 @@ from discord.ext import commands
 from advice.errors import InvalidInput
 from advice.schedule import WEEKDAYS
 from advice.weekly import point_of_the_week
-from cogs._bot import CrossroadsBot
-from cogs._reply import reply
-from cogs._server import missing_in, require_moderator
-from cogs._style import COLOUR, timestamp, when
-from cogs.timezone import known_zone, zone_choices
+from cogs.core.bot import CrossroadsBot
+from cogs.core.checks import missing_in, require_moderator
+from cogs.core.cog import FeatureCog
+from cogs.core.reply import reply
+from cogs.core.style import COLOUR, timestamp, when
+from cogs.core.zones import known_zone, zone_choices
 from db import guild_settings as store
 from db.guild_settings import Change, Setting
 from db.models import GuildSettings, WeeklyPost
@@ -35,7 +36,7 @@ def changed_line(change: Change) -> str:
     return f"**{change.setting}**: {change.old} → {change.new}"
 
 
-class Config(commands.Cog):
+class Config(FeatureCog):
     config = app_commands.Group(
         name="config",
         description="Moderators: where and how Crossroads speaks in this server",
@@ -43,9 +44,6 @@ class Config(commands.Cog):
         allowed_contexts=app_commands.AppCommandContext(guild=True),
         default_permissions=MODERATORS,
     )
-
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
 
     async def _change(
         self, interaction: discord.Interaction, setting: Setting, **values: object
@@ -164,6 +162,7 @@ class Config(commands.Cog):
         await reply(interaction, changed_line(change) + note)
 
     @config.command(name="weekly-post", description="A weekly point of the essay in the channel")
+    @app_commands.autocomplete(timezone=zone_choices)
     @app_commands.describe(
         enabled="Post a point of the week",
         weekday="The day (default: Monday, or what was set before)",
@@ -210,12 +209,6 @@ class Config(commands.Cog):
             if post is not None:
                 lines.append(f"The next one: {when(post.due_at)}.")
         await reply(interaction, "\n".join(lines))
-
-    @weekly_post.autocomplete("timezone")
-    async def _zones(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return zone_choices(current)
 
     @config.command(name="restrict", description="Keep /share to the configured channel")
     @app_commands.describe(enabled="Whether public output stays in the configured channel")

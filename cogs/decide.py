@@ -2,22 +2,19 @@
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from advice.errors import InvalidInput
 from advice.progress import Leaning, decision_trend
-from cogs._bot import CrossroadsBot
-from cogs._reply import reply
-from cogs._text import BROKEN_TEXT_NOTE, clean_text, lost_characters, text_file
+from cogs.core.bot import CrossroadsBot
+from cogs.core.cog import FeatureCog
+from cogs.core.reply import reply
+from cogs.core.text import BROKEN_TEXT_NOTE, clean_text, lost_characters, text_file
 from db.decisions import add_decision, decision_history
 
 REASON_MAX = 1000
 
 
-class Decide(commands.Cog):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-
+class Decide(FeatureCog):
     @app_commands.command(
         name="decide", description="Record where you stand today on becoming an AI researcher"
     )

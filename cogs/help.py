@@ -2,10 +2,10 @@
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from cogs._bot import CrossroadsBot
-from cogs._reply import reply
+from cogs.core.bot import CrossroadsBot
+from cogs.core.cog import FeatureCog
+from cogs.core.reply import reply
 
 ABOUT = (
     "Crossroads helps you with one hard decision: *should I become an AI researcher?* "
@@ -60,10 +60,7 @@ def help_embed(tree: app_commands.CommandTree) -> discord.Embed:
     return embed
 
 
-class Help(commands.Cog):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-
+class Help(FeatureCog):
     @app_commands.command(
         name="help",
         description="What Crossroads does, how it keeps your writing private, its commands",

@@ -2,17 +2,25 @@
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from advice.content import Content
 from advice.errors import NotFound
-from cogs._bot import CrossroadsBot
-from cogs._entries import entry_choices, entry_label, own_entry, point_title
-from cogs._reflection_form import REFLECTION_FILENAME, acknowledge_and_read, reflection_modal
-from cogs._reply import reply
-from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
-from cogs._style import timestamp
-from cogs._text import text_file
+from cogs.core.bot import CrossroadsBot
+from cogs.core.cog import FeatureCog
+from cogs.core.entries import entry_choices, entry_label, own_entry, point_title
+from cogs.core.reflection_form import REFLECTION_FILENAME, acknowledge_and_read, reflection_modal
+from cogs.core.reply import reply
+from cogs.core.routing import (
+    RenderedView,
+    RoutedButton,
+    arg_int,
+    button,
+    confirmation,
+    form,
+    owner_only,
+)
+from cogs.core.style import timestamp
+from cogs.core.text import text_file
 from db.journal import (
     Entry,
     delete_entry,
@@ -46,18 +54,14 @@ def journal_embed(
     return embed
 
 
-class Journal(
-    commands.GroupCog,
-    group_name="journal",
-    group_description="Your reflections: read, edit or delete them",
-):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-        super().__init__()
+class Journal(FeatureCog):
+    journal = app_commands.Group(
+        name="journal", description="Your reflections: read, edit or delete them"
+    )
 
     # -- list ---------------------------------------------------------------------------
 
-    @app_commands.command(name="list", description="Your reflections, newest first")
+    @journal.command(name="list", description="Your reflections, newest first")
     @app_commands.describe(point="Only the reflections on this point")
     async def list_entries(
         self, interaction: discord.Interaction, point: str | None = None
@@ -119,6 +123,7 @@ class Journal(
         else:
             await reply(interaction, embed=embed, view=view)
 
+    @button("journal-page")
     async def _turn_page(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         point = args[1] if len(args) > 1 and args[1] != ALL_POINTS else None
@@ -128,7 +133,7 @@ class Journal(
 
     # -- edit ---------------------------------------------------------------------------
 
-    @app_commands.command(name="edit", description="Rewrite one of your reflections")
+    @journal.command(name="edit", description="Rewrite one of your reflections")
     @app_commands.describe(entry="The reflection to edit: start typing its point, date or words")
     async def edit(self, interaction: discord.Interaction, entry: str) -> None:
         found = await own_entry(self.bot, interaction, entry)
@@ -151,6 +156,7 @@ class Journal(
     ) -> list[app_commands.Choice[str]]:
         return await entry_choices(self.bot, interaction, current)
 
+    @form("journal-edit")
     async def _save_edit(
         self,
         interaction: discord.Interaction,
@@ -186,29 +192,16 @@ class Journal(
 
     # -- delete -------------------------------------------------------------------------
 
-    @app_commands.command(
-        name="delete", description="Delete one of your reflections, after you confirm"
-    )
+    @journal.command(name="delete", description="Delete one of your reflections, after you confirm")
     @app_commands.describe(entry="The reflection to delete: start typing its point, date or words")
     async def delete(self, interaction: discord.Interaction, entry: str) -> None:
         found = await own_entry(self.bot, interaction, entry)
         owner = interaction.user.id
-        view = RenderedView()
-        view.add_item(
-            RoutedButton(
-                route="journal-delete",
-                args=(owner, found.id),
-                label="Delete",
-                style=discord.ButtonStyle.danger,
-            )
-        )
-        view.add_item(
-            RoutedButton(
-                route="journal-keep",
-                args=(owner,),
-                label="Keep it",
-                style=discord.ButtonStyle.secondary,
-            )
+        view = confirmation(
+            owner,
+            confirm=("journal-delete", "Delete"),
+            cancel=("journal-keep", "Keep it"),
+            args=(found.id,),
         )
         label = entry_label(self.bot.content, found)
         await reply(interaction, f"Delete this reflection for good?\n> {label}", view=view)
@@ -219,6 +212,7 @@ class Journal(
     ) -> list[app_commands.Choice[str]]:
         return await entry_choices(self.bot, interaction, current)
 
+    @button("journal-delete")
     async def _confirm_delete(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         entry_id = arg_int(args, 1)
@@ -227,22 +221,10 @@ class Journal(
             await delete_entry(session, user_id=interaction.user.id, entry_id=entry_id)
         await interaction.edit_original_response(content="Deleted.", view=None)
 
+    @button("journal-keep")
     async def _keep(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         await interaction.response.edit_message(content="Kept. Nothing was deleted.", view=None)
-
-    # -----------------------------------------------------------------------------------
-
-    async def cog_load(self) -> None:
-        router = self.bot.router
-        router.add_button("journal-page", self._turn_page)
-        router.add_modal("journal-edit", self._save_edit)
-        router.add_button("journal-delete", self._confirm_delete)
-        router.add_button("journal-keep", self._keep)
-
-    async def cog_unload(self) -> None:
-        for route in ("journal-page", "journal-edit", "journal-delete", "journal-keep"):
-            self.bot.router.remove(route)
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -2,17 +2,18 @@
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from advice.content import Point, UnknownPoint
 from advice.errors import NotFound
 from advice.journey import PromptKind, prompts_for
 from advice.progress import coverage
-from cogs._bot import CrossroadsBot
-from cogs._reflection_form import REFLECT_ROUTE as ROUTE
-from cogs._reflection_form import acknowledge_and_read, reflection_modal
-from cogs._reply import reply
-from cogs._routing import parse_id
+from cogs.core.bot import CrossroadsBot
+from cogs.core.cog import FeatureCog
+from cogs.core.reflection_form import REFLECT_ROUTE as ROUTE
+from cogs.core.reflection_form import acknowledge_and_read, reflection_modal
+from cogs.core.reply import reply
+from cogs.core.routing import button, form, parse_id
+from cogs.core.tree import fill_choices
 from db.checkins import link_reflection
 from db.journal import add_reflection, first_reflection_at, reflected_points
 
@@ -32,24 +33,19 @@ def checkin_from(args: list[str]) -> int | None:
     return _id_arg(args, 2)
 
 
-class Reflect(commands.Cog):
+class Reflect(FeatureCog):
     def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-        self.command = self._build_command()
-
-    def _build_command(self) -> app_commands.Command:
-        choices = [
+        super().__init__(bot)
+        choices: list[app_commands.Choice[str | int | float]] = [
             app_commands.Choice(name=point.heading[:100], value=point.slug)
-            for point in self.bot.content.points
+            for point in bot.content.points
         ]
+        fill_choices(self.reflect, "point", choices)
 
-        @app_commands.command(name="reflect", description="Write a private reflection on one point")
-        @app_commands.describe(point="The point you want to write about")
-        @app_commands.choices(point=choices)
-        async def reflect(interaction: discord.Interaction, point: str) -> None:
-            await self.open_form(interaction, point)
-
-        return reflect
+    @app_commands.command(name="reflect", description="Write a private reflection on one point")
+    @app_commands.describe(point="The point you want to write about")
+    async def reflect(self, interaction: discord.Interaction, point: str) -> None:
+        await self.open_form(interaction, point)
 
     def _point(self, slug: str) -> Point:
         try:
@@ -69,9 +65,11 @@ class Reflect(commands.Cog):
         )
         await interaction.response.send_modal(modal)
 
+    @button(ROUTE)
     async def _open_from_button(self, interaction: discord.Interaction, args: list[str]) -> None:
         await self.open_form(interaction, args[0] if args else "")
 
+    @form(ROUTE)
     async def _save(
         self,
         interaction: discord.Interaction,
@@ -126,15 +124,6 @@ class Reflect(commands.Cog):
         else:
             lines.append("You've reflected on every point. See how you've moved with `/progress`.")
         return "\n".join(lines)
-
-    async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.command)
-        self.bot.router.add_button(ROUTE, self._open_from_button)
-        self.bot.router.add_modal(ROUTE, self._save)
-
-    async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.command.name)
-        self.bot.router.remove(ROUTE)
 
 
 async def setup(bot: CrossroadsBot) -> None:

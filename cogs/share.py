@@ -9,15 +9,15 @@ import logging
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from advice.errors import InvalidInput
-from cogs._bot import CrossroadsBot
-from cogs._entries import entry_choices, own_entry, point_title
-from cogs._reply import reply
-from cogs._routing import RenderedView, RoutedButton, arg_int, owner_only
-from cogs._server import require_server
-from cogs._style import PERSONAL_COLOUR
+from cogs.core.bot import CrossroadsBot
+from cogs.core.checks import require_server
+from cogs.core.cog import FeatureCog
+from cogs.core.entries import entry_choices, own_entry, point_title
+from cogs.core.reply import reply
+from cogs.core.routing import arg_int, button, confirmation, owner_only
+from cogs.core.style import PERSONAL_COLOUR
 from db.guild_settings import server_settings
 from db.journal import Entry
 
@@ -43,10 +43,7 @@ def nonce_for(preview_message_id: int) -> str:
     return f"cr-sh-{preview_message_id}"
 
 
-class Share(commands.Cog):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-
+class Share(FeatureCog):
     async def _where(self, interaction: discord.Interaction) -> int:
         """The channel shared reflections go to, if sharing is possible from here; else a
         clear refusal."""
@@ -76,22 +73,12 @@ class Share(commands.Cog):
         channel_id = await self._where(interaction)
         found = await own_entry(self.bot, interaction, entry)
         owner = interaction.user.id
-        view = RenderedView()
-        view.add_item(
-            RoutedButton(
-                route=POST_ROUTE,
-                args=(owner, found.id),
-                label="Share it",
-                style=discord.ButtonStyle.success,
-            )
-        )
-        view.add_item(
-            RoutedButton(
-                route=CANCEL_ROUTE,
-                args=(owner,),
-                label="Cancel",
-                style=discord.ButtonStyle.secondary,
-            )
+        view = confirmation(
+            owner,
+            confirm=(POST_ROUTE, "Share it"),
+            cancel=(CANCEL_ROUTE, "Cancel"),
+            args=(found.id,),
+            style=discord.ButtonStyle.success,
         )
         preview = shared_embed(
             interaction.user.display_name, point_title(self.bot.content, found.point), found
@@ -109,6 +96,7 @@ class Share(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         return await entry_choices(self.bot, interaction, current)
 
+    @button(POST_ROUTE)
     async def _post(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         entry_id = arg_int(args, 1)
@@ -138,19 +126,12 @@ class Share(commands.Cog):
             content=f"Shared in <#{channel_id}>: {posted.jump_url}", embed=None, view=None
         )
 
+    @button(CANCEL_ROUTE)
     async def _cancel(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         await interaction.response.edit_message(
             content="Not shared. Nothing was posted.", embed=None, view=None
         )
-
-    async def cog_load(self) -> None:
-        self.bot.router.add_button(POST_ROUTE, self._post)
-        self.bot.router.add_button(CANCEL_ROUTE, self._cancel)
-
-    async def cog_unload(self) -> None:
-        self.bot.router.remove(POST_ROUTE)
-        self.bot.router.remove(CANCEL_ROUTE)
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -5,14 +5,14 @@ No text and no names, and no count from 1 to 4 (advice.stats), so nobody can be 
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from advice.progress import Leaning
 from advice.stats import FEWEST_SHOWN, ServerStats, shown
-from cogs._bot import CrossroadsBot
-from cogs._reply import reply
-from cogs._server import require_moderator
-from cogs._style import COLOUR
+from cogs.core.bot import CrossroadsBot
+from cogs.core.checks import require_moderator
+from cogs.core.cog import FeatureCog
+from cogs.core.reply import reply
+from cogs.core.style import COLOUR
 from db.server_stats import server_stats
 
 
@@ -46,10 +46,7 @@ def stats_embed(bot: CrossroadsBot, stats: ServerStats) -> discord.Embed:
     return embed
 
 
-class Stats(commands.Cog):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-
+class Stats(FeatureCog):
     @app_commands.command(name="stats", description="Moderators: how this server uses Crossroads")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)

@@ -2,13 +2,12 @@
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from advice.errors import InvalidInput
 from advice.schedule import WEEKDAYS, zone
-from advice.timezones import close_matches, resolve, search
-from cogs._bot import CrossroadsBot
-from cogs._reply import reply
+from cogs.core.bot import CrossroadsBot
+from cogs.core.cog import FeatureCog
+from cogs.core.reply import reply
+from cogs.core.zones import known_zone, zone_choices
 from db.checkins import set_timezone
 
 
@@ -17,32 +16,12 @@ def local_time_line(zone_name: str, bot: CrossroadsBot) -> str:
     return f"It's **{local:%H:%M} on {WEEKDAYS[local.weekday()]}** there now."
 
 
-def known_zone(typed: str) -> str:
-    """The IANA name for what a member typed; a clear refusal with close matches otherwise."""
-    name = resolve(typed)
-    if name is None:
-        suggestions = ", ".join(f"`{match}`" for match in close_matches(typed))
-        hint = f" Did you mean {suggestions}?" if suggestions else ""
-        raise InvalidInput(
-            f"“{typed[:64]}” isn't a time zone I know.{hint} Start typing a city and pick it "
-            "from the list. Nothing was changed."
-        )
-    return name
-
-
-def zone_choices(current: str) -> list[app_commands.Choice[str]]:
-    """Autocomplete over IANA zone names, for every option that takes one."""
-    return [app_commands.Choice(name=name, value=name) for name in search(current[:64])]
-
-
-class TimeZone(commands.Cog):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-
+class TimeZone(FeatureCog):
     @app_commands.command(
         name="timezone", description="Set your time zone, so check-ins come at your hour"
     )
     @app_commands.describe(zone="Your city or zone, e.g. Berlin, New York, Sydney")
+    @app_commands.autocomplete(zone=zone_choices)
     async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
         name = known_zone(zone)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -55,12 +34,6 @@ class TimeZone(commands.Cog):
             unix = int(moved.due_at.timestamp())
             lines.append(f"Your next check-in moved to <t:{unix}:F> (<t:{unix}:R>).")
         await reply(interaction, "\n".join(lines))
-
-    @timezone.autocomplete("zone")
-    async def _zones(
-        self, interaction: discord.Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return zone_choices(current)
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -1,7 +1,7 @@
 """/checkin and the DM check-ins: a package, since delivery and rendering are jobs of their own."""
 
-from cogs._bot import CrossroadsBot
-from cogs.checkin._cog import Checkins
+from cogs.checkin.cog import Checkins
+from cogs.core.bot import CrossroadsBot
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cogs.progress._chart import ComfortSample, LeaningSample, render_progress_chart
+from cogs.core.charts.drawing import ComfortSample, LeaningSample, render_progress_chart
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SLUGS = ("purpose", "money", "impact", "skills", "risk", "people")
@@ -156,7 +156,7 @@ def test_module_never_imports_pyplot() -> None:
     # pyplot carries global state that is not thread-safe; a fresh interpreter proves the
     # chart module does not pull it in (other tests in this process might).
     code = (
-        "import sys, cogs.progress._chart; "
+        "import sys, cogs.core.charts.drawing; "
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cogs.progress._cache import ChartCache, chart_key
-from cogs.progress._renderer import ChartRenderer
-from cogs.progress._samples import ComfortSample, LeaningSample
-from cogs.progress.chart_worker import encode_request
+from cogs.core.charts.cache import ChartCache, chart_key
+from cogs.core.charts.pool import ChartRenderer
+from cogs.core.charts.samples import ComfortSample, LeaningSample
+from cogs.core.charts.worker import encode_request
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
 LABELS = {"purpose": "Why you want it", "money": "Money"}

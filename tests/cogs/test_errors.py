@@ -7,7 +7,7 @@ import pytest
 from discord import app_commands
 
 from advice.errors import InvalidInput, NotFound
-from cogs._errors import _explain
+from cogs.core.errors import _explain
 from db import StorageUnavailable
 from db.crypto import DecryptionFailed
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from advice.content import load_content
-from cogs._export import REQUEST_OVERHEAD, ExportTooLarge, export_messages
+from cogs.mydata.export import REQUEST_OVERHEAD, ExportTooLarge, export_messages
 
 CONTENT = load_content()
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cogs._routing import ID_MAX, parse_id
+from cogs.core.routing import ID_MAX, parse_id
 
 
 @pytest.mark.parametrize("raw", ["1", "42", "2147483648", str(ID_MAX)])

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from advice.clock import ManualClock
-from cogs._loop import TimedLoop
+from cogs.core.jobs.loop import TimedLoop
 
 
 async def test_a_tick_that_raises_is_logged_and_the_loop_goes_on(
@@ -24,7 +24,7 @@ async def test_a_tick_that_raises_is_logged_and_the_loop_goes_on(
         return 1
 
     loop = TimedLoop("test-jobs", tick, clock=clock, every=0.01)
-    with caplog.at_level(logging.INFO, logger="cogs._loop"):
+    with caplog.at_level(logging.INFO, logger="cogs.core.jobs.loop"):
         loop.start()
         await asyncio.wait_for(third.wait(), 5)
         await loop.stop()

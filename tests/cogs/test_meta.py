@@ -10,7 +10,7 @@ from discord import app_commands
 from advice.clock import ManualClock
 from advice.content import load_content
 from cogs import EXTENSIONS
-from cogs._bot import CrossroadsBot, SyncPolicy
+from cogs.core.bot import CrossroadsBot, SyncPolicy
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 

@@ -1,6 +1,6 @@
-"""The pace every timed job keeps under Discord's limit (cogs/_pace.py)."""
+"""The pace every timed job keeps under Discord's limit (cogs/core/jobs/pace.py)."""
 
-from cogs._pace import backoff
+from cogs.core.jobs.pace import backoff
 
 
 def test_backoff_doubles_from_a_minute_up_to_an_hour() -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from advice.errors import InvalidInput
-from cogs._reflection_form import BROKEN_TEXT_NOTE, TextTooLong, parse_comfort, read_submission
+from cogs.core.reflection_form import BROKEN_TEXT_NOTE, TextTooLong, parse_comfort, read_submission
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cogs.progress._renderer import (
+from cogs.core.charts.pool import (
     RENDER_TIMEOUT_S,
     WORKER_COMMAND,
     ChartFailed,
@@ -21,8 +21,8 @@ from cogs.progress._renderer import (
     ChartUnavailable,
     pool_size,
 )
-from cogs.progress._samples import ComfortSample, LeaningSample
-from cogs.progress.chart_worker import FRAME, PNG, READY, encode_request
+from cogs.core.charts.samples import ComfortSample, LeaningSample
+from cogs.core.charts.worker import FRAME, PNG, READY, encode_request
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -30,7 +30,13 @@ AT = datetime(2026, 3, 1, tzinfo=UTC)
 LABELS = {"purpose": "Why you want it", "money": "Money"}
 # What a worker must never load: the bot, Discord, the database, the cogs beyond the chart.
 HEAVY = ("bot", "discord", "sqlalchemy", "aiosqlite", "asyncpg", "alembic", "db", "advice")
-CHART_MODULES = {"cogs", "cogs.progress", "cogs.progress._samples", "cogs.progress._chart"}
+CHART_MODULES = {
+    "cogs",
+    "cogs.core",
+    "cogs.core.charts",
+    "cogs.core.charts.samples",
+    "cogs.core.charts.drawing",
+}
 
 
 def comfort(rating: int = 4, days: int = 0) -> list[ComfortSample]:
@@ -109,7 +115,7 @@ def test_the_worker_imports_only_what_it_draws_with(tmp_path: Path) -> None:
 
 
 def test_loading_the_progress_cog_does_not_import_matplotlib() -> None:
-    probe = "import sys, cogs.progress._cog; print('matplotlib' in sys.modules)"
+    probe = "import sys, cogs.progress; print('matplotlib' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cogs._text import clean_text, is_blank, lost_characters, scrub, text_file
+from cogs.core.text import clean_text, is_blank, lost_characters, scrub, text_file
 
 
 def test_clean_text_drops_control_characters_only() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from advice.clock import ManualClock
 from advice.content import load_content
-from cogs._bot import CrossroadsBot, SyncPolicy
+from cogs.core.bot import CrossroadsBot, SyncPolicy
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 from db.migrate import upgrade

@@ -460,7 +460,7 @@ async def test_a_restart_mid_year_loses_and_doubles_nothing_and_old_buttons_work
         del cog
 
         from advice.content import load_content
-        from cogs._bot import CrossroadsBot, SyncPolicy
+        from cogs.core.bot import CrossroadsBot, SyncPolicy
 
         bot = CrossroadsBot(
             database=database,

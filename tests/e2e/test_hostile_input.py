@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.journal
-from cogs._text import BROKEN_TEXT_NOTE
+from cogs.core.text import BROKEN_TEXT_NOTE
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 from db.models import Decision, Reflection
@@ -252,7 +252,7 @@ async def test_forget_racing_a_reflection_ends_consistently(
     await write(world, world.alice, "purpose", "from before")
     modal = await open_reflect(world, world.alice, "money")
     ask = await (await world.slash(world.alice, "mydata forget")).message()
-    mydata = sys.modules["cogs.mydata"]
+    mydata = sys.modules["cogs.mydata.cog"]
     forget, ensure_user = mydata.forget, db.journal.ensure_user
     first_reflection_at = db.journal.first_reflection_at
     reflect_started, forget_started, forget_done = (asyncio.Event() for _ in range(3))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from advice.clock import ManualClock
 from advice.content import load_content
-from cogs._bot import CrossroadsBot, SyncPolicy
+from cogs.core.bot import CrossroadsBot, SyncPolicy
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 from db.journal import marks
@@ -89,7 +89,7 @@ async def test_answered_interactions_leave_nothing_behind_in_the_bot(world: Worl
     (discord.py would otherwise keep each ephemeral view, with a timer, for 15 minutes)."""
     import gc
 
-    from cogs._routing import RoutedButton
+    from cogs.core.routing import RoutedButton
 
     for _ in range(20):
         await (await world.slash(world.alice, "advice purpose")).message()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from advice.content import load_content
-from cogs._bot import CrossroadsBot, SyncPolicy
+from cogs.core.bot import CrossroadsBot, SyncPolicy
 from db.guild_settings import server_settings
 from db.journal import marks
 from tests.e2e.conftest import World, answer, text_of

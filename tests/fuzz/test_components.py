@@ -59,7 +59,7 @@ def forged_message(base: dict[str, JSON], custom_id: str, select: tuple[str, ...
 
 
 def test_every_button_route_with_forged_ids(arena: Arena, errors: ErrorLog) -> None:
-    routes = sorted(arena.world.bot.router._buttons)
+    routes = sorted(arena.world.bot.router.button_routes)
     assert {"journal-delete", "mydata-forget", "checkin-snooze", "share-post"} <= set(routes)
     cases = {f"cr:{route}": presses(arena.real_ids.get(route, [f"cr:{route}"])) for route in routes}
     every_real_id = [i for ids in arena.real_ids.values() for i in ids]

@@ -111,7 +111,7 @@ async def open_form(arena: Arena, actor: int, form: Form) -> dict[str, JSON]:
 
 
 def test_every_form_with_hostile_text_and_components(arena: Arena, errors: ErrorLog) -> None:
-    modal_routes = sorted(arena.world.bot.router._modals)
+    modal_routes = sorted(arena.world.bot.router.form_routes)
     assert modal_routes == ["journal-edit", "reflect"], "a new form: give it an opener here"
     slugs = list(arena.world.bot.content.slugs)
     every_real_id = [i for ids in arena.real_ids.values() for i in ids]

@@ -11,7 +11,8 @@ import discord
 import pytest
 from sqlalchemy import delete
 
-from cogs._reply import reply
+from cogs.core.reply import reply
+from cogs.core.routing import button, form
 from db.models import Decision
 from tests.fuzz import invariants
 from tests.fuzz.arena import Arena, marker
@@ -27,9 +28,20 @@ def test_skeleton_keeps_what_can_be_seen() -> None:
     assert skeleton("\u200d \ufe0f\t") == ""
 
 
+def planted(declare: Callable[[str], Any], route: str, handler: Any) -> object:
+    """An object declaring `handler` for `route`, as a feature cog declares its own."""
+
+    class Planted:
+        @declare(route)
+        async def handle(self, *args: Any) -> None:
+            await handler(*args)
+
+    return Planted()
+
+
 def plant(arena: Arena, route: str, handler: Handler) -> Callable[[], Awaitable[Any]]:
     """A button of `route` in the running bot, and a way for bob to press it."""
-    arena.world.bot.router.add_button(route, handler)
+    arena.world.bot.router.add_routes(planted(button, route, handler))
 
     async def press() -> Any:
         bob = arena.world.bob
@@ -104,7 +116,7 @@ def test_typed_text_must_be_kept(arena: Arena, errors: ErrorLog) -> None:
         await reply(interaction, f"Not saved, here it is: {values['text']}")
 
     for route, handler in (("thank", thank), ("echo", echo)):
-        world.bot.router.add_modal(route, handler)
+        world.bot.router.add_routes(planted(form, route, handler))
 
     def submit(route: str) -> Callable[[], Awaitable[Any]]:
         async def send() -> Any:

@@ -1,6 +1,6 @@
 """What a chart is drawn from: plain tuples, importable without matplotlib.
 
-The bot builds these; only the chart worker process imports matplotlib (``_chart.py``).
+The bot builds these; only the chart worker process imports matplotlib (``drawing.py``).
 """
 
 from datetime import datetime

@@ -2,7 +2,7 @@
 
 import discord
 
-from cogs._bot import CrossroadsBot
+from cogs.core.bot import CrossroadsBot
 
 # 50007: "Cannot send messages to this user" (DMs closed, blocked, or no shared server);
 # 50278: the same refusal for a member with no mutual guild; 10013 (unknown user) and 50033

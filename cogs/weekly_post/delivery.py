@@ -1,5 +1,5 @@
 """The weekly "point of the week" in a server's channel, delivered by the same dispatcher as
-the DM check-ins (db.jobs claims with a lease, cogs._dispatch paces and sends, cogs._loop).
+the DM check-ins (db.jobs claims with a lease, cogs.core.jobs paces, sends and loops).
 
 Each post is sent with a nonce derived from its id and enforce_nonce, so a post whose
 process died after Discord accepted it is not posted twice by whoever takes it over. A
@@ -12,16 +12,14 @@ from dataclasses import dataclass
 
 import aiohttp
 import discord
-from discord.ext import commands
 
 from advice.weekly import missed, point_of_the_week
-from cogs._bot import CrossroadsBot
-from cogs._dispatch import MAX_ATTEMPTS, Dispatcher
-from cogs._loop import TimedLoop
-from cogs._pace import Pacer, backoff
-from cogs._reflection_form import reflect_button
-from cogs._routing import RenderedView
-from cogs.advice import point_embed
+from cogs.core.jobs.cog import BotDispatcher
+from cogs.core.jobs.dispatcher import MAX_ATTEMPTS
+from cogs.core.jobs.pace import Pacer, backoff
+from cogs.core.points import point_embed
+from cogs.core.reflection_form import reflect_button
+from cogs.core.routing import RenderedView
 from db import weekly_posts
 from db.guild_settings import post_refused, server_settings
 from db.jobs import JobState, finish
@@ -67,8 +65,8 @@ class Posted:
     error: Exception | None = None
 
 
-class WeeklyPostDelivery(Dispatcher[WeeklyPost, Ready, Posted]):
-    """Every due weekly post, in paced batches (cogs._dispatch), until none is left."""
+class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
+    """Every due weekly post, in paced batches (cogs.core.jobs.dispatcher), until none is left."""
 
     model = WeeklyPost
 
@@ -149,30 +147,3 @@ class WeeklyPostDelivery(Dispatcher[WeeklyPost, Ready, Posted]):
                 await weekly_posts.dropped(session, post, now=now)
             else:
                 await weekly_posts.retry(session, post, after=backoff(post.attempts), now=now)
-
-
-class WeeklyPosts(commands.Cog):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-        self.delivery = WeeklyPostDelivery(bot, lease=bot.job_lease)
-        self.loop = TimedLoop(
-            "weekly posts",
-            lambda: self.delivery.tick(stopping=lambda: self.loop.stopping),
-            clock=bot.clock,
-            every=bot.tick_seconds,
-        )
-
-    @commands.Cog.listener()
-    async def on_connect(self) -> None:
-        self.loop.start()
-
-    @commands.Cog.listener()
-    async def on_timed_jobs_wake(self) -> None:
-        self.loop.wake()
-
-    async def cog_unload(self) -> None:
-        await self.loop.stop()
-
-
-async def setup(bot: CrossroadsBot) -> None:
-    await bot.add_cog(WeeklyPosts(bot))

@@ -1,4 +1,4 @@
-"""Delivering due check-ins: the shared dispatcher's steps (cogs._dispatch) for DMs.
+"""Delivering due check-ins: the shared dispatcher's steps (cogs.core.jobs.dispatcher) for DMs.
 
 Each check-in is claimed with a lease (db.jobs) and sent with a nonce derived from its id,
 with enforce_nonce: if a process dies after Discord accepted the message but before it was
@@ -18,12 +18,12 @@ import discord
 from advice.checkins import SUMMARY, CheckinKind, Offer, YearHistory, offer_at
 from advice.journey import PromptKind
 from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_hours, quiet
-from cogs._dispatch import MAX_ATTEMPTS, Dispatcher
-from cogs._pace import Pacer, backoff
-from cogs.checkin import _render
-from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
-from cogs.progress._cog import chart_samples, member_zone
-from cogs.progress._render import CHART_FILENAME
+from cogs.checkin import render
+from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from cogs.core.charts.service import CHART_FILENAME
+from cogs.core.jobs.cog import BotDispatcher
+from cogs.core.jobs.dispatcher import MAX_ATTEMPTS
+from cogs.core.jobs.pace import Pacer, backoff
 from db import checkins as store
 from db.checkins import PlanStatus
 from db.jobs import JobState, finish
@@ -61,8 +61,8 @@ class Sent:
     error: Exception | None = None
 
 
-class Delivery(Dispatcher[Checkin, Outgoing, Sent]):
-    """Every due check-in, in paced batches (cogs._dispatch), until none is left."""
+class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
+    """Every due check-in, in paced batches (cogs.core.jobs.dispatcher), until none is left."""
 
     model = Checkin
 
@@ -184,22 +184,20 @@ class Delivery(Dispatcher[Checkin, Outgoing, Sent]):
                 earlier = await first_and_latest(
                     session, self.bot.cipher, user_id=job.user_id, point=point.slug
                 )
-        embed = _render.checkin_embed(
+        embed = render.checkin_embed(
             content,
             point,
             offer.prompt,
             earlier=earlier,
             late_since=late_since,
         )
-        return {"embed": embed, "view": _render.checkin_view(job.id)}
+        return {"embed": embed, "view": render.checkin_view(job.id)}
 
     async def _summary(self, user_id: int, now: datetime) -> dict[str, Any]:
         async with self.bot.database.read() as session:
             data = await progress_data(session, self.bot.cipher, user_id=user_id)
-        embed = _render.summary_embed(self.bot.content, data, now=now)
-        comfort, leanings = chart_samples(data)
-        labels = {point.slug: point.label for point in self.bot.content.points}
-        png = await self.bot.charts.render(comfort, leanings, labels=labels, tz=member_zone(data))
+        embed = render.summary_embed(self.bot.content, data, now=now)
+        png = await self.bot.charts.progress_chart(data, self.bot.content)
         return {"embed": embed, "file": discord.File(io.BytesIO(png), CHART_FILENAME)}
 
     async def _delivered(self, outgoing: Outgoing, message_id: int) -> bool:

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from advice.clock import Clock
 from advice.content import Content
 from cogs import EXTENSIONS
-from cogs._routing import Router
-from cogs._sync import sync_commands
-from cogs._tree import CrossroadsTree
+from cogs.core.charts.service import Charts
+from cogs.core.routing import Router
+from cogs.core.sync import sync_commands
+from cogs.core.tree import CrossroadsTree
 from db import Database
 from db.crypto import TextCipher
 from db.database import BEFORE_ANSWER_S
@@ -64,7 +65,7 @@ class CrossroadsBot(commands.AutoShardedBot):
     ) -> None:
         super().__init__(
             shard_count=shard_count,
-            shard_ids=shard_ids,
+            shard_ids=shard_ids,  # type: ignore[arg-type]  # None means all, as documented
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=bot_intents(),
@@ -87,11 +88,8 @@ class CrossroadsBot(commands.AutoShardedBot):
         self.tick_seconds = tick_seconds
         self.job_lease = job_lease
         self.requests_per_second = requests_per_second
-        # Chart worker, shared by /progress and the year-end summary; started on first use.
-        # Imported here: the progress package's own modules import this one.
-        from cogs.progress._renderer import ChartRenderer
-
-        self.charts = ChartRenderer()
+        # Chart workers, shared by /progress and the year-end summary; started on first use.
+        self.charts = Charts()
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -6,12 +6,11 @@ from datetime import datetime
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from cogs._bot import CrossroadsBot
-from cogs._export import export_messages
-from cogs._reply import reply
-from cogs._routing import RenderedView, RoutedButton, owner_only
+from cogs.core.cog import FeatureCog
+from cogs.core.reply import reply
+from cogs.core.routing import button, confirmation, owner_only
+from cogs.mydata.export import export_messages
 from db.mydata import export, forget, summarize
 
 FORGET_ROUTE = "mydata-forget"
@@ -26,14 +25,10 @@ def _day(at: datetime | None) -> str:
     return f"<t:{int(at.timestamp())}:D>" if at else "never"
 
 
-class MyData(
-    commands.GroupCog, group_name="mydata", group_description="Your data: see, export or delete it"
-):
-    def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-        super().__init__()
+class MyData(FeatureCog):
+    mydata = app_commands.Group(name="mydata", description="Your data: see, export or delete it")
 
-    @app_commands.command(name="show", description="What Crossroads stores about you")
+    @mydata.command(name="show", description="What Crossroads stores about you")
     async def show(self, interaction: discord.Interaction) -> None:
         async with self.bot.read_for(interaction) as session:
             summary = await summarize(session, user_id=interaction.user.id)
@@ -63,7 +58,7 @@ class MyData(
         embed.set_footer(text="/mydata export gives you a copy; /mydata forget deletes it all.")
         await reply(interaction, embed=embed)
 
-    @app_commands.command(
+    @mydata.command(
         name="export", description="A copy of everything stored about you (JSON and Markdown)"
     )
     async def export(self, interaction: discord.Interaction) -> None:
@@ -97,28 +92,14 @@ class MyData(
                 files=[discord.File(io.BytesIO(f.data), f.filename) for f in files],
             )
 
-    @app_commands.command(
+    @mydata.command(
         name="forget",
         description="Delete everything Crossroads stores about you, after you confirm",
     )
     async def forget(self, interaction: discord.Interaction) -> None:
         owner = interaction.user.id
-        view = RenderedView()
-        view.add_item(
-            RoutedButton(
-                route=FORGET_ROUTE,
-                args=(owner,),
-                label="Delete everything",
-                style=discord.ButtonStyle.danger,
-            )
-        )
-        view.add_item(
-            RoutedButton(
-                route=KEEP_ROUTE,
-                args=(owner,),
-                label="Keep my data",
-                style=discord.ButtonStyle.secondary,
-            )
+        view = confirmation(
+            owner, confirm=(FORGET_ROUTE, "Delete everything"), cancel=(KEEP_ROUTE, "Keep my data")
         )
         await reply(
             interaction,
@@ -127,6 +108,7 @@ class MyData(
             view=view,
         )
 
+    @button(FORGET_ROUTE)
     async def _confirm_forget(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         await interaction.response.defer()  # the deletes may outlast Discord's 3 seconds
@@ -136,18 +118,7 @@ class MyData(
             content="Done: everything Crossroads stored about you is deleted.", view=None
         )
 
+    @button(KEEP_ROUTE)
     async def _keep(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         await interaction.response.edit_message(content="Kept. Nothing was deleted.", view=None)
-
-    async def cog_load(self) -> None:
-        self.bot.router.add_button(FORGET_ROUTE, self._confirm_forget)
-        self.bot.router.add_button(KEEP_ROUTE, self._keep)
-
-    async def cog_unload(self) -> None:
-        self.bot.router.remove(FORGET_ROUTE)
-        self.bot.router.remove(KEEP_ROUTE)
-
-
-async def setup(bot: CrossroadsBot) -> None:
-    await bot.add_cog(MyData(bot))

@@ -6,18 +6,22 @@ and the text of a modal would be lost. So every custom_id we send is `cr:<route>
 discord.py is told not to track our components (`RoutedButton.is_dispatchable`, modals
 stopped before sending), and this router answers every component and modal interaction:
 its handler, or a clear "no longer active" for a stale or forged id.
+
+Handlers are declared where they live, with ``@button(route)`` or ``@form(route)`` on a
+feature cog's method; the cog base (``cogs.core.cog``) adds them here when it loads.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import discord
 
 from advice.errors import InvalidInput
-from cogs._errors import handle_interaction_error
-from cogs._reply import reply
-from cogs._text import text_file
+from cogs.core.errors import handle_interaction_error
+from cogs.core.reply import reply
+from cogs.core.text import text_file
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,49 @@ ModalHandler = Callable[
 ]
 
 STALE_COMPONENT = "This button is no longer active. Run the command again to get a fresh one."
+
+
+class RouteKind(StrEnum):
+    BUTTON = "button"  # a component: a button press (or a select)
+    FORM = "form"  # a modal submit
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[None]])
+_DECLARED = "__crossroads_route__"
+
+
+def button(route: str) -> Callable[[Handler], Handler]:
+    """Declare the method that answers presses of buttons routed `route`: (interaction, args)."""
+    return _declare(RouteKind.BUTTON, route)
+
+
+def form(route: str) -> Callable[[Handler], Handler]:
+    """Declare the method that answers forms routed `route`: (interaction, args, values)."""
+    return _declare(RouteKind.FORM, route)
+
+
+def _declare(kind: RouteKind, route: str) -> Callable[[Handler], Handler]:
+    if not route or ":" in route:
+        raise ValueError(f"a route is a non-empty name without ':': {route!r}")
+
+    def mark(handler: Handler) -> Handler:
+        setattr(handler, _DECLARED, (kind, route))
+        return handler
+
+    return mark
+
+
+def declared_routes(owner: object) -> Iterator[tuple[RouteKind, str, Any]]:
+    """(kind, route, bound handler) of every method of `owner` declared with @button or @form."""
+    seen: set[str] = set()
+    for cls in type(owner).__mro__:
+        for name, member in vars(cls).items():
+            declared = getattr(member, _DECLARED, None)
+            if declared is None or name in seen:
+                continue
+            seen.add(name)
+            kind, route = declared
+            yield kind, route, getattr(owner, name)
 
 
 def custom_id(route: str, *args: object) -> str:
@@ -58,6 +105,32 @@ class RenderedView(discord.ui.View):
     def __init__(self) -> None:
         super().__init__(timeout=None)
         self.stop()
+
+
+def confirmation(
+    owner: int,
+    *,
+    confirm: tuple[str, str],
+    cancel: tuple[str, str],
+    args: tuple[object, ...] = (),
+    style: discord.ButtonStyle = discord.ButtonStyle.danger,
+) -> RenderedView:
+    """A private yes/no: (route, label) of the button that acts on `args`, and of the one that
+    backs out. Both carry the owner's id first, so nobody else may press them."""
+    view = RenderedView()
+    (confirm_route, confirm_label), (cancel_route, cancel_label) = confirm, cancel
+    view.add_item(
+        RoutedButton(route=confirm_route, args=(owner, *args), label=confirm_label, style=style)
+    )
+    view.add_item(
+        RoutedButton(
+            route=cancel_route,
+            args=(owner,),
+            label=cancel_label,
+            style=discord.ButtonStyle.secondary,
+        )
+    )
+    return view
 
 
 class RenderedModal(discord.ui.Modal):
@@ -111,19 +184,30 @@ class Router:
         self._buttons: dict[str, ButtonHandler] = {}
         self._modals: dict[str, ModalHandler] = {}
 
-    def add_button(self, route: str, handler: ButtonHandler) -> None:
-        self._buttons[route] = handler
+    @property
+    def button_routes(self) -> frozenset[str]:
+        return frozenset(self._buttons)
 
-    def add_modal(self, route: str, handler: ModalHandler) -> None:
-        self._modals[route] = handler
+    @property
+    def form_routes(self) -> frozenset[str]:
+        return frozenset(self._modals)
 
-    def remove(self, route: str) -> None:
-        self._buttons.pop(route, None)
-        self._modals.pop(route, None)
+    def add_routes(self, owner: object) -> None:
+        """Route to every handler `owner` declares; a route declared twice is a bug."""
+        for kind, route, handler in declared_routes(owner):
+            table: dict[str, Any] = self._buttons if kind is RouteKind.BUTTON else self._modals
+            if route in table:
+                raise ValueError(f"{kind} route {route!r} is declared twice")
+            table[route] = handler
+
+    def remove_routes(self, owner: object) -> None:
+        for kind, route, _ in declared_routes(owner):
+            (self._buttons if kind is RouteKind.BUTTON else self._modals).pop(route, None)
 
     async def dispatch(self, interaction: discord.Interaction) -> None:
         """Answer one component or modal interaction; never leaves it unanswered."""
-        data = interaction.data if isinstance(interaction.data, dict) else {}
+        raw = interaction.data
+        data: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
         raw_id = data.get("custom_id")
         parts = raw_id.split(":") if isinstance(raw_id, str) else []
         route, args = (parts[1], parts[2:]) if len(parts) >= 2 and parts[0] == PREFIX else ("", [])

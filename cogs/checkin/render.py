@@ -8,9 +8,9 @@ from advice.checkins import REPLY_WINDOW
 from advice.content import Content, Point
 from advice.journey import PromptKind
 from advice.schedule import QUIET_FROM_HOUR, QUIET_UNTIL_HOUR, Rule
-from cogs._routing import RenderedView, RoutedButton
-from cogs._style import PERSONAL_COLOUR, when
-from cogs.progress._render import progress_embed
+from cogs.core.routing import RenderedView, RoutedButton
+from cogs.core.style import PERSONAL_COLOUR, when
+from cogs.core.summary import progress_embed
 from db.checkins import PlanStatus
 from db.journal import Entry
 from db.models import Checkin, CheckinPlan

@@ -6,8 +6,8 @@ from discord import app_commands
 from advice.content import Content, UnknownPoint
 from advice.errors import NotFound
 from advice.progress import opening_words
-from cogs._bot import CrossroadsBot
-from cogs._routing import parse_id
+from cogs.core.bot import CrossroadsBot
+from cogs.core.routing import parse_id
 from db.journal import ENTRY_NOT_FOUND, Entry, get_entry, recent_entries
 
 AUTOCOMPLETE_SCAN = 200

@@ -1,12 +1,24 @@
-"""The command tree: every slash-command error ends in an answer the member can read."""
+"""The command tree: every slash-command error ends in an answer the member can read.
+
+This is the one module that relies on discord.py beyond its public API (each reliance is
+guarded by a test in tests/cogs/test_tree.py that fails when a discord.py release changes it):
+
+- ``CommandTree._call``, to give every autocomplete a time budget and an answer whatever
+  happened; no public hook sees an autocomplete that raised, hung or was forged.
+- ``Command._params``, to give a declared command's option choices that come from content
+  known only at start-up (discord.py fixes choices when the class is defined).
+"""
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import discord
 from discord import app_commands
 
-from cogs._errors import handle_interaction_error, typed_options
+from cogs.core.errors import handle_interaction_error, typed_options
 
 log = logging.getLogger(__name__)
 
@@ -46,5 +58,20 @@ class CrossroadsTree(app_commands.CommandTree[discord.Client]):
 
 
 def _command_name(interaction: discord.Interaction) -> str:
-    data = interaction.data or {}
+    data: Mapping[str, object] = interaction.data or {}
     return str(data.get("name", "?"))[:100]
+
+
+def fill_choices(
+    command: app_commands.Command[Any, ..., Any],
+    parameter: str,
+    choices: list[app_commands.Choice[str | int | float]],
+) -> None:
+    """Give `parameter` of a cog's own copy of a declared command these choices.
+
+    The parameter is replaced, not changed: the copies discord.py makes for each cog share
+    their parameters with the class's command, and two bots in one process (tests) may hold
+    different content.
+    """
+    params = command._params
+    params[parameter] = dataclasses.replace(params[parameter], choices=choices)

@@ -1,6 +1,6 @@
 """Draw the /progress chart: comfort per point and where the member leans, as one PNG.
 
-It runs in the chart worker process (``_renderer.py``); it also stays safe to call from
+It runs in the chart worker process (``pool.py``); it also stays safe to call from
 several threads at once (the benchmark and tests do), so this module never imports
 ``matplotlib.pyplot``: pyplot keeps a global figure registry and a global
 "current figure/axes", and choosing its backend mutates process-wide state. Instead every call
@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from cogs.progress._samples import ComfortSample, LeaningSample
+from cogs.core.charts.samples import ComfortSample, LeaningSample
 
 __all__ = [
     "COMFORT_PLACEHOLDER",

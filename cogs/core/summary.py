@@ -7,10 +7,10 @@ import discord
 
 from advice.content import Content
 from advice.progress import consistency, coverage, decision_trend, then_vs_now
+from cogs.core.charts.service import CHART_FILENAME
 from db.journal import Mark
 from db.progress import ProgressData
 
-CHART_FILENAME = "progress.png"
 FIELD_MAX = 1024
 
 

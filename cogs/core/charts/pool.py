@@ -5,10 +5,10 @@ concurrent /progress charts stalled the event loop for 56-108 ms at p99 (bench/j
 In separate processes they cannot touch the loop at all, and with one per CPU the bot may use,
 concurrent charts are drawn side by side rather than one after another.
 
-Workers are plain subprocesses running ``cogs.progress.chart_worker`` (see there for what they
+Workers are plain subprocesses running ``cogs.core.charts.worker`` (see there for what they
 speak), not multiprocessing's: a spawned multiprocessing child re-imports the parent's
 ``__main__``, bot.py, and with it discord.py, SQLAlchemy and every cog, which more than doubled
-a worker's memory. The latest chart per member is kept (``_cache.py``), so a repeated
+a worker's memory. The latest chart per member is kept (``cache.py``), so a repeated
 /progress costs no drawing at all.
 """
 
@@ -23,10 +23,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from advice.errors import UserFacingError
-from cogs.progress import chart_worker
-from cogs.progress._cache import ChartCache, chart_key
-from cogs.progress._samples import ComfortSample, LeaningSample
-from cogs.progress.chart_worker import FRAME, PNG, READY, encode_request
+from cogs.core.charts import worker as chart_worker
+from cogs.core.charts.cache import ChartCache, chart_key
+from cogs.core.charts.samples import ComfortSample, LeaningSample
+from cogs.core.charts.worker import FRAME, PNG, READY, encode_request
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ CACHE_BYTES = 4 * 2**20  # a chart is 20-110 KiB: the latest of some hundred mem
 WORKER_COMMAND = (sys.executable, "-m", chart_worker.__name__)
 # A chart does no linear algebra: one BLAS thread, not one per core, in every worker.
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
-ROOT = Path(__file__).resolve().parents[2]  # where `cogs` imports from, for `-m`
+ROOT = Path(__file__).resolve().parents[3]  # where `cogs` imports from, for `-m`
 
 
 class ChartUnavailable(UserFacingError):

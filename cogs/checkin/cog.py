@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import discord
@@ -13,16 +14,16 @@ from advice.errors import InvalidInput, NotFound
 from advice.journey import YEAR, PromptKind
 from advice.schedule import DEFAULT_HOUR, EARLIEST_HOUR, LATEST_HOUR, WEEKDAYS, Cadence, Rule, zone
 from advice.timezones import likely_zone
-from cogs._bot import CrossroadsBot
-from cogs._loop import TimedLoop
-from cogs._reflection_form import REFLECT_ROUTE, TEXT_MAX, reflection_modal
-from cogs._reply import reply
-from cogs._routing import arg_int
-from cogs._style import PERSONAL_COLOUR, when
-from cogs._text import clean_text
-from cogs.checkin import _render
-from cogs.checkin._delivery import Delivery
-from cogs.checkin._dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from cogs.checkin import render
+from cogs.checkin.delivery import Delivery
+from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from cogs.core.bot import CrossroadsBot
+from cogs.core.jobs.cog import TimedJobCog
+from cogs.core.reflection_form import REFLECT_ROUTE, TEXT_MAX, reflection_modal
+from cogs.core.reply import reply
+from cogs.core.routing import arg_int, button
+from cogs.core.style import PERSONAL_COLOUR, when
+from cogs.core.text import clean_text
 from db import checkins as store
 from db.checkins import PlanStatus
 from db.guild_settings import server_settings
@@ -43,21 +44,14 @@ STOPPED = (
 )
 
 
-class Checkins(commands.Cog):
+class Checkins(TimedJobCog):
     checkin = app_commands.Group(
         name="checkin", description="DM check-ins across your year: start, pause, resume, stop"
     )
 
     def __init__(self, bot: CrossroadsBot) -> None:
-        self.bot = bot
-        self.delivery = Delivery(bot, lease=bot.job_lease)
+        super().__init__(bot, name="check-ins", dispatcher=Delivery(bot))
         self._reply_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # member -> (lock, users)
-        self.loop = TimedLoop(
-            "check-ins",
-            lambda: self.delivery.tick(stopping=lambda: self.loop.stopping),
-            clock=bot.clock,
-            every=bot.tick_seconds,
-        )
 
     @property
     def order(self) -> list[str]:
@@ -79,6 +73,8 @@ class Checkins(commands.Cog):
             ),
             app_commands.Choice(name="monthly (every four weeks)", value=Cadence.MONTHLY.value),
         ],
+    )
+    @app_commands.choices(
         weekday=[app_commands.Choice(name=name, value=i) for i, name in enumerate(WEEKDAYS)],
     )
     async def start(
@@ -122,16 +118,16 @@ class Checkins(commands.Cog):
                 order=self.order,
                 now=now,
             )
-        welcomed = False
+        welcomed: bool | None = False
         if not running:
-            welcome = _render.welcome_embed(self.bot.content, rule, pending.due_at)
+            welcome = render.welcome_embed(self.bot.content, rule, pending.due_at)
             welcomed = await self._dm_or_explain(
                 interaction, welcome, nonce=f"cr-w-{interaction.id}"
             )
             if welcomed is None:
                 return
         lines = [
-            f"Check-ins are {'updated' if running else 'on'}: **{_render.schedule_line(rule)}**.",
+            f"Check-ins are {'updated' if running else 'on'}: **{render.schedule_line(rule)}**.",
             f"Next: {when(pending.due_at)}.",
         ]
         if welcomed:
@@ -174,7 +170,7 @@ class Checkins(commands.Cog):
             await reply(
                 interaction,
                 "I couldn't send you a direct message, so no check-ins are scheduled. "
-                f"{_render.ALLOW_DMS} Then run this command again.",
+                f"{render.ALLOW_DMS} Then run this command again.",
             )
             return None
         async with self.bot.database.transaction() as session:
@@ -255,7 +251,7 @@ class Checkins(commands.Cog):
             )
             return
         rule = store.rule_of(plan, zone_name)
-        embed = _render.status_embed(
+        embed = render.status_embed(
             plan,
             rule,
             status=store.current_status(plan, self.bot.clock.now()),
@@ -267,6 +263,7 @@ class Checkins(commands.Cog):
 
     # --- buttons on a check-in DM ------------------------------------------------------------
 
+    @button(render.REFLECT)
     async def _reflect(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
         async with self.bot.read_for(interaction) as session:
@@ -285,6 +282,7 @@ class Checkins(commands.Cog):
         )
         await interaction.response.send_modal(modal)
 
+    @button(render.SNOOZE)
     async def _snooze(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
         await self._check_current(interaction, checkin_id)
@@ -297,6 +295,7 @@ class Checkins(commands.Cog):
             )
         await self._settle(interaction, f"⏰ Snoozed: this point comes back {when(until)}.")
 
+    @button(render.SKIP)
     async def _skip(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
         await self._check_current(interaction, checkin_id)
@@ -312,6 +311,7 @@ class Checkins(commands.Cog):
         after = f" The next check-in comes {when(pending.due_at)}." if pending else ""
         await self._settle(interaction, f"Skipped.{after}")
 
+    @button(render.STOP)
     async def _stop(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
         async with self.bot.database.transaction() as session:
@@ -430,7 +430,7 @@ class Checkins(commands.Cog):
     async def on_app_command_completion(
         self,
         interaction: discord.Interaction,
-        command: app_commands.Command | app_commands.ContextMenu,
+        command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
     ) -> None:
         if interaction.response.type is discord.InteractionResponseType.modal:
             return  # a modal's interaction takes no follow-up; the next command will do
@@ -441,32 +441,6 @@ class Checkins(commands.Cog):
             problem = await store.take_notice(session, interaction.user.id)
         if problem:
             await interaction.followup.send(
-                f"About your check-ins: {problem} {_render.ALLOW_DMS} Then use `/checkin resume`.",
+                f"About your check-ins: {problem} {render.ALLOW_DMS} Then use `/checkin resume`.",
                 ephemeral=True,
             )
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    @commands.Cog.listener()
-    async def on_connect(self) -> None:
-        # Not on_ready: that waits for every server to arrive, seconds on a large bot, and
-        # check-ins need only the REST API, which is ready once logged in.
-        self.loop.start()
-
-    @commands.Cog.listener()
-    async def on_timed_jobs_wake(self) -> None:
-        self.loop.wake()
-
-    async def cog_load(self) -> None:
-        for route, handler in (
-            (_render.REFLECT, self._reflect),
-            (_render.SNOOZE, self._snooze),
-            (_render.SKIP, self._skip),
-            (_render.STOP, self._stop),
-        ):
-            self.bot.router.add_button(route, handler)
-
-    async def cog_unload(self) -> None:
-        await self.loop.stop()
-        for route in (_render.REFLECT, _render.SNOOZE, _render.SKIP, _render.STOP):
-            self.bot.router.remove(route)

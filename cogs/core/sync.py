@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -14,12 +15,14 @@ from db.state import get_state, set_state
 log = logging.getLogger(__name__)
 
 
-def command_payload(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> list:
+def command_payload(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None
+) -> list[Any]:
     commands = sorted(tree.get_commands(guild=guild), key=lambda c: c.name)
     return [command.to_dict(tree) for command in commands]
 
 
-def command_hash(payload: list) -> str:
+def command_hash(payload: list[Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,10 +1,10 @@
 """The chart worker: a small process that draws /progress charts, one request at a time.
 
-``_renderer.ChartRenderer`` starts a few of these as ``python -m cogs.progress.chart_worker``.
+``pool.ChartRenderer`` starts a few of these as ``python -m cogs.core.charts.worker``.
 A worker imports only what it draws with (the chart module: matplotlib, numpy, PIL), never
-``bot.py``, discord.py, SQLAlchemy or the cogs, which is why ``cogs/__init__.py`` and
-``cogs/progress/__init__.py`` stay light. The bot's side imports this module too, for the
-format below; at import it loads nothing heavy.
+``bot.py``, discord.py, SQLAlchemy or the cogs, which is why the packages above it
+(``cogs``, ``cogs.core``, ``cogs.core.charts``) import nothing. The bot's side imports this
+module too, for the format below; at import it loads nothing heavy.
 
 Over stdin/stdout, every message is a frame: a 4-byte big-endian length, then the bytes.
 
@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from cogs.progress._samples import ComfortSample, LeaningSample
+from cogs.core.charts.samples import ComfortSample, LeaningSample
 
 FRAME = struct.Struct(">I")
 READY, PNG, ERROR = b"R", b"P", b"E"
@@ -65,7 +65,7 @@ def _seconds(at: datetime) -> float:
 def draw(request: bytes) -> bytes:
     from zoneinfo import ZoneInfo
 
-    from cogs.progress._chart import render_progress_chart
+    from cogs.core.charts.drawing import render_progress_chart
 
     comfort, leanings, labels, zone = marshal.loads(request)
     return render_progress_chart(
@@ -98,7 +98,7 @@ def write_frame(stream: BinaryIO, body: bytes) -> None:
 def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     import gc
 
-    import cogs.progress._chart  # noqa: F401  (matplotlib loads before the worker says ready)
+    import cogs.core.charts.drawing  # noqa: F401  (matplotlib loads before the worker says ready)
 
     give_back = _heap_trimmer()
     # What is loaded by now lives as long as the worker: keep it out of every collection, so

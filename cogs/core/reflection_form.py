@@ -10,9 +10,9 @@ import discord
 
 from advice.content import Point
 from advice.errors import InvalidInput
-from cogs._reply import reply
-from cogs._routing import RenderedModal, RoutedButton
-from cogs._text import BROKEN_TEXT_NOTE, clean_text, lost_characters, scrub, text_file
+from cogs.core.reply import reply
+from cogs.core.routing import RenderedModal, RoutedButton
+from cogs.core.text import BROKEN_TEXT_NOTE, clean_text, lost_characters, scrub, text_file
 
 REFLECT_ROUTE = "reflect"
 TEXT_ID = "text"

@@ -2,13 +2,14 @@
 
 import logging
 import secrets
+from collections.abc import Mapping
 
 import discord
 from discord import app_commands
 
 from advice.errors import UserFacingError
-from cogs._reply import reply
-from cogs._text import scrub, text_file
+from cogs.core.reply import reply
+from cogs.core.text import scrub, text_file
 from db.crypto import DecryptionFailed
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ async def handle_interaction_error(
 def _describe(interaction: discord.Interaction) -> str:
     if interaction.command is not None:
         return f"/{interaction.command.qualified_name}"
-    data = interaction.data or {}
+    data: Mapping[str, object] = interaction.data or {}
     return str(data.get("custom_id", interaction.type.name))[:100]
 
 

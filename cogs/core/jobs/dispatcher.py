@@ -1,5 +1,5 @@
 """The delivery of every timed job (DM check-ins, weekly posts), batch by batch:
-claim with a lease (db.jobs), prepare, pace under Discord's limit (cogs._pace), send, record.
+claim with a lease (db.jobs), prepare, pace under Discord's limit (jobs.pace), send, record.
 
 A job kind fills in the steps. Everything is read and rendered before the batch's share of
 the pace starts, and recorded after it: a send that waited on the database would lose its turn,
@@ -10,11 +10,13 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, TypeVar
 
-from cogs._bot import CrossroadsBot
-from cogs._pace import Pacer, job_pace, reserve
+from advice.clock import Clock
+from cogs.core.jobs.pace import Pacer, job_pace, reserve
+from db import Database
 from db.jobs import claim_due
 from db.models import LeasedJob
 
@@ -30,24 +32,37 @@ MAX_ATTEMPTS = 8
 BATCH_SECONDS = 8
 
 
+@dataclass(frozen=True)
+class JobSettings:
+    """What delivering timed jobs needs of the bot: where they are kept, what time it is,
+    how long a claim holds, and Discord's global request limit (shared by every process)."""
+
+    database: Database
+    clock: Clock
+    lease: timedelta
+    requests_per_second: float
+
+
 class Dispatcher(ABC, Generic[Job, Ready, Result]):
     model: type[Job]
 
-    def __init__(self, bot: CrossroadsBot, *, lease: timedelta) -> None:
-        self.bot = bot
-        self.lease = lease
+    def __init__(self, settings: JobSettings) -> None:
+        self.database = settings.database
+        self.clock = settings.clock
+        self.lease = lease = settings.lease
+        self.pace = job_pace(settings.requests_per_second)
         # A batch is about eight seconds of sending, so that claiming and preparing the next
         # (most of a second on SQLite) leaves the pace idle only briefly; and at most a quarter
         # of the lease, so a live process never loses its claim to another while it still
         # works through it.
         seconds = min(BATCH_SECONDS, lease.total_seconds() / 4)
-        self.batch = max(1, min(500, int(job_pace(bot) * seconds)))
+        self.batch = max(1, min(500, int(self.pace * seconds)))
         # A tick's first batch is smaller, so its first sends go out without waiting for
         # hundreds of jobs to be prepared.
         self.first_batch = max(1, self.batch // 4)
         # SQLite has one writer: a batch recording all at once would queue past the busy
         # timeout and fail ("database is locked"). One at a time costs a few ms each there.
-        self._writes = asyncio.Semaphore(1 if bot.database.is_sqlite else 8)
+        self._writes = asyncio.Semaphore(1 if self.database.is_sqlite else 8)
 
     async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
         """Deliver what is due, batch by batch; no new batch once `stopping()` says so.
@@ -70,12 +85,13 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
                 ready = [(job, each) for job, each in zip(jobs, prepared, strict=True) if each]
                 if not ready:
                     continue
-                pacer = await reserve(self.bot, sum(self.requests(each) for _, each in ready))
+                requests = sum(self.requests(each) for _, each in ready)
+                pacer = await reserve(self.database, requests, per_second=self.pace)
                 results = await asyncio.gather(*(self.send(each, pacer) for _, each in ready))
                 if recording is not None:
                     delivered += await recording
                 recording = asyncio.create_task(self._record_batch(ready, results))
-                if not self.bot.database.is_sqlite:
+                if not self.database.is_sqlite:
                     delivered += await recording
                     recording = None
         finally:
@@ -95,9 +111,9 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
 
     async def _claim(self, *, first: bool) -> list[Job]:
         limit = self.first_batch if first else self.batch
-        async with self.bot.database.transaction() as session:
+        async with self.database.transaction() as session:
             return await claim_due(
-                session, self.model, now=self.bot.clock.now(), lease=self.lease, limit=limit
+                session, self.model, now=self.clock.now(), lease=self.lease, limit=limit
             )
 
     async def _record(self, ready: Ready, result: Result) -> bool:

@@ -8,7 +8,7 @@ import asyncio
 import time
 from datetime import timedelta
 
-from cogs._bot import CrossroadsBot
+from db import Database
 from db.jobs import reserve_slots
 
 PACE_KEY = "pace:discord-global"
@@ -35,19 +35,18 @@ class Pacer:
         await asyncio.sleep(max(0.0, at - time.time()))
 
 
-def job_pace(bot: CrossroadsBot) -> float:
+def job_pace(requests_per_second: float) -> float:
     """Requests per second a timed job may send, a little under Discord's limit."""
-    return bot.requests_per_second * PACE_HEADROOM
+    return requests_per_second * PACE_HEADROOM
 
 
-async def reserve(bot: CrossroadsBot, requests: int) -> Pacer:
+async def reserve(database: Database, requests: int, *, per_second: float) -> Pacer:
     """A batch's share of Discord's global limit, agreed with every other process."""
-    pace = job_pace(bot)
-    async with bot.database.transaction() as session:
+    async with database.transaction() as session:
         start = await reserve_slots(
-            session, PACE_KEY, requests, per_second=pace, wall_now=time.time()
+            session, PACE_KEY, requests, per_second=per_second, wall_now=time.time()
         )
-    return Pacer(start, pace)
+    return Pacer(start, per_second)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -1,0 +1,10 @@
+"""Charts as a service: /progress and the year-end check-in both draw through ``service``.
+
+- ``service``: the one interface features use (``Charts.progress_chart``, ``CHART_FILENAME``).
+- ``pool``: worker processes that draw, with a cache of each member's latest chart.
+- ``worker``: the worker's own small program (``python -m cogs.core.charts.worker``).
+- ``drawing``: the chart itself (matplotlib), loaded only in workers.
+- ``samples``, ``cache``: what a chart is drawn from, and the cache.
+
+Kept free of imports: the worker imports this package and must stay small.
+"""

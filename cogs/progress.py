@@ -1,0 +1,35 @@
+"""/progress: how your thinking moved, as an embed and a chart (drawn off the bot's process)."""
+
+import io
+
+import discord
+from discord import app_commands
+
+from cogs.core.bot import CrossroadsBot
+from cogs.core.charts.service import CHART_FILENAME
+from cogs.core.cog import FeatureCog
+from cogs.core.reply import reply
+from cogs.core.summary import progress_embed, start_message
+from db.progress import progress_data
+
+
+class Progress(FeatureCog):
+    @app_commands.command(
+        name="progress", description="Your coverage, then-vs-now, decision trend and a chart"
+    )
+    async def progress(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.database.read() as session:
+            data = await progress_data(session, self.bot.cipher, user_id=interaction.user.id)
+        if data.empty:
+            await reply(interaction, start_message(self.bot.content))
+            return
+        embed = progress_embed(self.bot.content, data, now=self.bot.clock.now())
+        png = await self.bot.charts.progress_chart(
+            data, self.bot.content, member=interaction.user.id
+        )
+        await reply(interaction, embed=embed, files=[discord.File(io.BytesIO(png), CHART_FILENAME)])
+
+
+async def setup(bot: CrossroadsBot) -> None:
+    await bot.add_cog(Progress(bot))
