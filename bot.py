@@ -29,7 +29,7 @@ from db import Database, DatabaseConfigError, StorageUnavailable
 from db.crypto import DataKeyError, TextCipher, load_or_create_key_file, parse_key
 from db.database import parse_database_url
 from db.migrate import MigrationError, upgrade
-from db.mydata import holds_encrypted_text, opens_stored_text
+from db.mydata import has_encrypted_text, is_key_for_stored_text
 
 log = logging.getLogger("crossroads")
 
@@ -202,7 +202,7 @@ async def load_cipher(settings: Settings, database: Database) -> TextCipher:
         cipher = await key_file_cipher(database, key_file)
     try:
         async with database.read() as session:
-            opens = await opens_stored_text(session, cipher)
+            opens = await is_key_for_stored_text(session, cipher)
     except StorageUnavailable:
         raise ConfigError(f"DATABASE_URL: cannot read {database.display_url}") from None
     if not opens:
@@ -223,7 +223,7 @@ async def key_file_cipher(database: Database, key_file: Path) -> TextCipher:
     if not key_file.exists():  # noqa: ASYNC240 (start-up: nothing else is running yet)
         try:
             async with database.read() as session:
-                holds_writing = await holds_encrypted_text(session)
+                holds_writing = await has_encrypted_text(session)
         except StorageUnavailable:
             raise ConfigError(f"DATABASE_URL: cannot read {database.display_url}") from None
         if holds_writing:

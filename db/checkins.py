@@ -319,7 +319,7 @@ async def remember_dm_channel(
     await session.execute(update(User).where(User.id == user_id).values(dm_channel_id=channel_id))
 
 
-async def delivered(
+async def record_delivered(
     session: AsyncSession,
     checkin: Checkin,
     offer: Offer,
@@ -379,7 +379,7 @@ async def _sent_after_cancel(
     return recorded is not None
 
 
-async def sent_only(
+async def record_sent_only(
     session: AsyncSession, checkin: Checkin, offer: Offer, message_id: int, *, now: datetime
 ) -> None:
     """The fallback when recording a delivery failed: it was sent, so it must never be sent
@@ -397,7 +397,7 @@ async def sent_only(
         await _schedule(session, checkin.user_id, at, CheckinKind.POINT)
 
 
-async def superseded(session: AsyncSession, checkin: Checkin, *, now: datetime) -> bool:
+async def is_superseded(session: AsyncSession, checkin: Checkin, *, now: datetime) -> bool:
     """Another of the member's check-ins is due too and stands for a later slot: after downtime
     only the most recent one goes out (a snooze can leave two due at once)."""
     later = await session.scalar(
@@ -435,7 +435,7 @@ async def _schedule_after(
     await _schedule(session, plan.user_id, slot, kind)
 
 
-async def nothing_to_send(
+async def record_nothing_to_send(
     session: AsyncSession, checkin: Checkin, *, order: Sequence[str], now: datetime
 ) -> None:
     """The slot came but nothing is due (the member got ahead): no DM, just the next slot."""
@@ -452,15 +452,15 @@ async def hold(session: AsyncSession, checkin: Checkin, *, until: datetime) -> N
     await retry_later(session, Checkin, checkin, at=until, due_at=until)
 
 
-async def unreachable(
+async def record_unreachable_checkin(
     session: AsyncSession, checkin: Checkin, *, problem: str, now: datetime
 ) -> None:
     """Discord refused the DM: no retry, and the member hears why at their next command."""
     await finish(session, Checkin, checkin, JobState.FAILED)
-    await mark_unreachable(session, user_id=checkin.user_id, problem=problem, now=now)
+    await record_unreachable_member(session, user_id=checkin.user_id, problem=problem, now=now)
 
 
-async def mark_unreachable(
+async def record_unreachable_member(
     session: AsyncSession, *, user_id: int, problem: str, now: datetime
 ) -> None:
     plan = await get_plan(session, user_id)
@@ -472,7 +472,7 @@ async def mark_unreachable(
     await _cancel_pending(session, user_id)
 
 
-async def failed_for_now(
+async def record_failed_attempt(
     session: AsyncSession,
     checkin: Checkin,
     *,

@@ -144,7 +144,7 @@ async def reset(
     return [each for each in changes if each.changed]
 
 
-async def post_refused(
+async def record_post_refused(
     session: AsyncSession, post: WeeklyPost, *, problem: str, now: datetime
 ) -> bool:
     """Discord will refuse this server's weekly post every time (its channel is gone, or the

@@ -54,7 +54,7 @@ async def summarize(session: AsyncSession, *, user_id: int) -> DataSummary:
     )
 
 
-async def holds_encrypted_text(session: AsyncSession) -> bool:
+async def has_encrypted_text(session: AsyncSession) -> bool:
     """Whether anyone's writing is stored (so the encryption key must not change)."""
     reflection = await session.scalar(select(Reflection.id).limit(1))
     decision = await session.scalar(
@@ -63,7 +63,7 @@ async def holds_encrypted_text(session: AsyncSession) -> bool:
     return reflection is not None or decision is not None
 
 
-async def opens_stored_text(session: AsyncSession, cipher: TextCipher) -> bool:
+async def is_key_for_stored_text(session: AsyncSession, cipher: TextCipher) -> bool:
     """Whether `cipher` is the key the stored writing was sealed with (True when there is none).
 
     Reads two rows, not everything: the newest reflection and the newest decision reason.

@@ -70,7 +70,7 @@ async def locked_settings(session: AsyncSession, guild_id: int) -> GuildSettings
     )
 
 
-async def posted(
+async def record_posted(
     session: AsyncSession,
     post: WeeklyPost,
     *,
@@ -101,7 +101,7 @@ async def posted(
     return done
 
 
-async def dropped(session: AsyncSession, post: WeeklyPost, *, now: datetime) -> bool:
+async def record_dropped(session: AsyncSession, post: WeeklyPost, *, now: datetime) -> bool:
     """Too late to be this week's post (the bot was down), or given up on: on to the next."""
     settings = await locked_settings(session, post.guild_id)
     done = await finish(session, WeeklyPost, post, JobState.CANCELLED)

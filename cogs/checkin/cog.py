@@ -163,7 +163,7 @@ class Checkins(TimedJobCog):
                 log.warning("a DM to %s failed: %s", user_id, error)
                 return False
             async with self.bot.database.transaction() as session:
-                await store.mark_unreachable(
+                await store.record_unreachable_member(
                     session, user_id=user_id, problem=UNREACHABLE_PROBLEM, now=self.bot.clock.now()
                 )
                 await store.take_notice(session, user_id)  # told right here, not again later

@@ -77,7 +77,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         now = self.bot.clock.now()
         give_up = job.attempts >= MAX_ATTEMPTS
         async with self.bot.database.transaction() as session:
-            await store.failed_for_now(
+            await store.record_failed_attempt(
                 session,
                 job,
                 problem="Something went wrong on our side while sending a check-in; "
@@ -93,7 +93,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         now = self.bot.clock.now()
         async with self.bot.database.read() as session:
             member = await store.recipient(session, job)
-            superseded = await store.superseded(session, job, now=now)
+            superseded = await store.is_superseded(session, job, now=now)
         plan = member.plan
         running = (PlanStatus.ACTIVE, PlanStatus.PAUSED)
         if plan is None or member.history is None or plan.status not in running or superseded:
@@ -114,7 +114,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         offer = self._offer(job, member.history, now)
         if offer is None:
             async with self.bot.database.transaction() as session:
-                await store.nothing_to_send(session, job, order=self.order, now=now)
+                await store.record_nothing_to_send(session, job, order=self.order, now=now)
             return None
         # After downtime it stands for the most recent slot missed, not the first.
         stands_for = latest_slot(rule, job.scheduled_at, until=now)
@@ -206,7 +206,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         now = self.bot.clock.now()
         try:
             async with self.bot.database.transaction() as session:
-                return await store.delivered(
+                return await store.record_delivered(
                     session,
                     outgoing.job,
                     outgoing.offer,
@@ -218,7 +218,9 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         except Exception:
             log.exception("check-in %s was sent but not fully recorded", outgoing.job.id)
             async with self.bot.database.transaction() as session:
-                await store.sent_only(session, outgoing.job, outgoing.offer, message_id, now=now)
+                await store.record_sent_only(
+                    session, outgoing.job, outgoing.offer, message_id, now=now
+                )
             return True
 
     async def _failed(
@@ -228,7 +230,9 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         if refused(error):
             log.info("check-in %s: member %s does not accept DMs", job.id, job.user_id)
             async with self.bot.database.transaction() as session:
-                await store.unreachable(session, job, problem=UNREACHABLE_PROBLEM, now=now)
+                await store.record_unreachable_checkin(
+                    session, job, problem=UNREACHABLE_PROBLEM, now=now
+                )
             return
         if isinstance(error, discord.NotFound) and stale_channel:
             # The kept DM channel is gone: forget it and open a fresh one on the next try.
@@ -243,7 +247,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         # Anything else is a request Discord will refuse every time: a bug, so no retry storm.
         log.error("check-in %s: Discord refused it: %s %s", job.id, error.status, error.text)
         async with self.bot.database.transaction() as session:
-            await store.failed_for_now(
+            await store.record_failed_attempt(
                 session,
                 job,
                 problem="A check-in could not be sent (Discord refused it); the next one is "
@@ -264,7 +268,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
             "; giving up on it" if give_up else "",
         )
         async with self.bot.database.transaction() as session:
-            await store.failed_for_now(
+            await store.record_failed_attempt(
                 session,
                 job,
                 problem=problem,

@@ -21,7 +21,7 @@ from cogs.core.points import point_embed
 from cogs.core.reflection_form import reflect_button
 from cogs.core.routing import RenderedView
 from db import weekly_posts
-from db.guild_settings import post_refused, server_settings
+from db.guild_settings import record_post_refused, server_settings
 from db.jobs import JobState, finish
 from db.models import WeeklyPost
 
@@ -81,7 +81,7 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
         if missed(post.scheduled_at, now):
             log.info("weekly post %s: %s late, skipped to next week", post.id, now - post.due_at)
             async with self.bot.database.transaction() as session:
-                await weekly_posts.dropped(session, post, now=now)
+                await weekly_posts.record_dropped(session, post, now=now)
             return None
         point = point_of_the_week(list(self.bot.content.slugs), settings.weekly_posts_made)
         return Ready(post, point, settings.channel_id)
@@ -106,7 +106,7 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
         post, now = ready.post, self.bot.clock.now()
         if result.message_id is not None:
             async with self.bot.database.transaction() as session:
-                return await weekly_posts.posted(
+                return await weekly_posts.record_posted(
                     session,
                     post,
                     point=ready.point,
@@ -120,7 +120,7 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
             if problem is not None:
                 log.info("weekly post of server %s switched off: %s", post.guild_id, problem)
                 async with self.bot.database.transaction() as session:
-                    await post_refused(session, post, problem=problem, now=now)
+                    await record_post_refused(session, post, problem=problem, now=now)
             else:
                 await self._retry(post, f"Discord answered {error.status}")
         elif isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
@@ -144,6 +144,6 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
         now = self.bot.clock.now()
         async with self.bot.database.transaction() as session:
             if give_up:
-                await weekly_posts.dropped(session, post, now=now)
+                await weekly_posts.record_dropped(session, post, now=now)
             else:
                 await weekly_posts.retry(session, post, after=backoff(post.attempts), now=now)

@@ -14,15 +14,16 @@ from db import Database
 from db.checkins import (
     PlanStatus,
     Response,
-    delivered,
-    failed_for_now,
     get_plan,
     has_notice,
     hold,
     link_reflection,
-    nothing_to_send,
     pause_plan,
     pending_checkin,
+    record_delivered,
+    record_failed_attempt,
+    record_nothing_to_send,
+    record_unreachable_checkin,
     reply_target,
     resume_plan,
     set_timezone,
@@ -30,7 +31,6 @@ from db.checkins import (
     start_plan,
     stop_plan,
     take_notice,
-    unreachable,
     year_history,
 )
 from db.crypto import TextCipher, generate_key, parse_key
@@ -110,7 +110,7 @@ async def deliver(
             history = await year_history(session, job.user_id, plan.year_started_at)
             offer = offer_at(history, ORDER, now)
             assert offer is not None
-        assert await delivered(
+        assert await record_delivered(
             session, job, offer, message_id=message_id, late=False, order=ORDER, now=now
         )
     return job
@@ -233,7 +233,7 @@ async def test_set_timezone_moves_the_pending_checkin_to_the_same_local_hour(
 # --- delivery -----------------------------------------------------------------------------------
 
 
-async def test_delivered_records_the_send_and_schedules_exactly_one_next(
+async def test_record_delivered_records_the_send_and_schedules_exactly_one_next(
     database: Database,
 ) -> None:
     await start(database)
@@ -254,7 +254,7 @@ async def test_delivered_records_the_send_and_schedules_exactly_one_next(
     assert (await plan_of(database)).last_delivered_at == now
     # The same claim delivered again (a retry after a crash) changes nothing.
     async with database.transaction() as session:
-        again = await delivered(
+        again = await record_delivered(
             session,
             job,
             Offer(CheckinKind.POINT, ORDER[0], PromptKind.FIRST),
@@ -307,7 +307,7 @@ async def test_nothing_to_send_cancels_and_schedules_the_next_slot(database: Dat
     await start(database)
     job = await claim_one(database, utc(2026, 1, 5, 18))
     async with database.transaction() as session:
-        await nothing_to_send(session, job, order=ORDER, now=utc(2026, 1, 5, 18))
+        await record_nothing_to_send(session, job, order=ORDER, now=utc(2026, 1, 5, 18))
     assert (await stored(database, job.id)).state == JobState.CANCELLED
     (nxt,) = await pendings(database)
     assert nxt.scheduled_at == utc(2026, 1, 12, 18)
@@ -333,7 +333,9 @@ async def test_unreachable_tells_the_member_once(database: Database) -> None:
     checkin = await start(database)
     job = await claim_one(database, utc(2026, 1, 5, 18))
     async with database.transaction() as session:
-        await unreachable(session, job, problem="I can't DM you.", now=utc(2026, 1, 5, 18))
+        await record_unreachable_checkin(
+            session, job, problem="I can't DM you.", now=utc(2026, 1, 5, 18)
+        )
     assert (await stored(database, checkin.id)).state == JobState.FAILED
     assert await pendings(database) == []
     plan = await plan_of(database)
@@ -354,12 +356,12 @@ async def test_unreachable_tells_the_member_once(database: Database) -> None:
     assert resumed.scheduled_at == utc(2026, 1, 12, 18)
 
 
-async def test_failed_for_now_retries_then_gives_up_and_moves_on(database: Database) -> None:
+async def test_a_failed_attempt_retries_then_gives_up_and_moves_on(database: Database) -> None:
     checkin = await start(database)
     now = utc(2026, 1, 5, 18)
     job = await claim_one(database, now)
     async with database.transaction() as session:
-        await failed_for_now(
+        await record_failed_attempt(
             session, job, problem="Discord had a server error (503).", retry_at=now + 2 * HOUR,
             order=ORDER, now=now,
         )  # fmt: skip
@@ -368,7 +370,7 @@ async def test_failed_for_now_retries_then_gives_up_and_moves_on(database: Datab
     assert (await plan_of(database)).problem == "Discord had a server error (503)."
     job = await claim_one(database, now + 2 * HOUR)
     async with database.transaction() as session:
-        await failed_for_now(
+        await record_failed_attempt(
             session, job, problem="gave up", retry_at=None, order=ORDER, now=now + 2 * HOUR
         )
     assert (await stored(database, checkin.id)).state == JobState.FAILED
@@ -556,7 +558,7 @@ async def test_a_checkin_sent_while_its_plan_changed_is_still_recorded(database:
         await pause_plan(session, user_id=ALICE, days=3, order=ORDER, now=utc(2026, 1, 5, 18))
     async with database.transaction() as session:
         offer = Offer(CheckinKind.POINT, ORDER[0], PromptKind.FIRST)
-        assert await delivered(
+        assert await record_delivered(
             session, job, offer, message_id=42, late=False, order=ORDER, now=utc(2026, 1, 5, 18)
         )
     row = await stored(database, job.id)

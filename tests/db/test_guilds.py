@@ -19,8 +19,8 @@ from db.guild_settings import (
     Setting,
     change,
     forget_server,
-    post_refused,
     recent_changes,
+    record_post_refused,
     reset,
     server_settings,
 )
@@ -125,7 +125,7 @@ async def test_a_slot_posted_once_is_never_pending_again(database: Database) -> 
         (post,) = await claim_due(
             session, WeeklyPost, now=NOW + timedelta(hours=5), lease=LEASE, limit=10
         )
-        assert await posts.posted(
+        assert await posts.record_posted(
             session, post, point="purpose", channel_id=55, message_id=9, now=NOW
         )
     # Off and on again within the same week: the posted slot stays posted; next week's is due.
@@ -159,10 +159,10 @@ async def test_a_late_finisher_whose_post_was_taken_over_changes_nothing(
     async with database.transaction() as session:
         (second,) = await claim_due(session, WeeklyPost, now=due + LEASE, lease=LEASE, limit=10)
     async with database.transaction() as session:
-        assert await posts.posted(
+        assert await posts.record_posted(
             session, second, point="purpose", channel_id=55, message_id=9, now=due
         )
-        assert not await posts.posted(
+        assert not await posts.record_posted(
             session, first, point="purpose", channel_id=55, message_id=9, now=due
         )
     async with database.read() as session:
@@ -174,7 +174,7 @@ async def test_the_bot_switching_the_post_off_says_why_and_is_audited(database: 
     async with database.transaction() as session:
         (post,) = await claim_due(session, WeeklyPost, now=NOW + WEEK, lease=LEASE, limit=10)
     async with database.transaction() as session:
-        assert await post_refused(session, post, problem="the channel is gone.", now=NOW)
+        assert await record_post_refused(session, post, problem="the channel is gone.", now=NOW)
     async with database.read() as session:
         settings = await server_settings(session, GUILD)
         latest = (await recent_changes(session, GUILD))[0]
@@ -195,7 +195,7 @@ async def test_a_refusal_for_a_post_taken_over_changes_nothing(database: Databas
     async with database.transaction() as session:
         await claim_due(session, WeeklyPost, now=NOW + WEEK + LEASE, lease=LEASE, limit=10)
     async with database.transaction() as session:
-        assert not await post_refused(session, late, problem="gone", now=NOW)
+        assert not await record_post_refused(session, late, problem="gone", now=NOW)
     async with database.read() as session:
         assert (await server_settings(session, GUILD)).weekly_post_enabled
 
@@ -207,7 +207,7 @@ async def test_moving_the_post_after_this_weeks_went_out_waits_for_next_week(
     monday_17 = datetime(2026, 11, 30, 17, tzinfo=UTC)
     async with database.transaction() as session:
         (post,) = await claim_due(session, WeeklyPost, now=monday_17, lease=LEASE, limit=10)
-        assert await posts.posted(
+        assert await posts.record_posted(
             session, post, point="purpose", channel_id=55, message_id=9, now=monday_17
         )
     for later_the_same_week in (

@@ -578,15 +578,15 @@ async def test_a_checkin_sent_but_not_recorded_is_never_sent_again(
     from db import checkins as store
 
     await start_berlin(world, world.alice)
-    real_delivered = store.delivered
+    real_delivered = store.record_delivered
 
     async def broken(*args: Any, **kwargs: Any) -> bool:
         raise RuntimeError("a bug while recording")
 
-    monkeypatch.setattr(store, "delivered", broken)
+    monkeypatch.setattr(store, "record_delivered", broken)
     world.clock.set(MONDAY_18_BERLIN)
     await tick(world)
-    monkeypatch.setattr(store, "delivered", real_delivered)
+    monkeypatch.setattr(store, "record_delivered", real_delivered)
     for minutes in (31, 62, 93):  # past every back-off, past Discord's nonce window
         world.clock.set(MONDAY_18_BERLIN + timedelta(minutes=minutes))
         await tick(world)
