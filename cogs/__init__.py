@@ -3,6 +3,7 @@
 EXTENSIONS: tuple[str, ...] = (
     # In the order of the journey: /help lists commands in this order.
     "cogs.advice",
+    "cogs.chat",
     "cogs.reflect",
     "cogs.journal",
     "cogs.decide",

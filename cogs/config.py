@@ -14,7 +14,7 @@ from advice.errors import InvalidInput
 from advice.schedule import WEEKDAYS
 from advice.weekly import point_of_the_week
 from cogs.core.bot import CrossroadsBot
-from cogs.core.checks import missing_in, require_moderator
+from cogs.core.checks import SERVER_INSTALL, SERVER_ONLY, missing_in, require_moderator
 from cogs.core.cog import FeatureCog
 from cogs.core.reply import reply
 from cogs.core.style import COLOUR, timestamp, when
@@ -41,7 +41,8 @@ class Config(FeatureCog):
         name="config",
         description="Moderators: where and how Crossroads speaks in this server",
         guild_only=True,  # dm_permission: false, for clients that predate `contexts`
-        allowed_contexts=app_commands.AppCommandContext(guild=True),
+        allowed_contexts=SERVER_ONLY,
+        allowed_installs=SERVER_INSTALL,
         default_permissions=MODERATORS,
     )
 
@@ -96,6 +97,21 @@ class Config(FeatureCog):
             inline=False,
         )
         embed.add_field(name="Weekly post", value=self._weekly_value(settings, post), inline=False)
+        embed.add_field(
+            name="Chat",
+            value=f"**{store.describe(settings, Setting.CHAT)}**: "
+            + (
+                "I answer messages that mention me, publicly and briefly, pinging nobody"
+                + (
+                    " (only in the channel above, since restrict is on)."
+                    if settings.restricted
+                    else "."
+                )
+                if settings.chat_enabled
+                else "I don't answer messages that mention me here; DMs work as always."
+            ),
+            inline=False,
+        )
         embed.add_field(
             name="Restrict",
             value=f"**{store.describe(settings, Setting.RESTRICT)}**: "
@@ -209,6 +225,17 @@ class Config(FeatureCog):
             if post is not None:
                 lines.append(f"The next one: {when(post.due_at)}.")
         await reply(interaction, "\n".join(lines))
+
+    @config.command(name="chat", description="Whether I answer messages that mention me here")
+    @app_commands.describe(enabled="Answer messages that mention Crossroads in this server")
+    async def chat(self, interaction: discord.Interaction, enabled: bool) -> None:
+        change = await self._change(interaction, Setting.CHAT, chat_enabled=enabled)
+        note = (
+            " Members can still talk to me in DMs."
+            if not enabled
+            else " With `/config restrict` on, only in the configured channel."
+        )
+        await reply(interaction, changed_line(change) + (note if change.changed else ""))
 
     @config.command(name="restrict", description="Keep /share to the configured channel")
     @app_commands.describe(enabled="Whether public output stays in the configured channel")

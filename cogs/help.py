@@ -12,15 +12,24 @@ ABOUT = (
     "It walks you through the six points of an essay that answers: "
     "“You need to figure it out yourself over the next year.”"
 )
+TALKING = (
+    "Write to me in a direct message, in your own words (“should I leave my job for a PhD? "
+    "money worries me”), and I answer with the point of the essay that fits and a question "
+    "to think about; press **Keep** to save your message as a reflection. In a server, mention "
+    "me (`@Crossroads …`) for a short public pointer. Nothing you write in conversation is "
+    "stored unless you press Keep. You can also add me to your own account and use every "
+    "private command anywhere, with no server needed."
+)
 PRIVACY = (
     "Everything Crossroads tells you is visible only to you, and nobody else can reach your "
     "entries; only `/share` posts one, when you confirm. It stores your Discord user id, the "
     "servers where you wrote through it (so their moderators see counts, never names or "
-    "text), and what you choose to give it: it reads no server messages (only what you send "
-    "it in a direct message, such as a reply to a check-in) and never reads a server's member "
-    "list. What you write is encrypted at rest. `/mydata export` gives you a copy; "
-    "`/mydata forget` deletes it all. It never pings anyone, and it sends you direct messages "
-    "only if you ask for check-ins."
+    "text), and what you choose to give it. It reads only what you send it in a direct "
+    "message and server messages that mention it, keeps none of that unless you press Keep "
+    "(or it answers a check-in), and never reads a server's member list. What you write is "
+    "encrypted at rest. `/mydata export` gives you a copy; `/mydata forget` deletes it all. "
+    "It never pings anyone, and it sends you direct messages only if you write to it or ask "
+    "for check-ins."
 )
 EMBED_FIELD_MAX = 1024
 
@@ -51,6 +60,7 @@ def chunk_lines(lines: list[str], limit: int) -> list[str]:
 
 def help_embed(tree: app_commands.CommandTree) -> discord.Embed:
     embed = discord.Embed(title="Crossroads", description=ABOUT, colour=discord.Colour.blurple())
+    embed.add_field(name="Talk to me", value=TALKING, inline=False)
     embed.add_field(name="Your privacy", value=PRIVACY, inline=False)
     for index, block in enumerate(chunk_lines(command_lines(tree), EMBED_FIELD_MAX)):
         embed.add_field(

@@ -4,13 +4,21 @@ import discord
 from discord import app_commands
 
 from advice.content import Content
-from advice.errors import NotFound
+from advice.errors import InvalidInput, NotFound
 from cogs.core.bot import CrossroadsBot
 from cogs.core.cog import FeatureCog
-from cogs.core.entries import entry_choices, entry_label, own_entry, point_title
+from cogs.core.entries import (
+    RATE_ROUTE,
+    RATINGS,
+    entry_choices,
+    entry_label,
+    own_entry,
+    point_title,
+)
 from cogs.core.reflection_form import REFLECTION_FILENAME, acknowledge_and_read, reflection_modal
 from cogs.core.reply import reply
 from cogs.core.routing import (
+    STALE_COMPONENT,
     RenderedView,
     RoutedButton,
     arg_int,
@@ -26,6 +34,7 @@ from db.journal import (
     delete_entry,
     edit_entry,
     list_page,
+    rate_entry,
 )
 
 PER_PAGE = 5
@@ -225,6 +234,24 @@ class Journal(FeatureCog):
     async def _keep(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         await interaction.response.edit_message(content="Kept. Nothing was deleted.", view=None)
+
+    @button(RATE_ROUTE)
+    async def _rate(self, interaction: discord.Interaction, args: list[str]) -> None:
+        """A rating pressed under a kept message or a check-in reply."""
+        owner_only(interaction, args)
+        entry_id, rating = arg_int(args, 1), arg_int(args, 2)
+        if rating not in RATINGS:
+            raise InvalidInput(STALE_COMPONENT)
+        await interaction.response.defer()  # the write may outlast Discord's 3 seconds
+        async with self.bot.member_transaction(interaction) as session:
+            await rate_entry(
+                session, user_id=interaction.user.id, entry_id=entry_id, comfort=rating
+            )
+        await interaction.edit_original_response(
+            content=f"Rated {rating}/5: how well you can live with it. "
+            "Change it any time with `/journal edit`.",
+            view=None,
+        )
 
 
 async def setup(bot: CrossroadsBot) -> None:

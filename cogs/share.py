@@ -66,7 +66,9 @@ class Share(FeatureCog):
 
     @app_commands.command(name="share", description="Post one of your reflections to this server")
     @app_commands.describe(entry="The reflection to share: start typing its point, date or words")
-    @app_commands.guild_only()
+    @app_commands.guild_only()  # dm_permission: false, for clients that predate `contexts`
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    @app_commands.allowed_installs(guilds=True, users=False)
     async def share(self, interaction: discord.Interaction, entry: str) -> None:
         require_server(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)

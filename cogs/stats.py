@@ -48,7 +48,9 @@ def stats_embed(bot: CrossroadsBot, stats: ServerStats) -> discord.Embed:
 
 class Stats(FeatureCog):
     @app_commands.command(name="stats", description="Moderators: how this server uses Crossroads")
-    @app_commands.guild_only()
+    @app_commands.guild_only()  # dm_permission: false, for clients that predate `contexts`
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.default_permissions(manage_guild=True)
     async def stats(self, interaction: discord.Interaction) -> None:
         guild_id = require_moderator(interaction)

@@ -581,8 +581,9 @@ async def link_reflection(
 
 
 async def reply_target(session: AsyncSession, *, user_id: int, now: datetime) -> Checkin | None:
-    """The check-in a plain DM reply answers: the latest one delivered in the last 48 hours."""
-    return await session.scalar(
+    """The check-in a plain DM reply answers: the latest one delivered in the last 48 hours,
+    unless the member closed its replies."""
+    latest = await session.scalar(
         select(Checkin)
         .where(
             Checkin.user_id == user_id,
@@ -592,3 +593,20 @@ async def reply_target(session: AsyncSession, *, user_id: int, now: datetime) ->
         .order_by(Checkin.sent_at.desc(), Checkin.id.desc())
         .limit(1)
     )
+    return None if latest is None or latest.replies_closed_at is not None else latest
+
+
+async def close_replies(
+    session: AsyncSession, *, user_id: int, checkin_id: int, now: datetime
+) -> bool:
+    """The member said a DM was not an answer: it is no longer this check-in's reflection, and
+    their later DMs are conversation. (The check-in's own Reflect button still answers it.)
+    False for a check-in that is not theirs."""
+    closed = await session.scalar(
+        update(Checkin)
+        .where(Checkin.id == checkin_id, Checkin.user_id == user_id)
+        .values(replies_closed_at=now, reflection_id=None, response=None, responded_at=None)
+        .returning(Checkin.id)
+        .execution_options(synchronize_session=False)
+    )
+    return closed is not None

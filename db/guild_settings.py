@@ -34,6 +34,7 @@ class Setting(StrEnum):
     CHECKINS = "checkins"
     WEEKLY_POST = "weekly-post"
     RESTRICT = "restrict"
+    CHAT = "chat"
 
 
 def defaults(guild_id: int) -> GuildSettings:
@@ -43,6 +44,7 @@ def defaults(guild_id: int) -> GuildSettings:
         channel_id=None,
         checkins_enabled=True,
         restricted=False,
+        chat_enabled=True,
         weekly_post_enabled=False,
         weekly_weekday=DEFAULT_WEEKDAY,
         weekly_hour=DEFAULT_HOUR,
@@ -60,6 +62,8 @@ def describe(settings: GuildSettings, setting: Setting) -> str:
         return "allowed" if settings.checkins_enabled else "not allowed"
     if setting is Setting.RESTRICT:
         return "on" if settings.restricted else "off"
+    if setting is Setting.CHAT:
+        return "on" if settings.chat_enabled else "off"
     state = "on" if settings.weekly_post_enabled else "off"
     return f"{state}, {weekly_posts.rule_of(settings).describe()}"
 

@@ -185,6 +185,18 @@ async def edit_entry(
     return _entry(row, cipher)
 
 
+async def rate_entry(session: AsyncSession, *, user_id: int, entry_id: int, comfort: int) -> None:
+    """Set the comfort rating (1 to 5) of one of the member's entries; the text is untouched."""
+    rated = await session.scalar(
+        update(Reflection)
+        .where(Reflection.user_id == user_id, Reflection.id == entry_id)
+        .values(comfort=comfort)
+        .returning(Reflection.id)
+    )
+    if rated is None:
+        raise NotFound(ENTRY_NOT_FOUND)
+
+
 async def delete_entry(session: AsyncSession, *, user_id: int, entry_id: int) -> None:
     deleted = await session.scalar(
         delete(Reflection)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -87,6 +88,8 @@ class GuildSettings(Base):
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     checkins_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the bot answers messages that mention it here (`/config chat`).
+    chat_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     weekly_post_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     weekly_weekday: Mapped[int] = mapped_column(SmallInteger, default=0)  # 0 = Monday
     weekly_hour: Mapped[int] = mapped_column(SmallInteger, default=17)
@@ -230,6 +233,8 @@ class Checkin(LeasedJob, Base):
     reflection_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("reflections.id", ondelete="SET NULL")
     )
+    # The member said a DM was not an answer: later DMs are conversation, not more of it.
+    replies_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WeeklyPost(LeasedJob, Base):

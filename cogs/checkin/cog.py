@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.errors import InvalidInput, NotFound
 from advice.journey import YEAR, PromptKind
@@ -21,13 +23,13 @@ from cogs.core.bot import CrossroadsBot
 from cogs.core.jobs.cog import TimedJobCog
 from cogs.core.reflection_form import REFLECT_ROUTE, TEXT_MAX, reflection_modal
 from cogs.core.reply import reply
-from cogs.core.routing import arg_int, button
+from cogs.core.routing import RenderedView, arg_int, button, owner_only
 from cogs.core.style import PERSONAL_COLOUR, when
 from cogs.core.text import clean_text
 from db import checkins as store
 from db.checkins import PlanStatus
 from db.guild_settings import server_settings
-from db.journal import add_reflection, edit_entry, get_entry
+from db.journal import add_reflection, delete_entry, edit_entry, get_entry
 from db.users import member_timezone
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,15 @@ STOPPED = (
     "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
     "`/checkin start` begins again."
 )
+
+
+@dataclass(frozen=True)
+class KeptReply:
+    """What a DM answering a check-in became: the answer, and the entry it went into."""
+
+    answer: str
+    entry_id: int | None = None
+    checkin_id: int | None = None
 
 
 class Checkins(TimedJobCog):
@@ -365,30 +376,46 @@ class Checkins(TimedJobCog):
                 self._reply_locks[user_id] = (lock, waiting - 1)
 
     async def _answer_reply(self, message: discord.Message) -> None:
+        text = clean_text(message.content)
         try:
-            answer = await self._keep_reply(message)
+            kept = await self._keep_reply(message, text)
         except Exception:
             log.exception("a DM reply from %s could not be saved", message.author.id)
-            answer = (
+            kept = KeptReply(
                 "Sorry, I couldn't save that just now, so nothing was kept. Please send it "
                 "again in a few minutes, or use `/reflect`."
             )
+        if kept is None:
+            # Not an answer to a check-in: conversation (cogs.chat) answers it.
+            self.bot.dispatch("dm_conversation", message)
+            return
+        if kept.entry_id is not None and kept.checkin_id is not None:
+            self.bot.conversation.recent.remember(message.author.id, message.id, text)
+        view: discord.ui.View = (
+            render.reply_view(
+                message.author.id,
+                checkin_id=kept.checkin_id,
+                entry_id=kept.entry_id,
+                message_id=message.id,
+            )
+            if kept.entry_id is not None and kept.checkin_id is not None
+            else RenderedView()
+        )
         try:
-            await message.channel.send(answer, nonce=f"cr-a-{message.id}")
+            await message.channel.send(kept.answer, nonce=f"cr-a-{message.id}", view=view)
         except discord.HTTPException as error:
             log.warning("could not answer a DM reply: %s", error)
 
-    async def _keep_reply(self, message: discord.Message) -> str:
-        text = clean_text(message.content)
-        if not text:
-            return "I can only keep text. Write your reflection as a message, or use `/reflect`."
+    async def _keep_reply(self, message: discord.Message, text: str) -> KeptReply | None:
+        """Keep a DM that answers a check-in as its reflection; None when it answers none."""
         user_id, now = message.author.id, self.bot.clock.now()
         async with self.bot.database.transaction() as session:
             target = await store.reply_target(session, user_id=user_id, now=now)
             if target is None or target.point is None:
-                return (
-                    "I keep replies to a check-in for 48 hours after it arrives; this one isn't "
-                    "answering one, so I didn't save it. To write about a point, use `/reflect`."
+                return None
+            if not text:
+                return KeptReply(
+                    "I can only keep text. Write your reflection as a message, or use `/reflect`."
                 )
             title = self.bot.content.point(target.point).title
             if target.reflection_id is not None:
@@ -405,7 +432,11 @@ class Checkins(TimedJobCog):
                         comfort=None,
                         now=now,
                     )
-                    return f"Added to your reflection on **{title}**. Only you can see it."
+                    return KeptReply(
+                        f"Added to your reflection on **{title}**. Only you can see it.",
+                        entry_id=entry.id,
+                        checkin_id=target.id,
+                    )
             entry, _ = await add_reflection(
                 session,
                 self.bot.cipher,
@@ -419,10 +450,82 @@ class Checkins(TimedJobCog):
             await store.link_reflection(
                 session, user_id=user_id, checkin_id=target.id, reflection_id=entry.id, now=now
             )
-        return (
-            f"Saved as your reflection on **{title}**. Only you can see it (`/journal list`). "
-            "Add a rating with `/journal edit`, or keep writing here."
+        return KeptReply(
+            f"Saved as your reflection on **{title}**, as the answer to today's check-in. Only "
+            "you can see it (`/journal list`). How well can you live with it? Or keep writing "
+            "here.",
+            entry_id=entry.id,
+            checkin_id=target.id,
         )
+
+    @button(render.NOT_AN_ANSWER)
+    async def _not_an_answer(self, interaction: discord.Interaction, args: list[str]) -> None:
+        """The DM was not an answer: take it out of the reflection, close the check-in's
+        replies, and answer it as conversation instead."""
+        owner_only(interaction, args)
+        checkin_id, entry_id, message_id = arg_int(args, 1), arg_int(args, 2), arg_int(args, 3)
+        user_id = interaction.user.id
+        await interaction.response.defer()  # the writes may outlast Discord's 3 seconds
+        text = await self._their_dm(interaction, message_id)
+        async with self.bot.member_transaction(interaction) as session:
+            removed = await self._take_out(session, user_id, entry_id, text)
+            await store.close_replies(
+                session, user_id=user_id, checkin_id=checkin_id, now=self.bot.clock.now()
+            )
+        note = (
+            "Taken out of your reflection: it wasn't an answer."
+            if removed
+            else "Your reflection had changed since, so I left it as it is (`/journal edit`)."
+        )
+        note += " I'll read what you write next as conversation; the check-in's **Reflect** "
+        note += "button still answers it."
+        if not text:
+            await interaction.edit_original_response(content=note, view=None)
+            return
+        answer = self.bot.conversation.answer(text, owner=user_id, message_id=message_id)
+        await interaction.edit_original_response(
+            content=f"{note}\n\n{answer.content}", embeds=answer.embeds, view=answer.view
+        )
+
+    async def _take_out(
+        self, session: AsyncSession, user_id: int, entry_id: int, text: str
+    ) -> bool:
+        """Remove `text` from the entry it was kept in; False if the entry no longer ends so."""
+        try:
+            entry = await get_entry(session, self.bot.cipher, user_id=user_id, entry_id=entry_id)
+        except NotFound:
+            return True  # deleted already: nothing of it is kept
+        if not text:
+            return False
+        if entry.text == text:
+            await delete_entry(session, user_id=user_id, entry_id=entry_id)
+            return True
+        if entry.text.endswith(f"\n\n{text}"):
+            await edit_entry(
+                session,
+                self.bot.cipher,
+                user_id=user_id,
+                entry_id=entry_id,
+                text=entry.text[: -len(text) - 2],
+                comfort=None,
+                now=self.bot.clock.now(),
+            )
+            return True
+        return False
+
+    async def _their_dm(self, interaction: discord.Interaction, message_id: int) -> str:
+        """What the member wrote in that DM: remembered for minutes, else read back."""
+        remembered = self.bot.conversation.recent.recall(interaction.user.id, message_id)
+        if remembered is not None:
+            return remembered
+        channel = interaction.channel
+        if not isinstance(channel, discord.DMChannel):
+            return ""
+        try:
+            message = await channel.fetch_message(message_id)
+        except discord.HTTPException:
+            return ""
+        return clean_text(message.content) if message.author.id == interaction.user.id else ""
 
     # --- telling a member why their check-ins stopped ----------------------------------------
 

@@ -8,6 +8,7 @@ from advice.checkins import REPLY_WINDOW
 from advice.content import Content, Point
 from advice.journey import PromptKind
 from advice.schedule import QUIET_FROM_HOUR, QUIET_UNTIL_HOUR, Rule
+from cogs.core.entries import rating_buttons
 from cogs.core.routing import RenderedView, RoutedButton
 from cogs.core.style import PERSONAL_COLOUR, when
 from cogs.core.summary import progress_embed
@@ -18,6 +19,7 @@ from db.progress import ProgressData
 
 EARLIER_MAX = 900  # two earlier reflections fit an embed with room to spare
 REFLECT, SNOOZE, SKIP, STOP = "checkin-reflect", "checkin-snooze", "checkin-skip", "checkin-stop"
+NOT_AN_ANSWER = "checkin-not"  # (owner, check-in, entry, message): 94 characters at most
 REPLY_HOURS = int(REPLY_WINDOW.total_seconds() // 3600)
 
 
@@ -184,3 +186,20 @@ ALLOW_DMS = (
     "**Privacy Settings** and turn on **Direct Messages**, or in **User Settings › Privacy & "
     "Safety** allow direct messages from server members."
 )
+
+
+def reply_view(owner: int, *, checkin_id: int, entry_id: int, message_id: int) -> discord.ui.View:
+    """Under a DM kept as a check-in's answer: rate it, or say it wasn't an answer."""
+    view = RenderedView()
+    for each in rating_buttons(owner, entry_id):
+        view.add_item(each)
+    view.add_item(
+        RoutedButton(
+            route=NOT_AN_ANSWER,
+            args=(owner, checkin_id, entry_id, message_id),
+            label="That wasn't an answer",
+            style=discord.ButtonStyle.secondary,
+            row=1,
+        )
+    )
+    return view

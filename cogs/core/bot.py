@@ -14,6 +14,8 @@ from advice.clock import Clock
 from advice.content import Content
 from cogs import EXTENSIONS
 from cogs.core.charts.service import Charts
+from cogs.core.checks import ANY_INSTALL, ANYWHERE
+from cogs.core.conversation import Conversation
 from cogs.core.routing import Router
 from cogs.core.sync import sync_commands
 from cogs.core.tree import CrossroadsTree
@@ -32,13 +34,17 @@ class SyncPolicy(StrEnum):
 
 
 def bot_intents() -> discord.Intents:
-    """Guilds, and DMs for replies to check-ins: no privileged intent, no member list.
+    """Guilds, DMs (conversation and replies to check-ins) and server messages (mentions of the
+    bot): no privileged intent, no member list.
 
     A DM's text reaches the bot without the privileged message content intent.
     """
     intents = discord.Intents.none()
     intents.guilds = True
     intents.dm_messages = True
+    # Messages that mention the bot, for conversation in servers. Every server message's event
+    # arrives, but without its text unless it mentions the bot: no privileged intent needed.
+    intents.guild_messages = True
     return intents
 
 
@@ -70,6 +76,8 @@ class CrossroadsBot(commands.AutoShardedBot):
             help_command=None,
             intents=bot_intents(),
             tree_cls=CrossroadsTree,
+            allowed_contexts=ANYWHERE,
+            allowed_installs=ANY_INSTALL,
             allowed_mentions=discord.AllowedMentions.none(),
             member_cache_flags=discord.MemberCacheFlags.none(),
             chunk_guilds_at_startup=False,
@@ -90,6 +98,8 @@ class CrossroadsBot(commands.AutoShardedBot):
         self.requests_per_second = requests_per_second
         # Chart workers, shared by /progress and the year-end summary; started on first use.
         self.charts = Charts()
+        # What members write in their own words: the matcher, and their last messages.
+        self.conversation = Conversation(content, clock)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -115,10 +125,11 @@ class CrossroadsBot(commands.AutoShardedBot):
         self, interaction: discord.Interaction
     ) -> AsyncIterator[AsyncSession]:
         """A write on a member's behalf. In a server it also records that they used the bot
-        there, in the same transaction: /stats counts members by where they wrote."""
+        there, in the same transaction: /stats counts members by where they wrote. (Not in a
+        server that never installed the bot, where a member uses their own install.)"""
         async with self.database.transaction() as session:
             yield session
-            if interaction.guild_id is not None:
+            if interaction.guild_id is not None and interaction.is_guild_integration():
                 await remember_member(
                     session,
                     guild_id=interaction.guild_id,

@@ -12,6 +12,18 @@ NEEDED_IN_CHANNEL = (
 )
 
 
+# Where commands may be used. Every command is private to its member unless it says otherwise,
+# so by default (the tree's) a command works anywhere: in servers, in DMs with the bot, and for
+# a person who installed Crossroads to their own account with no server at all.
+ANYWHERE = discord.app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
+ANY_INSTALL = discord.app_commands.AppInstallationType(guild=True, user=True)
+# What acts on a server (/config, /stats, /share): only where the bot is installed in it.
+SERVER_ONLY = discord.app_commands.AppCommandContext(
+    guild=True, dm_channel=False, private_channel=False
+)
+SERVER_INSTALL = discord.app_commands.AppInstallationType(guild=True, user=False)
+
+
 class NotAllowed(UserFacingError):
     """The member may not do this here; nothing was changed."""
 

@@ -1,4 +1,5 @@
-"""Picking one of your own reflections by autocomplete: shared by /journal and /share."""
+"""One of your own reflections: picked by autocomplete (/journal, /share), or rated with a
+row of buttons (after a check-in reply or a message kept from a conversation)."""
 
 import discord
 from discord import app_commands
@@ -7,10 +8,12 @@ from advice.content import Content, UnknownPoint
 from advice.errors import NotFound
 from advice.progress import opening_words
 from cogs.core.bot import CrossroadsBot
-from cogs.core.routing import parse_id
+from cogs.core.routing import RenderedView, RoutedButton, parse_id
 from db.journal import ENTRY_NOT_FOUND, Entry, get_entry, recent_entries
 
 AUTOCOMPLETE_SCAN = 200
+RATE_ROUTE = "entry-rate"  # (owner, entry id, rating)
+RATINGS = range(1, 6)
 CHOICES_MAX = 25
 
 
@@ -51,3 +54,24 @@ async def own_entry(bot: CrossroadsBot, interaction: discord.Interaction, raw: s
         raise NotFound(ENTRY_NOT_FOUND + " Pick one from the list as you type.")
     async with bot.read_for(interaction) as session:
         return await get_entry(session, bot.cipher, user_id=interaction.user.id, entry_id=entry_id)
+
+
+def rating_buttons(owner: int, entry_id: int, *, row: int = 0) -> list[RoutedButton]:
+    """1 to 5: how well the member can live with what they wrote."""
+    return [
+        RoutedButton(
+            route=RATE_ROUTE,
+            args=(owner, entry_id, rating),
+            label=str(rating),
+            style=discord.ButtonStyle.secondary,
+            row=row,
+        )
+        for rating in RATINGS
+    ]
+
+
+def rating_view(owner: int, entry_id: int) -> RenderedView:
+    view = RenderedView()
+    for each in rating_buttons(owner, entry_id):
+        view.add_item(each)
+    return view

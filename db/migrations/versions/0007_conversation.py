@@ -1,0 +1,39 @@
+"""Conversation: moderators may switch mention answers off; a check-in's reply window may close
+
+- ``guild_settings.chat_enabled``: whether the bot answers messages that mention it in the
+  server (``/config chat``); on by default, as for a server that never configured anything.
+- ``checkins.replies_closed_at``: set when a member says a DM was not an answer to the
+  check-in; later DMs are conversation, not more of the answer.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from db.models import UTCDateTime
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("guild_settings") as table:
+        table.add_column(
+            sa.Column("chat_enabled", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+    with op.batch_alter_table("checkins") as table:
+        table.add_column(sa.Column("replies_closed_at", UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("checkins") as table:
+        table.drop_column("replies_closed_at")
+    with op.batch_alter_table("guild_settings") as table:
+        table.drop_column("chat_enabled")

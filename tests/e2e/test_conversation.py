@@ -1,0 +1,243 @@
+"""Talking to Crossroads in your own words: DMs, mentions in a server, and what is kept.
+
+The real bot through the emulator: every answer must come in time, ping nobody, break none of
+Discord's rules, and store nothing a member did not press to keep.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from cogs.chat.fair_use import ANSWERS_PER_WINDOW
+from db.models import Reflection
+from db.journal import marks
+from tests.e2e.conftest import World, answer, text_of
+
+JSON = dict[str, Any]
+MONEY_AND_PHD = "should I quit my job to do a PhD? I worry about money, my salary would halve"
+
+
+def custom_ids(message: JSON) -> list[str]:
+    found: list[str] = []
+    for row in message.get("components") or []:
+        for component in row.get("components") or []:
+            if "custom_id" in component:
+                found.append(component["custom_id"])
+    return found
+
+
+def route_of(message: JSON, route: str) -> str:
+    [custom_id] = [c for c in custom_ids(message) if c.split(":")[1] == route][:1]
+    return custom_id
+
+
+async def dm(world: World, user_id: int, text: str) -> JSON:
+    """The member writes to the bot; the bot's answer."""
+    sent = await world.emulator.send_dm(user_id, text)
+    return await world.emulator.wait_for_message(
+        world.emulator.dm_channel_id(user_id), after=sent
+    )
+
+
+async def stored_reflections(world: World) -> int:
+    async with world.database.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(Reflection)) or 0)
+
+
+async def test_a_dm_in_your_own_words_gets_the_point_that_fits_and_keeps_nothing(
+    world_any_db: World,
+) -> None:
+    world = world_any_db
+    reply = await dm(world, world.alice, MONEY_AND_PHD)
+    words = text_of(reply)
+    assert "Less money, longer horizon" in words  # the point, by its title
+    assert "you mentioned" in words and "money" in words  # what it matched on
+    assert "Think about" in words
+    routes = {c.split(":")[1] for c in custom_ids(reply)}
+    assert {"chat-keep", "reflect", "chat-more", "chat-pick"} <= routes
+    assert await stored_reflections(world) == 0  # conversation is not kept unless asked
+
+
+async def test_keep_saves_the_message_itself_then_a_rating_once(world_any_db: World) -> None:
+    world = world_any_db
+    reply = await dm(world, world.alice, MONEY_AND_PHD)
+    keep = route_of(reply, "chat-keep")
+    kept = await (await world.emulator.click(world.alice, reply, keep)).message()
+    assert "Kept your message as a reflection on" in kept["content"]
+    async with world.database.read() as session:
+        [mark] = await marks(session, user_id=world.alice)
+    assert mark.comfort is None
+    journal = await answer(world, world.alice, "journal list")
+    assert MONEY_AND_PHD in text_of(journal)
+    # A second press keeps nothing more.
+    again = await world.emulator.click(world.alice, reply, keep)
+    assert "already kept" in (await again.message())["content"]
+    assert await stored_reflections(world) == 1
+    # The rating buttons under it set how well they can live with it.
+    four = [c for c in custom_ids(kept) if c.startswith("cr:entry-rate:") and c.endswith(":4")]
+    rated = await (await world.emulator.click(world.alice, kept, four[0])).message()
+    assert "Rated 4/5" in rated["content"]
+    async with world.database.read() as session:
+        [mark] = await marks(session, user_id=world.alice)
+    assert mark.comfort == 4
+
+
+async def test_nobody_else_can_keep_or_rate_your_message(world: World) -> None:
+    reply = await dm(world, world.alice, MONEY_AND_PHD)
+    pressed = await world.emulator.click(world.bob, reply, route_of(reply, "chat-keep"))
+    assert "belong to someone else" in (await pressed.message())["content"]
+    assert await stored_reflections(world) == 0
+
+
+async def test_another_question_and_the_other_points(world: World) -> None:
+    reply = await dm(world, world.alice, MONEY_AND_PHD)
+    first = text_of(reply)
+    more = await (await world.emulator.click(world.alice, reply, route_of(reply, "chat-more"))).message()
+    assert text_of(more) != first and "Think about" in text_of(more)
+    picked = await (
+        await world.emulator.select(world.alice, more, route_of(more, "chat-pick"), ["fame"])
+    ).message()
+    assert world.bot.content.point("fame").title in text_of(picked)
+
+
+@pytest.mark.parametrize("text", ["hi", "what's the weather like?", "thanks!", "lol"])
+async def test_when_nothing_fits_the_six_are_offered_not_a_guess(world: World, text: str) -> None:
+    reply = await dm(world, world.alice, text)
+    assert "couldn't tell which point" in reply["content"]
+    assert reply.get("embeds") in (None, [])
+    [picker] = [c for c in custom_ids(reply) if c.startswith("cr:chat-pick:")]
+    picked = await (await world.emulator.select(world.alice, reply, picker, ["purpose"])).message()
+    assert "Know why you want it" in text_of(picked)
+    # ... and the point picked can keep the message all the same.
+    assert route_of(picked, "chat-keep")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # only an attachment or a sticker
+        "\u200b\u200d\ufe0f",  # nothing visible
+        "@everyone money money money",
+        "```python\nprint('should I do a PhD')\n```",
+        "money " * 700,  # 4,200 characters
+    ],
+)
+async def test_hostile_dms_get_a_clear_answer(world: World, text: str) -> None:
+    reply = await dm(world, world.alice, text)
+    assert reply["content"] or reply.get("embeds")
+    assert reply["mentions"] == [] and not reply.get("mention_everyone")
+
+
+async def test_fair_use_ten_answers_a_minute_then_one_note_then_quiet(world: World) -> None:
+    channel = world.emulator.dm_channel_id(world.alice)
+    for n in range(ANSWERS_PER_WINDOW + 3):
+        await world.emulator.send_dm(world.alice, f"money worry number {n}")
+    bot_id = str(world.emulator.bot_user_id)
+    for _ in range(200):  # the bot answers in its own time; wait for its answers to settle
+        answers = [m for m in world.emulator.dm_messages(world.alice) if m["author"]["id"] == bot_id]
+        if len(answers) >= ANSWERS_PER_WINDOW + 1:
+            break
+        await world.emulator.wait_for_message(channel, after=answers[-1] if answers else None)
+    answers = [m for m in world.emulator.dm_messages(world.alice) if m["author"]["id"] == bot_id]
+    assert len(answers) == ANSWERS_PER_WINDOW + 1
+    assert "faster than I can think" in answers[-1]["content"]
+    world.clock.advance(timedelta(minutes=1, seconds=1))
+    assert "couldn't tell" not in (await dm(world, world.alice, "money again")).get("content", "")
+
+
+async def test_a_mention_gets_a_short_public_reply_that_pings_nobody(world_any_db: World) -> None:
+    world = world_any_db
+    asked = await world.emulator.mention_bot(
+        world.alice, world.channel_id, "@everyone how do I cope with being unknown for years?"
+    )
+    reply = await world.emulator.wait_for_message(world.channel_id, after=asked)
+    assert reply["message_reference"]["message_id"] == asked["id"]
+    assert reply["mentions"] == [] and not reply["mention_everyone"]
+    assert reply["allowed_mentions"] == {"parse": [], "replied_user": False}
+    assert len(reply["content"]) < 400
+    # The Reflect button opens the presser's own private form.
+    reflect = [c for c in custom_ids(reply) if c.startswith("cr:reflect:")][0]
+    modal = await (await world.emulator.click(world.bob, reply, reflect)).modal()
+    assert modal["custom_id"].startswith("cr:reflect:")
+    read = [c for c in custom_ids(reply) if c.startswith("cr:chat-read:")][0]
+    private = await world.emulator.click(world.bob, reply, read)
+    assert private.is_ephemeral()
+    assert await stored_reflections(world) == 0
+
+
+async def test_moderators_can_switch_mention_answers_off_or_keep_them_to_a_channel(
+    world: World,
+) -> None:
+    off = await answer(world, world.moderator, "config chat", enabled=False)
+    assert "chat" in off["content"] and "off" in off["content"]
+    asked = await world.emulator.mention_bot(world.alice, world.channel_id, "money worries")
+    with pytest.raises(TimeoutError):
+        await world.emulator.wait_for_message(world.channel_id, after=asked, timeout=1.0)
+    show = await answer(world, world.moderator, "config show")
+    assert "chat" in text_of(show).lower()
+    # On again, restricted to another channel: only answered there.
+    await answer(world, world.moderator, "config chat", enabled=True)
+    reflections = world.emulator.add_text_channel(world.guild_id, "reflections")
+    await answer(world, world.moderator, "config channel", channel=reflections)
+    await answer(world, world.moderator, "config restrict", enabled=True)
+    asked = await world.emulator.mention_bot(world.alice, world.channel_id, "money worries")
+    with pytest.raises(TimeoutError):
+        await world.emulator.wait_for_message(world.channel_id, after=asked, timeout=1.0)
+    asked = await world.emulator.mention_bot(world.alice, reflections, "money worries")
+    assert await world.emulator.wait_for_message(reflections, after=asked)
+
+
+async def test_bots_webhooks_and_plain_messages_are_not_answered(world: World) -> None:
+    other_bot = world.emulator.add_user("otherbot", bot=True)
+    world.emulator.add_member(world.guild_id, other_bot)
+    before = world.emulator.message_create_requests()
+    await world.emulator.send_message(
+        other_bot, world.channel_id, f"<@{world.emulator.bot_user_id}> money"
+    )
+    await world.emulator.send_webhook_message(
+        world.channel_id, f"<@{world.emulator.bot_user_id}> money"
+    )
+    await world.emulator.send_message(world.alice, world.channel_id, "money, no mention")
+    asked = await world.emulator.mention_bot(world.alice, world.channel_id, "money")
+    reply = await world.emulator.wait_for_message(world.channel_id, after=asked)
+    assert world.emulator.message_create_requests() == before + 1  # only the real mention
+    assert reply["message_reference"]["message_id"] == asked["id"]
+
+
+async def test_a_checkin_reply_offers_a_rating_and_a_way_out(world_any_db: World) -> None:
+    world = world_any_db
+    await answer(world, world.alice, "checkin start")
+    world.clock.advance(timedelta(days=8))
+    await world.bot.get_cog("Checkins").loop.tick()  # type: ignore[union-attr]
+    saved = await dm(world, world.alice, "Honestly? Impact, and curiosity.")
+    assert "Saved as your reflection" in saved["content"]
+    routes = custom_ids(saved)
+    assert sum(c.startswith("cr:entry-rate:") for c in routes) == 5
+    rated = await (
+        await world.emulator.click(world.alice, saved, [c for c in routes if c.endswith(":5")][0])
+    ).message()
+    assert "Rated 5/5" in rated["content"]
+    # A second message that was really a question: out of the reflection, into conversation.
+    question = await dm(world, world.alice, "unrelated: is a PhD worth the lower salary?")
+    assert "Added to your reflection" in question["content"]
+    way_out = route_of(question, "checkin-not")
+    moved = await (await world.emulator.click(world.alice, question, way_out)).message()
+    assert "Taken out of your reflection" in moved["content"]
+    assert "Less money, longer horizon" in text_of(moved)
+    async with world.database.read() as session:
+        [mark] = await marks(session, user_id=world.alice)
+    journal = await answer(world, world.alice, "journal list")
+    assert "Honestly? Impact, and curiosity." in text_of(journal)
+    assert "lower salary" not in text_of(journal)
+    # Later DMs are conversation: answered, not kept.
+    later = await dm(world, world.alice, "and what about my age?")
+    assert "Saved as your reflection" not in later["content"]
+    assert await stored_reflections(world) == 1
+    assert mark.comfort == 5
+
+
+async def test_the_emulator_counts_no_repeated_sends(world: World) -> None:
+    await dm(world, world.alice, MONEY_AND_PHD)
+    assert world.emulator.deduplicated_nonces == 0
