@@ -27,6 +27,10 @@ GUILD_CATEGORY = 4
 GUILD_ANNOUNCEMENT = 5
 GUILD_CHANNEL_TYPES = (GUILD_TEXT, GUILD_VOICE, GUILD_CATEGORY, GUILD_ANNOUNCEMENT)
 MESSAGE_CHANNEL_TYPES = (GUILD_TEXT, GUILD_VOICE, GUILD_ANNOUNCEMENT)  # voice: text-in-voice
+# Message types (Message, "Message Types"): a default message, a reply, a slash command's answer
+# and a context menu command's; every other type is a system message, which nobody replies to.
+DEFAULT_MESSAGE, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND = 0, 19, 20, 23
+REPLYABLE_TYPES = (DEFAULT_MESSAGE, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND)
 ROLE, MEMBER = 0, 1  # permission overwrite types
 
 ADMINISTRATOR = 1 << 3
@@ -190,6 +194,8 @@ class World:
         self.attachment_data: dict[int, bytes] = {}  # attachment id -> bytes
         self.commands: dict[int | None, dict[int, dict[str, JSON]]] = {None: {}}
         self.dms_closed: set[int] = set()  # users who accept no DMs from the bot
+        # Called with each message once it is stored (the emulator wakes its waiters).
+        self.on_message: Callable[[dict[str, JSON]], None] | None = None
 
     # --- building the world ---------------------------------------------------------------
 
@@ -211,8 +217,8 @@ class World:
             snowflake in known for known in (self.users, self.guilds, self.channels, self.messages)
         )
 
-    def add_user(self, name: str, id: int | None = None) -> User:
-        user = User(self.new_id(id), name)
+    def add_user(self, name: str, id: int | None = None, *, bot: bool = False) -> User:
+        user = User(self.new_id(id), name, bot=bot)
         self.users[user.id] = user
         return user
 
@@ -413,6 +419,12 @@ class World:
 
     # --- payloads ----------------------------------------------------------------------------
 
+    def partial_member(self, guild: Guild, user_id: int) -> dict[str, JSON]:
+        """A member without its ``user`` (as on a message's author or a mentioned user)."""
+        member = self.member_payload(guild, guild.members[user_id])
+        del member["user"]
+        return member
+
     def member_payload(self, guild: Guild, member: Member) -> dict[str, JSON]:
         return {
             "user": self.users[member.user_id].payload(),
@@ -562,10 +574,14 @@ class World:
         channel_id: int,
         body: dict[str, JSON],
         uploads: list[Upload],
+        *,
+        reference: dict[str, JSON] | None = None,
         **extra: JSON,
     ) -> dict[str, JSON]:
         """Store a new message built from a create body, by the bot unless ``extra`` names
-        another ``author``; ``extra`` overrides fields."""
+        another ``author``; ``extra`` overrides fields. With ``reference`` (the stored message
+        it answers) it is a reply: type 19, with ``message_reference`` and a copy of the
+        message as ``referenced_message``, pinging its author as ``allowed_mentions`` say."""
         channel = self.channels[channel_id]
         message: dict[str, JSON] = {
             "id": str(self.snowflake()),
@@ -592,9 +608,23 @@ class World:
         self._apply(message, body, uploads)
         message["flags"] = int(body.get("flags") or 0)
         message.update(extra)
+        if reference is not None:
+            message["type"] = REPLY
+            message["message_reference"] = {
+                "type": 0,
+                "message_id": reference["id"],
+                "channel_id": reference["channel_id"],
+                **({"guild_id": reference["guild_id"]} if "guild_id" in reference else {}),
+            }
+            referenced = copy.deepcopy(reference)
+            for key in ("referenced_message", "allowed_mentions"):
+                referenced.pop(key, None)
+            message["referenced_message"] = referenced
         self._mention(message, body.get("allowed_mentions"))
         self.messages[int(message["id"])] = message
         self.channel_log.setdefault(channel_id, {})[int(message["id"])] = None
+        if self.on_message is not None:
+            self.on_message(message)
         return message
 
     def forget_message(self, message_id: int) -> None:
@@ -622,7 +652,11 @@ class World:
         """Who the message pings, as Discord works it out (Message, "Allowed Mentions Object"):
         mentions written in the content that ``allowed`` lets through, where absent the default
         (everything in a plain message; only users in an interaction's or webhook's), and
-        @everyone/@here or an unmentionable role only if the author has MENTION_EVERYONE."""
+        @everyone/@here or an unmentionable role only if the author has MENTION_EVERYONE.
+        A reply pings the replied-to author too (never the author themself) unless ``allowed``
+        is given without ``replied_user`` true: absent, a reply pings, as in Discord's client."""
+        replied = (message.get("referenced_message") or {}).get("author") or {}
+        ping_replied = allowed is None or bool(allowed.get("replied_user"))
         if allowed is None:
             allowed = {"parse": ["users"] if "webhook_id" in message else list(_EVERYTHING)}
         parse = set(allowed.get("parse") or [])
@@ -640,6 +674,15 @@ class World:
         for user_id in dict.fromkeys(_USER_MENTION.findall(content)):
             if int(user_id) in self.users and ("users" in parse or user_id in users):
                 mentions.append(self._mentioned_user(int(user_id), guild))
+        replied_id = str(replied.get("id") or "")
+        if (
+            ping_replied
+            and replied_id.isdigit()
+            and int(replied_id) in self.users
+            and int(replied_id) != author
+            and all(m["id"] != replied_id for m in mentions)
+        ):
+            mentions.append(self._mentioned_user(int(replied_id), guild))
         message["mentions"] = mentions
         message["mention_roles"] = [
             role_id
@@ -654,9 +697,7 @@ class World:
         """A mentioned user, with their (partial) member in a guild message."""
         payload = self.users[user_id].payload()
         if guild is not None and user_id in guild.members:
-            member = self.member_payload(guild, guild.members[user_id])
-            del member["user"]
-            payload["member"] = member
+            payload["member"] = self.partial_member(guild, user_id)
         return payload
 
     def _apply(
