@@ -376,6 +376,10 @@ class RestApi:
             "version": str(self.world.snowflake()),
             "default_member_permissions": None if permissions is None else str(permissions),
         }
+        if not command["integration_types"]:
+            # "Defaults to your app's configured contexts": the emulated app's is a guild
+            # install only, so a member's user install reaches only commands that say so.
+            command["integration_types"] = [0]
         if "guild_id" in call.params:
             command["guild_id"] = call.params["guild_id"]
         return command

@@ -23,6 +23,7 @@ SNOWFLAKE_MAX = (1 << 63) - 1  # Discord's snowflakes fit a signed 64-bit intege
 GUILD_TEXT = 0
 DM = 1
 GUILD_VOICE = 2
+GROUP_DM = 3
 GUILD_CATEGORY = 4
 GUILD_ANNOUNCEMENT = 5
 GUILD_CHANNEL_TYPES = (GUILD_TEXT, GUILD_VOICE, GUILD_CATEGORY, GUILD_ANNOUNCEMENT)
@@ -147,7 +148,9 @@ class Channel:
     name: str
     type: int
     guild_id: int | None = None
-    recipient_id: int | None = None
+    recipient_id: int | None = None  # a DM's member (the bot is the other end)
+    recipients: tuple[int, ...] = ()  # a group DM's members (the bot is never one of them)
+    owner_id: int | None = None  # a group DM's owner
     position: int = 0
     parent_id: int | None = None
     overwrites: dict[int, Overwrite] = field(default_factory=dict)  # role or user id -> overwrite
@@ -222,19 +225,22 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, id: int | None = None) -> Guild:
-        """A server the bot was invited to: @everyone, the bot's own managed role, a Moderators
-        role (Manage Server), and an owner who is none of the test's members (an owner holds
-        every permission, so it must not be the bot)."""
+    def add_guild(self, name: str, id: int | None = None, *, bot: bool = True) -> Guild:
+        """A server the bot was invited to (unless ``bot`` is False: one it is not in, where
+        only members who installed the app to their account can use it): @everyone, the bot's
+        own managed role, a Moderators role (Manage Server), and an owner who is none of the
+        test's members (an owner holds every permission, so it must not be the bot)."""
         owner = self.add_user("server_owner")
         guild = Guild(self.new_id(id), name, owner_id=owner.id)
         self.guilds[guild.id] = guild
         guild.roles[guild.id] = Role(guild.id, "@everyone", MEMBER_PERMISSIONS, position=0)
-        bot_role = self.add_role(guild.id, self.bot.name, BOT_PERMISSIONS, bot_id=self.bot.id)
-        guild.bot_role_id = bot_role.id
+        if bot:
+            bot_role = self.add_role(guild.id, self.bot.name, BOT_PERMISSIONS, bot_id=self.bot.id)
+            guild.bot_role_id = bot_role.id
         guild.moderators_role_id = self.add_role(guild.id, "Moderators", MANAGE_GUILD).id
         guild.members[owner.id] = Member(owner.id)
-        guild.members[self.bot.id] = Member(self.bot.id, [bot_role.id])
+        if bot:
+            guild.members[self.bot.id] = Member(self.bot.id, [guild.bot_role_id])
         return guild
 
     def add_role(
@@ -352,6 +358,18 @@ class World:
             self.dm_channel_of[user_id] = channel.id
         return self.channels[self.dm_channel_of[user_id]]
 
+    def add_group_dm(self, owner_id: int, member_ids: list[int], name: str = "") -> Channel:
+        """A group DM of members (the bot is none of them: it cannot be added to one)."""
+        recipients = tuple(dict.fromkeys([owner_id, *member_ids]))
+        for user_id in recipients:
+            if self.user(user_id).bot:
+                raise ValueError(f"user {user_id} is a bot; a group DM is for people")
+        channel = Channel(
+            self.snowflake(), name, GROUP_DM, recipients=recipients, owner_id=owner_id
+        )
+        self.channels[channel.id] = channel
+        return channel
+
     def guild(self, guild_id: int) -> Guild:
         if guild_id not in self.guilds:
             raise LookupError(f"no guild {guild_id}")
@@ -412,12 +430,30 @@ class World:
         """Whether the channel exists for the user at all: VIEW_CHANNEL, and for a voice channel
         CONNECT too (which gates it the way VIEW_CHANNEL gates others; discord-api-docs #5111)."""
         channel = self.channels[channel_id]
+        if channel.type == GROUP_DM:
+            return user_id in channel.recipients
         if channel.guild_id is None:
             return True  # a DM is there for both ends
         needed = VIEW_CHANNEL | (CONNECT if channel.type == GUILD_VOICE else 0)
         return self.permissions(user_id, channel_id) & needed == needed
 
     # --- payloads ----------------------------------------------------------------------------
+
+    def app_permissions(self, channel_id: int) -> int:
+        """``app_permissions`` of an interaction in the channel: the bot's own where it is a
+        member; in a server without it (a user install), what @everyone may do there of what
+        Discord grants an app outside its servers; in a DM or group DM, that grant."""
+        channel = self.channels[channel_id]
+        if channel.guild_id is None:
+            return DM_APP_PERMISSIONS
+        guild = self.guild(channel.guild_id)
+        if self.bot.id in guild.members:
+            return self.permissions(self.bot.id, channel_id)
+        everyone = guild.roles[guild.id].permissions
+        overwrite = channel.overwrites.get(guild.id)
+        if overwrite is not None:
+            everyone = (everyone & ~overwrite.deny) | overwrite.allow
+        return everyone & DM_APP_PERMISSIONS
 
     def partial_member(self, guild: Guild, user_id: int) -> dict[str, JSON]:
         """A member without its ``user`` (as on a message's author or a mentioned user)."""
@@ -441,6 +477,18 @@ class World:
         }
 
     def channel_payload(self, channel: Channel) -> dict[str, JSON]:
+        if channel.type == GROUP_DM:
+            assert channel.owner_id is not None
+            return {
+                "id": str(channel.id),
+                "type": GROUP_DM,
+                "last_message_id": None,
+                "flags": 0,
+                "name": channel.name or None,
+                "icon": None,
+                "owner_id": str(channel.owner_id),
+                "recipients": [self.users[u].payload() for u in channel.recipients],
+            }
         if channel.type == DM:
             assert channel.recipient_id is not None
             return {

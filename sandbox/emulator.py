@@ -26,6 +26,18 @@ replies (``message_reference``) are stored with ``referenced_message``, type 19,
 replied-to author unless ``allowed_mentions`` leaves ``replied_user`` out or false. (Unlike
 Discord, the emulator does not echo the bot's own posts back to it as MESSAGE_CREATE.)
 
+Where the app is installed: to the servers it is in (a guild install; ``add_guild(...,
+bot=False)`` makes one it is not in) and, after ``install_for_user(user)``, to that member's
+account (a user install), which follows them into the bot's DM, group DMs (``add_group_dm``)
+and servers without the bot. Interactions carry ``context`` (0 a server, 1 the bot's DM, 2 a
+group DM) and ``authorizing_integration_owners`` ({"0": the server's id, or "0" in the bot's
+DM; "1": the installing member's id}) for the installs their command's ``integration_types``
+list (absent: [0], the emulated app's setting); a command whose ``contexts`` or
+``integration_types`` do not fit where the member is raises PermissionError, as the client
+would not offer it, and a place no install reaches raises LookupError. Presses and modal
+submits keep the owners of the interaction they came from. An interaction from a server without
+the bot goes to the shard the server would be on.
+
 Exactly once, counted: ``message_create_requests`` (and ``message_create_requests_in(channel)``)
 counts the Create Message requests answered with a message, including those answered with an
 earlier one because their enforced nonce was seen, which ``deduplicated_nonces`` (and
@@ -90,6 +102,7 @@ from ._world import (
     ADMINISTRATOR,
     ATTACHMENT_SIZE_LIMIT,
     DM,
+    GROUP_DM,
     GUILD_ANNOUNCEMENT,
     GUILD_TEXT,
     MANAGE_GUILD,
@@ -113,6 +126,15 @@ DEFAULT_SPEC_PATH = (
 )
 DEFAULT_APPLICATION_ID = 1_290_000_000_000_000_001
 TEXT_TYPES = (GUILD_TEXT, GUILD_ANNOUNCEMENT)
+# Interaction context types: a server, the bot's DM with the member, any other private channel.
+GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT = 0, 1, 2
+# Installation types (keys of authorizing_integration_owners): to a server, to a member's account.
+GUILD_INSTALL, USER_INSTALL = "0", "1"
+CONTEXT_PLACES = {
+    GUILD_CONTEXT: "in a server",
+    BOT_DM_CONTEXT: "in the bot's DMs",
+    PRIVATE_CHANNEL_CONTEXT: "in a group DM",
+}
 # What a member's message loses for a session without MESSAGE_CONTENT (unless it mentions the
 # bot or is a DM); ``poll`` is left out altogether (discord-api-docs #6869).
 CONTENT_FIELDS = {"content": "", "embeds": [], "attachments": [], "components": []}
@@ -211,6 +233,7 @@ class Emulator:
         # channel id -> creates answered with a message / with an earlier one (enforced nonce)
         self._creates: Counter[int] = Counter()
         self._deduplicated: Counter[int] = Counter()
+        self._user_installs: set[int] = set()  # members who installed the app to their account
         self._webhooks: dict[tuple[int, str], int] = {}  # (channel, name) -> its webhook's id
         self._message_stored = asyncio.Event()  # set (and replaced) as each message is stored
         self._spec_path = spec_path
@@ -335,9 +358,14 @@ class Emulator:
         """The bot's username (what a member types after @ to mention it)."""
         return self._world.bot.name
 
-    def add_guild(self, name: str = "Test Server", *, id: int | None = None) -> int:
-        guild = self._world.add_guild(name, id)
-        if self._gateway.sessions:
+    def add_guild(
+        self, name: str = "Test Server", *, id: int | None = None, bot: bool = True
+    ) -> int:
+        """A server with the bot in it (GUILD_CREATE to the sessions that hear it), or with
+        ``bot=False`` one the bot is not in: no session hears of it, and only members who
+        installed the app to their account (``install_for_user``) can use it there."""
+        guild = self._world.add_guild(name, id, bot=bot)
+        if bot and self._gateway.sessions:
             self._later(self._gateway.announce_guild(guild))
         return guild.id
 
@@ -417,6 +445,27 @@ class Emulator:
     def add_user(self, name: str, *, id: int | None = None, bot: bool = False) -> int:
         """A user; ``bot=True`` makes another bot (``author.bot`` on what it posts)."""
         return self._world.add_user(name, id, bot=bot).id
+
+    def add_group_dm(self, owner_id: int, member_ids: Iterable[int] = (), *, name: str = "") -> int:
+        """A group DM of people (never the bot): where a member who installed the app to their
+        account can use its commands (context 2, PRIVATE_CHANNEL) though the bot cannot read
+        or post there (REST answers 403 Missing Access)."""
+        return self._world.add_group_dm(owner_id, list(member_ids), name).id
+
+    def install_for_user(self, user_id: int) -> None:
+        """The member adds the app to their account (Discord's user install): its commands
+        whose ``integration_types`` include 1 follow them into DMs, group DMs and servers the
+        bot is not in, and their interactions carry ``authorizing_integration_owners`` {"1":
+        user_id}."""
+        self._world.user(user_id)  # must exist
+        self._user_installs.add(user_id)
+
+    def uninstall_for_user(self, user_id: int) -> None:
+        """The member removes the app from their account."""
+        self._user_installs.discard(user_id)
+
+    def installed_for_user(self, user_id: int) -> bool:
+        return user_id in self._user_installs
 
     def add_member(
         self,
@@ -500,12 +549,13 @@ class Emulator:
         outside min/max, a channel the picker would not offer) unless
         ``enforce_client_limits=False``, which also lets a command be sent from where its
         ``contexts`` say the client would not offer it (a forged or out-of-date client).
-        A command the member may not use there raises PermissionError (see ``_check_usable``).
+        A command the member may not use there raises PermissionError, one the app cannot be
+        reached with there LookupError (see ``_authorize``).
         """
         name, *path = command_line.strip().lstrip("/").split()
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
         command = self._command(name, guild_id)
-        self._check_usable(command, user_id, channel_id, check_contexts=enforce_client_limits)
+        owners = self._authorize(command, user_id, channel_id, check_contexts=enforce_client_limits)
         data = command_data(
             self._world,
             command,
@@ -515,7 +565,9 @@ class Emulator:
             channel_id=channel_id,
             enforce_client_limits=enforce_client_limits,
         )
-        return await self._send(APPLICATION_COMMAND, user_id, data, guild_id, channel_id)
+        return await self._send(
+            APPLICATION_COMMAND, user_id, data, guild_id, channel_id, owners=owners
+        )
 
     async def autocomplete(
         self,
@@ -556,7 +608,7 @@ class Emulator:
         name, *path = command_line.strip().lstrip("/").split()
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
         command = self._command(name, guild_id)
-        self._check_usable(command, user_id, channel_id, check_contexts=True)
+        owners = self._authorize(command, user_id, channel_id, check_contexts=True)
         given = {**(options or {}), focused: value}
         data = command_data(
             self._world,
@@ -567,7 +619,7 @@ class Emulator:
             channel_id=channel_id,
             focused=focused,
         )
-        return await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id)
+        return await self._send(AUTOCOMPLETE, user_id, data, guild_id, channel_id, owners=owners)
 
     async def click(self, user_id: int, message: dict[str, JSON], custom_id: str) -> Interaction:
         """Press the button ``custom_id`` on ``message``, exactly as given (it is what the member
@@ -614,12 +666,16 @@ class Emulator:
         data = modal_submit_data(modal, values, enforce_client_limits=enforce_client_limits)
         origin = self._modal_origins.get((user_id, modal.get("custom_id")))
         message = None
+        owners = None
         if guild_id is None and channel_id is None and origin is not None:
             guild_id, channel_id = origin.guild_id, origin.channel_id
+            owners = dict(origin.payload.get("authorizing_integration_owners") or {}) or None
             if origin.source_message_id is not None:
                 message = self._world.messages[origin.source_message_id]
         guild_id, channel_id = self._where(user_id, guild_id, channel_id)
-        return await self._send(MODAL_SUBMIT, user_id, data, guild_id, channel_id, message)
+        return await self._send(
+            MODAL_SUBMIT, user_id, data, guild_id, channel_id, message, owners=owners
+        )
 
     async def send_dm(self, user_id: int, content: str) -> dict[str, JSON]:
         """The member writes ``content`` in their DM channel with the bot (``send_message``
@@ -638,7 +694,7 @@ class Emulator:
         type: int = 0,
     ) -> dict[str, JSON]:
         """The user (a member, or another bot made with ``add_user(..., bot=True)``) posts in
-        a channel of a server they are in, or in their DM with the bot.
+        a channel of a server they are in, their DM with the bot, or a group DM of theirs.
 
         ``reply_to`` (a message or its id, in the same channel) makes it a reply, which pings
         that message's author unless ``mention_author`` is False, as the client's toggle does.
@@ -647,7 +703,7 @@ class Emulator:
         The message is stored and MESSAGE_CREATE goes where Discord sends it: for a server,
         to the sessions of the shard that owns it that asked for GUILD_MESSAGES, if the bot is
         in the server and can see the channel; for a DM, to shard 0's sessions with
-        DIRECT_MESSAGES. A session without the privileged
+        DIRECT_MESSAGES; a group DM never reaches the bot. A session without the privileged
         MESSAGE_CONTENT intent gets ``content``, ``embeds``, ``attachments`` and
         ``components`` empty unless the message is a DM or mentions the bot (``<@id>``,
         ``<@!id>``, or a reply that pings it). Server messages carry ``guild_id`` and the
@@ -756,6 +812,8 @@ class Emulator:
             raise LookupError(f"no channel {channel_id}")
         if channel.type == DM and channel.recipient_id != user_id:
             raise PermissionError(f"channel {channel_id} is another member's DM with the bot")
+        if channel.type == GROUP_DM and user_id not in channel.recipients:
+            raise PermissionError(f"user {user_id} is not in the group DM {channel_id}")
         if channel.guild_id is None:
             return channel
         if user_id not in world.guild(channel.guild_id).members:
@@ -786,6 +844,8 @@ class Emulator:
         world = self._world
         channel = world.channels[int(message["channel_id"])]
         payload = copy.deepcopy(message)
+        if channel.type == GROUP_DM:
+            return  # the bot is in no group DM
         if channel.guild_id is None:
             sessions = self._gateway.sessions_for(None, intents=DIRECT_MESSAGES)
         else:
@@ -855,35 +915,60 @@ class Emulator:
                     return command
         raise LookupError(f"/{name} is not registered")
 
-    def _check_usable(
+    def _authorize(
         self, command: dict[str, JSON], user_id: int, channel_id: int, *, check_contexts: bool
-    ) -> None:
-        """Refuse (PermissionError) what Discord would not let the member invoke here: a global
-        command outside its ``contexts`` (0 a server, 1 the bot's DM; absent, the legacy
-        ``dm_permission``); in a server, a channel the member cannot see or may not use
-        commands in (USE_APPLICATION_COMMANDS), or a command whose
-        ``default_member_permissions`` they do not all hold ("0": administrators only) unless
-        ``allow_command`` lets them."""
+    ) -> dict[str, str]:
+        """The ``authorizing_integration_owners`` of the member invoking ``command`` here, or
+        a refusal of what Discord's client would not offer.
+
+        The app reaches a place through its installs: its guild install in a server it is in
+        (key "0", the server's id) and in its own DM with the member ("0": "0"); the member's
+        user install (key "1", their id) anywhere, group DMs and servers without the bot
+        included. Nothing reaching here is a LookupError (nothing to invoke). A PermissionError
+        refuses a global command outside its ``contexts`` (0 a server, 1 the bot's DM, 2 a
+        group DM; absent, the legacy ``dm_permission``) or whose ``integration_types`` (absent:
+        [0]) list none of the installs here; in a server, a channel the member cannot see or
+        may not use commands in (USE_APPLICATION_COMMANDS), and, through the guild install, a
+        command whose ``default_member_permissions`` they do not all hold ("0": administrators
+        only) unless ``allow_command`` lets them. ``check_contexts=False`` (a forged or
+        out-of-date client) skips ``contexts`` and ``integration_types``.
+        """
         world = self._world
         name = command["name"]
-        guild_id = world.channels[channel_id].guild_id
-        context = 1 if guild_id is None else 0
-        if check_contexts and "guild_id" not in command:  # contexts are for global commands
-            contexts = command.get("contexts")
-            if contexts is None:
-                contexts = [0, 1] if command.get("dm_permission", True) is not False else [0]
+        channel = world.channels[channel_id]
+        guild_id = channel.guild_id
+        context = interaction_context(channel)
+        installs = self._installs(user_id, channel)
+        types: list[int] = [0]
+        contexts: list[int] = [GUILD_CONTEXT]  # a server's own command: there, by its install
+        if "guild_id" not in command:
+            types = command.get("integration_types") or [0]
+            if command.get("contexts") is not None:
+                contexts = command["contexts"]
+            elif command.get("dm_permission", True) is not False:  # the legacy setting
+                contexts = [GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT]
+        owners = {key: owner for key, owner in installs.items() if int(key) in types}
+        if check_contexts:
             if context not in contexts:
-                where = "in the bot's DMs" if context else "in a server"
+                where = CONTEXT_PLACES[context]
                 raise PermissionError(f"/{name} cannot be used {where} (contexts {contexts})")
+            if not owners:
+                raise PermissionError(
+                    f"/{name} cannot be used {CONTEXT_PLACES[context]} by this member: its "
+                    f"integration_types are {types}, and the app reaches here only through "
+                    f"{_describe_installs(installs)}"
+                )
+        owners = owners or installs
         if guild_id is None:
-            return
-        self._check_present(user_id, guild_id)
+            return owners
         usable = world.permissions(user_id, channel_id) & USE_APPLICATION_COMMANDS
         if not usable or not world.can_access(user_id, channel_id):
             raise PermissionError(f"the member cannot use commands in channel {channel_id}")
         raw = command.get("default_member_permissions")
-        if raw is None or (guild_id, name, user_id) in self._command_grants:
-            return
+        if GUILD_INSTALL not in owners or raw is None:
+            return owners  # a server's settings govern only what its own install offers
+        if (guild_id, name, user_id) in self._command_grants:
+            return owners
         required = int(raw)
         held = world.guild_permissions(user_id, guild_id)
         if not held & ADMINISTRATOR and (required == 0 or held & required != required):
@@ -892,14 +977,52 @@ class Emulator:
                 f"/{name} is for members with {needed} (its default_member_permissions), "
                 "which this member lacks"
             )
+        return owners
 
-    def _check_present(self, user_id: int, guild_id: int) -> None:
-        """Both the member and the bot must be in the server for one to reach the other."""
-        members = self._world.guild(guild_id).members
-        if user_id not in members:
-            raise LookupError(f"user {user_id} is not a member of guild {guild_id}")
-        if self._world.bot.id not in members:
-            raise LookupError(f"the bot is not in guild {guild_id} (remove_guild)")
+    def _installs(self, user_id: int, channel: Channel) -> dict[str, str]:
+        """The app's installs that reach ``user_id`` in ``channel`` (key -> owner), or
+        LookupError when none does, or when the member is not in the server or group DM."""
+        world = self._world
+        installs: dict[str, str] = {}
+        if channel.guild_id is not None:
+            members = world.guild(channel.guild_id).members
+            if user_id not in members:
+                raise LookupError(f"user {user_id} is not a member of guild {channel.guild_id}")
+            if world.bot.id in members:
+                installs[GUILD_INSTALL] = str(channel.guild_id)
+        elif channel.type == GROUP_DM:
+            if user_id not in channel.recipients:
+                raise LookupError(f"user {user_id} is not in the group DM {channel.id}")
+        else:
+            installs[GUILD_INSTALL] = "0"  # the bot's own DM
+        if user_id in self._user_installs:
+            installs[USER_INSTALL] = str(user_id)
+        if not installs:
+            if channel.guild_id is not None:
+                raise LookupError(
+                    f"the bot is not in guild {channel.guild_id} (remove_guild, or "
+                    "add_guild(bot=False)) and the member has not installed the app to their "
+                    "account (install_for_user)"
+                )
+            raise LookupError(
+                "the app is not installed to the member's account (install_for_user), so "
+                "they cannot use it in a group DM"
+            )
+        return installs
+
+    def _default_owners(
+        self, user_id: int, channel: Channel, message: dict[str, JSON] | None
+    ) -> dict[str, str]:
+        """Who authorises a component pressed or a modal submitted: the owners of the
+        interaction whose answer carries it, or for a message the bot posted on its own, its
+        guild install there (the server, or "0" in its DM)."""
+        metadata = (message or {}).get("interaction_metadata") or {}
+        owners = metadata.get("authorizing_integration_owners")
+        if owners:
+            return dict(owners)
+        if channel.guild_id is None:
+            return {GUILD_INSTALL: "0"}
+        return {GUILD_INSTALL: str(channel.guild_id)}
 
     async def _send(
         self,
@@ -909,11 +1032,25 @@ class Emulator:
         guild_id: int | None,
         channel_id: int,
         message: dict[str, JSON] | None = None,
+        *,
+        owners: dict[str, str] | None = None,
     ) -> Interaction:
-        """Build the INTERACTION_CREATE payload Discord would send, and dispatch it."""
+        """Build the INTERACTION_CREATE payload Discord would send, and dispatch it.
+
+        ``owners`` are its ``authorizing_integration_owners`` (by default those of the
+        message's interaction, else the guild install: see ``_default_owners``); through a
+        guild install both the member and the bot must be in the server."""
         world = self._world
         user = world.user(user_id)
         channel = world.channels[channel_id]
+        if owners is None:
+            owners = self._default_owners(user_id, channel, message)
+        if guild_id is not None:
+            members = world.guild(guild_id).members
+            if user_id not in members:
+                raise LookupError(f"user {user_id} is not a member of guild {guild_id}")
+            if GUILD_INSTALL in owners and world.bot.id not in members:
+                raise LookupError(f"the bot is not in guild {guild_id} (remove_guild)")
         interaction_id = world.snowflake()
         token = f"sandbox.{secrets.token_urlsafe(48)}"
         payload: dict[str, JSON] = {
@@ -924,14 +1061,13 @@ class Emulator:
             "token": token,
             "version": 1,
             "locale": "en-US",
-            "app_permissions": str(world.permissions(world.bot.id, channel_id)),
+            "app_permissions": str(world.app_permissions(channel_id)),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": self.attachment_size_limit,
             "channel_id": str(channel_id),
         }
         if guild_id is not None:
-            self._check_present(user_id, guild_id)
             guild = world.guild(guild_id)
             member = guild.members[user_id]
             # The member's permissions are their total in this channel, overwrites included.
@@ -942,16 +1078,12 @@ class Emulator:
                 guild_locale="en-US",
                 member={**world.member_payload(guild, member), "permissions": permissions},
                 channel={**world.channel_payload(channel), "permissions": permissions},
-                context=0,
-                authorizing_integration_owners={"0": str(guild_id)},
             )
         else:
-            payload.update(
-                user=user.payload(),
-                channel=world.channel_payload(channel),
-                context=1,
-                authorizing_integration_owners={"0": "0"},
-            )
+            payload.update(user=user.payload(), channel=world.channel_payload(channel))
+        payload.update(
+            context=interaction_context(channel), authorizing_integration_owners=dict(owners)
+        )
         if message is not None:
             payload["message"] = copy.deepcopy(message)
         # Like every event, it goes to the sessions of the shard that owns the guild (shard 0
@@ -1118,3 +1250,16 @@ class Emulator:
 
     def _delete_message(self, message_id: int) -> None:
         self._deleted.add(message_id)
+
+
+def interaction_context(channel: Channel) -> int:
+    """The interaction context type of a channel: 0 a server's, 1 the bot's DM, 2 any other
+    private channel (a group DM)."""
+    if channel.guild_id is not None:
+        return GUILD_CONTEXT
+    return BOT_DM_CONTEXT if channel.type == DM else PRIVATE_CHANNEL_CONTEXT
+
+
+def _describe_installs(installs: Mapping[str, str]) -> str:
+    kinds = {GUILD_INSTALL: "its server install (0)", USER_INSTALL: "the member's user install (1)"}
+    return " and ".join(kinds[key] for key in installs)
