@@ -46,7 +46,9 @@ MAX_GUILDS_PER_SHARD = 2500  # more on one shard: Discord closes with 4011
 # discord.py's own close() goes out as 4000 (its socket's default), so its session lingers.
 SESSION_ENDING_CLOSES = (1000, 1001)
 RESUME_TIMEOUT = 120  # seconds a dropped session waits for its RESUME before it is forgotten
+GUILD_MESSAGES = 1 << 9  # the intent that delivers MESSAGE_CREATE of servers' channels
 DIRECT_MESSAGES = 1 << 12  # the intent that delivers MESSAGE_CREATE of DMs
+MESSAGE_CONTENT = 1 << 15  # privileged: the content of messages that do not mention the bot
 
 
 class Session:

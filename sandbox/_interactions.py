@@ -16,6 +16,7 @@ from typing import Any
 
 from ._world import (
     DM,
+    GROUP_DM,
     GUILD_ANNOUNCEMENT,
     GUILD_CATEGORY,
     GUILD_TEXT,
@@ -354,6 +355,7 @@ def _resolve_user(filling: _Filling, raw: object) -> str:
 CHANNEL_KINDS = {
     GUILD_TEXT: "text channel",
     DM: "DM",
+    GROUP_DM: "group DM",
     GUILD_VOICE: "voice channel",
     GUILD_CATEGORY: "category",
     GUILD_ANNOUNCEMENT: "announcement channel",

@@ -32,6 +32,7 @@ from ._world import (
     MESSAGE_CHANNEL_TYPES,
     MESSAGE_LOADING,
     READ_MESSAGE_HISTORY,
+    REPLYABLE_TYPES,
     SEND_MESSAGES,
     SEND_TTS_MESSAGES,
     Guild,
@@ -210,9 +211,9 @@ class RestApi:
         is_webhook = template.startswith(("/webhooks/", "/interactions/"))
         if not self._answers_interaction(template, params):
             self._check_global_limit()
-        rule = self.emu._take_failure(method, path)
-        if rule is not None:
-            raise rule
+        failure = self.emu._take_failure(method, path)
+        if failure is not None and not failure[1]:
+            raise failure[0]
         if not is_webhook:  # webhook and callback routes are authorised by their token
             self._check_auth(request, method, path)
         if uploads:
@@ -233,6 +234,8 @@ class RestApi:
                 self._reject(method, path, "schema", problems)
         call = Call(method, path, params, dict(request.query), body, uploads, arrived)
         status, payload = await handler(call)
+        if failure is not None:  # handled, but the answer is "lost": the error goes out instead
+            raise failure[0]
         return json_response(status, payload)
 
     def _match(self, method: str, path: str) -> tuple[str, dict[str, str], Handler] | None:
@@ -373,6 +376,10 @@ class RestApi:
             "version": str(self.world.snowflake()),
             "default_member_permissions": None if permissions is None else str(permissions),
         }
+        if not command["integration_types"]:
+            # "Defaults to your app's configured contexts": the emulated app's is a guild
+            # install only, so a member's user install reaches only commands that say so.
+            command["integration_types"] = [0]
         if "guild_id" in call.params:
             command["guild_id"] = call.params["guild_id"]
         return command
@@ -621,14 +628,57 @@ class RestApi:
         if nonce is not None and body.get("enforce_nonce"):
             seen = self._nonces.get((channel_id, str(nonce)))
             if seen is not None:
-                self.emu.nonce_duplicates += 1
+                self.emu._count_message_create(channel_id, deduplicated=True)
                 return 200, self.world.messages[seen[1]]
-        message = self.world.create_message(channel_id, body, call.uploads)
+        reference = self._reference(call, channel_id, body.get("message_reference"))
+        message = self.world.create_message(channel_id, body, call.uploads, reference=reference)
+        self.emu._count_message_create(channel_id, deduplicated=False)
         if nonce is not None:
             key = (channel_id, str(nonce))
             self._nonces.pop(key, None)  # re-inserted at the end: the dict stays oldest first
             self._nonces[key] = (now, int(message["id"]))
         return 200, message
+
+    def _reference(self, call: Call, channel_id: int, reference: JSON) -> dict[str, JSON] | None:
+        """The message a reply answers, refused as Discord refuses it (Create Message: the
+        reply needs READ_MESSAGE_HISTORY; the message must exist in this channel and be no
+        system message), or None: no reply, or one to a missing message sent anyway
+        (``fail_if_not_exists`` false). Forwards (type 1) are not modelled."""
+        if not isinstance(reference, dict):
+            return None
+        if reference.get("type") == 1:
+            detail = "forwarding (message_reference type 1) is not modelled by the emulator"
+            self._violate(call.method, call.path, "unsupported", detail)
+            raise ApiError(400, "Forwarding is not supported by the emulator", 50035)
+        raw_id = str(reference.get("message_id"))
+        if not raw_id.isdigit():  # the spec requires it; checked even where the spec is absent
+            self._violate(call.method, call.path, "schema", "message_reference.message_id")
+            raise _form_error(
+                "message_reference.message_id", "BASE_TYPE_REQUIRED", "This field is required"
+            )
+        channel = self.world.channels[channel_id]
+        permissions = self.world.permissions(self.world.bot.id, channel_id)
+        if channel.guild_id is not None and not permissions & READ_MESSAGE_HISTORY:
+            raise _refused(50013)
+        target = self.world.messages.get(int(raw_id))
+        elsewhere = str(reference.get("channel_id") or channel_id) != str(channel_id)
+        if (
+            target is None
+            or elsewhere
+            or int(target["channel_id"]) != channel_id
+            or int(target["id"]) in self.emu._deleted
+            or target["flags"] & 64
+        ):
+            if reference.get("fail_if_not_exists") is False:
+                return None
+            raise _form_error("message_reference", "REPLIES_UNKNOWN_MESSAGE", "Unknown message")
+        if target["type"] not in REPLYABLE_TYPES:
+            raise _form_error(
+                "message_reference",
+                "REPLIES_CANNOT_REPLY_TO_SYSTEM_MESSAGE",
+                "Cannot reply to a system message",
+            )
+        return target
 
     def _as_permitted(self, call: Call, channel_id: int, body: dict[str, JSON]) -> JSON:
         """What of the body the bot may post in the guild channel (refused as Discord refuses).
@@ -723,6 +773,15 @@ def _limit_problems(method: str, template: str, body: dict[str, JSON]) -> list[c
             problems += checks.check_nonce(body)
         return problems
     return []
+
+
+def _form_error(field: str, code: str, message: str) -> ApiError:
+    """Discord's 400 Invalid Form Body naming one field ("a.b": nested) and why (its error
+    ``code``)."""
+    errors: dict[str, JSON] = {"_errors": [{"code": code, "message": message}]}
+    for part in reversed(field.split(".")):
+        errors = {part: errors}
+    return ApiError(400, "Invalid Form Body", 50035, errors=errors)
 
 
 def _refused(code: int) -> ApiError:

@@ -23,10 +23,15 @@ SNOWFLAKE_MAX = (1 << 63) - 1  # Discord's snowflakes fit a signed 64-bit intege
 GUILD_TEXT = 0
 DM = 1
 GUILD_VOICE = 2
+GROUP_DM = 3
 GUILD_CATEGORY = 4
 GUILD_ANNOUNCEMENT = 5
 GUILD_CHANNEL_TYPES = (GUILD_TEXT, GUILD_VOICE, GUILD_CATEGORY, GUILD_ANNOUNCEMENT)
 MESSAGE_CHANNEL_TYPES = (GUILD_TEXT, GUILD_VOICE, GUILD_ANNOUNCEMENT)  # voice: text-in-voice
+# Message types (Message, "Message Types"): a default message, a reply, a slash command's answer
+# and a context menu command's; every other type is a system message, which nobody replies to.
+DEFAULT_MESSAGE, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND = 0, 19, 20, 23
+REPLYABLE_TYPES = (DEFAULT_MESSAGE, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND)
 ROLE, MEMBER = 0, 1  # permission overwrite types
 
 ADMINISTRATOR = 1 << 3
@@ -143,7 +148,9 @@ class Channel:
     name: str
     type: int
     guild_id: int | None = None
-    recipient_id: int | None = None
+    recipient_id: int | None = None  # a DM's member (the bot is the other end)
+    recipients: tuple[int, ...] = ()  # a group DM's members (the bot is never one of them)
+    owner_id: int | None = None  # a group DM's owner
     position: int = 0
     parent_id: int | None = None
     overwrites: dict[int, Overwrite] = field(default_factory=dict)  # role or user id -> overwrite
@@ -190,6 +197,8 @@ class World:
         self.attachment_data: dict[int, bytes] = {}  # attachment id -> bytes
         self.commands: dict[int | None, dict[int, dict[str, JSON]]] = {None: {}}
         self.dms_closed: set[int] = set()  # users who accept no DMs from the bot
+        # Called with each message once it is stored (the emulator wakes its waiters).
+        self.on_message: Callable[[dict[str, JSON]], None] | None = None
 
     # --- building the world ---------------------------------------------------------------
 
@@ -211,24 +220,27 @@ class World:
             snowflake in known for known in (self.users, self.guilds, self.channels, self.messages)
         )
 
-    def add_user(self, name: str, id: int | None = None) -> User:
-        user = User(self.new_id(id), name)
+    def add_user(self, name: str, id: int | None = None, *, bot: bool = False) -> User:
+        user = User(self.new_id(id), name, bot=bot)
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, id: int | None = None) -> Guild:
-        """A server the bot was invited to: @everyone, the bot's own managed role, a Moderators
-        role (Manage Server), and an owner who is none of the test's members (an owner holds
-        every permission, so it must not be the bot)."""
+    def add_guild(self, name: str, id: int | None = None, *, bot: bool = True) -> Guild:
+        """A server the bot was invited to (unless ``bot`` is False: one it is not in, where
+        only members who installed the app to their account can use it): @everyone, the bot's
+        own managed role, a Moderators role (Manage Server), and an owner who is none of the
+        test's members (an owner holds every permission, so it must not be the bot)."""
         owner = self.add_user("server_owner")
         guild = Guild(self.new_id(id), name, owner_id=owner.id)
         self.guilds[guild.id] = guild
         guild.roles[guild.id] = Role(guild.id, "@everyone", MEMBER_PERMISSIONS, position=0)
-        bot_role = self.add_role(guild.id, self.bot.name, BOT_PERMISSIONS, bot_id=self.bot.id)
-        guild.bot_role_id = bot_role.id
+        if bot:
+            bot_role = self.add_role(guild.id, self.bot.name, BOT_PERMISSIONS, bot_id=self.bot.id)
+            guild.bot_role_id = bot_role.id
         guild.moderators_role_id = self.add_role(guild.id, "Moderators", MANAGE_GUILD).id
         guild.members[owner.id] = Member(owner.id)
-        guild.members[self.bot.id] = Member(self.bot.id, [bot_role.id])
+        if bot:
+            guild.members[self.bot.id] = Member(self.bot.id, [guild.bot_role_id])
         return guild
 
     def add_role(
@@ -346,6 +358,18 @@ class World:
             self.dm_channel_of[user_id] = channel.id
         return self.channels[self.dm_channel_of[user_id]]
 
+    def add_group_dm(self, owner_id: int, member_ids: list[int], name: str = "") -> Channel:
+        """A group DM of members (the bot is none of them: it cannot be added to one)."""
+        recipients = tuple(dict.fromkeys([owner_id, *member_ids]))
+        for user_id in recipients:
+            if self.user(user_id).bot:
+                raise ValueError(f"user {user_id} is a bot; a group DM is for people")
+        channel = Channel(
+            self.snowflake(), name, GROUP_DM, recipients=recipients, owner_id=owner_id
+        )
+        self.channels[channel.id] = channel
+        return channel
+
     def guild(self, guild_id: int) -> Guild:
         if guild_id not in self.guilds:
             raise LookupError(f"no guild {guild_id}")
@@ -406,12 +430,36 @@ class World:
         """Whether the channel exists for the user at all: VIEW_CHANNEL, and for a voice channel
         CONNECT too (which gates it the way VIEW_CHANNEL gates others; discord-api-docs #5111)."""
         channel = self.channels[channel_id]
+        if channel.type == GROUP_DM:
+            return user_id in channel.recipients
         if channel.guild_id is None:
             return True  # a DM is there for both ends
         needed = VIEW_CHANNEL | (CONNECT if channel.type == GUILD_VOICE else 0)
         return self.permissions(user_id, channel_id) & needed == needed
 
     # --- payloads ----------------------------------------------------------------------------
+
+    def app_permissions(self, channel_id: int) -> int:
+        """``app_permissions`` of an interaction in the channel: the bot's own where it is a
+        member; in a server without it (a user install), what @everyone may do there of what
+        Discord grants an app outside its servers; in a DM or group DM, that grant."""
+        channel = self.channels[channel_id]
+        if channel.guild_id is None:
+            return DM_APP_PERMISSIONS
+        guild = self.guild(channel.guild_id)
+        if self.bot.id in guild.members:
+            return self.permissions(self.bot.id, channel_id)
+        everyone = guild.roles[guild.id].permissions
+        overwrite = channel.overwrites.get(guild.id)
+        if overwrite is not None:
+            everyone = (everyone & ~overwrite.deny) | overwrite.allow
+        return everyone & DM_APP_PERMISSIONS
+
+    def partial_member(self, guild: Guild, user_id: int) -> dict[str, JSON]:
+        """A member without its ``user`` (as on a message's author or a mentioned user)."""
+        member = self.member_payload(guild, guild.members[user_id])
+        del member["user"]
+        return member
 
     def member_payload(self, guild: Guild, member: Member) -> dict[str, JSON]:
         return {
@@ -429,6 +477,18 @@ class World:
         }
 
     def channel_payload(self, channel: Channel) -> dict[str, JSON]:
+        if channel.type == GROUP_DM:
+            assert channel.owner_id is not None
+            return {
+                "id": str(channel.id),
+                "type": GROUP_DM,
+                "last_message_id": None,
+                "flags": 0,
+                "name": channel.name or None,
+                "icon": None,
+                "owner_id": str(channel.owner_id),
+                "recipients": [self.users[u].payload() for u in channel.recipients],
+            }
         if channel.type == DM:
             assert channel.recipient_id is not None
             return {
@@ -562,10 +622,14 @@ class World:
         channel_id: int,
         body: dict[str, JSON],
         uploads: list[Upload],
+        *,
+        reference: dict[str, JSON] | None = None,
         **extra: JSON,
     ) -> dict[str, JSON]:
         """Store a new message built from a create body, by the bot unless ``extra`` names
-        another ``author``; ``extra`` overrides fields."""
+        another ``author``; ``extra`` overrides fields. With ``reference`` (the stored message
+        it answers) it is a reply: type 19, with ``message_reference`` and a copy of the
+        message as ``referenced_message``, pinging its author as ``allowed_mentions`` say."""
         channel = self.channels[channel_id]
         message: dict[str, JSON] = {
             "id": str(self.snowflake()),
@@ -592,9 +656,23 @@ class World:
         self._apply(message, body, uploads)
         message["flags"] = int(body.get("flags") or 0)
         message.update(extra)
+        if reference is not None:
+            message["type"] = REPLY
+            message["message_reference"] = {
+                "type": 0,
+                "message_id": reference["id"],
+                "channel_id": reference["channel_id"],
+                **({"guild_id": reference["guild_id"]} if "guild_id" in reference else {}),
+            }
+            referenced = copy.deepcopy(reference)
+            for key in ("referenced_message", "allowed_mentions"):
+                referenced.pop(key, None)
+            message["referenced_message"] = referenced
         self._mention(message, body.get("allowed_mentions"))
         self.messages[int(message["id"])] = message
         self.channel_log.setdefault(channel_id, {})[int(message["id"])] = None
+        if self.on_message is not None:
+            self.on_message(message)
         return message
 
     def forget_message(self, message_id: int) -> None:
@@ -622,7 +700,11 @@ class World:
         """Who the message pings, as Discord works it out (Message, "Allowed Mentions Object"):
         mentions written in the content that ``allowed`` lets through, where absent the default
         (everything in a plain message; only users in an interaction's or webhook's), and
-        @everyone/@here or an unmentionable role only if the author has MENTION_EVERYONE."""
+        @everyone/@here or an unmentionable role only if the author has MENTION_EVERYONE.
+        A reply pings the replied-to author too (never the author themself) unless ``allowed``
+        is given without ``replied_user`` true: absent, a reply pings, as in Discord's client."""
+        replied = (message.get("referenced_message") or {}).get("author") or {}
+        ping_replied = allowed is None or bool(allowed.get("replied_user"))
         if allowed is None:
             allowed = {"parse": ["users"] if "webhook_id" in message else list(_EVERYTHING)}
         parse = set(allowed.get("parse") or [])
@@ -640,6 +722,15 @@ class World:
         for user_id in dict.fromkeys(_USER_MENTION.findall(content)):
             if int(user_id) in self.users and ("users" in parse or user_id in users):
                 mentions.append(self._mentioned_user(int(user_id), guild))
+        replied_id = str(replied.get("id") or "")
+        if (
+            ping_replied
+            and replied_id.isdigit()
+            and int(replied_id) in self.users
+            and int(replied_id) != author
+            and all(m["id"] != replied_id for m in mentions)
+        ):
+            mentions.append(self._mentioned_user(int(replied_id), guild))
         message["mentions"] = mentions
         message["mention_roles"] = [
             role_id
@@ -654,9 +745,7 @@ class World:
         """A mentioned user, with their (partial) member in a guild message."""
         payload = self.users[user_id].payload()
         if guild is not None and user_id in guild.members:
-            member = self.member_payload(guild, guild.members[user_id])
-            del member["user"]
-            payload["member"] = member
+            payload["member"] = self.partial_member(guild, user_id)
         return payload
 
     def _apply(

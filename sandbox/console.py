@@ -1,10 +1,13 @@
 """A terminal REPL on top of the emulator: be a member of the test server and talk to the bot.
 
 ``python bot.py sandbox`` runs the real bot against the emulator and hands the terminal to
-``run_console``. Type ``/advice purpose`` or ``/journal list point:purpose`` (options as
-``name:value``, quote values with spaces), press buttons by number, fill in modals field by field.
-``name:?`` asks the bot's autocomplete for that option. ``help`` lists what is registered;
-``quit`` or end of input leaves.
+``run_console``. Type ``/advice purpose`` or ``/decide leaning:leaning yes why:Impact matters``
+(options as ``name:value``; as in Discord's client a value runs until the next `` name:`` naming
+another of the command's options, and quotes still work), press buttons by number, fill in
+modals field by field. ``name:?`` asks the bot's autocomplete for that option. ``@Crossroads
+<text>`` (the bot's name, or ``@bot``) posts in the current channel mentioning the bot, whose
+public answer shows as it arrives. ``help`` lists what is registered; ``quit`` or end of input
+leaves.
 
 Lines starting with ``:`` talk to the console itself rather than the bot: ``:time +7d`` moves the
 bot's clock (so a year of DM check-ins arrives in minutes), ``:reply <text>`` writes a plain DM to
@@ -34,10 +37,9 @@ import logging
 import math
 import os
 import re
-import shlex
 import sys
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -54,6 +56,7 @@ LOADING = 1 << 7
 EMBED_WIDTH = 76
 DM_POLL_SECONDS = 0.25  # how often DMs and channel posts are looked for
 RECENT_POSTS = 10  # what :channel lists
+REPLY_SNIPPET = 60  # characters of the message a reply answers, shown above it
 ANSWER_TIMEOUT = 15.0  # deferred answers may take a while (charts)
 QUIET_TIMEOUT = 5.0  # a deferred update that may never show anything
 SETTLE_QUIET_SECONDS = 0.3  # at the end of input: no request for this long means the bot is done
@@ -500,6 +503,9 @@ def render_message(
     if flags & EPHEMERAL:
         header.append((" (only you can see this)", DIM))
     body: list[Line] = []
+    reference = message.get("referenced_message")
+    if isinstance(reference, dict):
+        body.append(_replied_line(reference, display))
     if flags & LOADING:
         body.append([(f"{author} is thinking…", DIM)])
     if message.get("content"):
@@ -518,6 +524,16 @@ def render_message(
         body.append([(buttons, PLAIN)])
     lines = [[("┌ ", PLAIN), *header], *([("│ ", PLAIN), *line] for line in body), [("└", PLAIN)]]
     return "\n".join(_paint(line, display.ansi) for line in lines)
+
+
+def _replied_line(reference: dict[str, JSON], display: Display) -> Line:
+    """``↪ ada: should I do a PhD?``: the message a reply answers, on one short line."""
+    name = (reference.get("author") or {}).get("username") or "someone"
+    first = str(reference.get("content") or "").strip().split("\n")[0]
+    text = _text(_inline(first, PLAIN, display, [])) if first else "(no text)"
+    if len(text) > REPLY_SNIPPET:
+        text = text[: REPLY_SNIPPET - 1].rstrip() + "…"
+    return [(f"↪ {name}: {text}", DIM)]
 
 
 def render_post(
@@ -650,14 +666,87 @@ def _leaves(node: dict[str, JSON], path: tuple[str, ...] = ()) -> list[tuple[lis
     return [leaf for sub in subs for leaf in _leaves(sub, path)]
 
 
-def parse_command(line: str) -> tuple[str, dict[str, str]]:
-    """``/config channel channel:#general`` -> ("config channel", {"channel": "#general"})."""
-    tokens = shlex.split(line.strip().lstrip("/"))
-    words = [t for t in tokens if ":" not in t]
-    options = dict(t.split(":", 1) for t in tokens if ":" in t)
+_WORD = re.compile(r"\s*(\S+)")
+_OPTION_START = re.compile(r"(?<!\S)([\w-]+):")
+_QUOTES = "\"'"
+
+
+def parse_command(
+    line: str, commands: Sequence[Mapping[str, JSON]] = ()
+) -> tuple[str, dict[str, str]]:
+    """``/decide leaning:leaning yes why:Impact matters`` -> ("decide", {"leaning": "leaning
+    yes", "why": "Impact matters"}), as Discord's client reads it.
+
+    The words before the first ``name:`` are the command and its subcommands. A value runs
+    until the next `` name:`` that names another of the command's options not given yet (with
+    ``commands``, the registered definitions; without, any ``name:``), so it may hold spaces
+    and colons. A value in quotes ends at its closing quote (``why:"a: b"``).
+    """
+    text = line.strip().lstrip("/")
+    words: list[str] = []
+    pos = 0
+    while (word := _WORD.match(text, pos)) and ":" not in word[1] and word[1][0] not in _QUOTES:
+        words.append(word[1])
+        pos = word.end()
     if not words:
         raise ValueError("type a command, like /help")
+    rest = text[pos:].strip()
+    if rest and not _OPTION_START.match(rest):
+        raise ValueError(f"cannot read {rest.split()[0]!r}: write options as name:value")
+    known = _option_names(commands, words)
+    options: dict[str, str] = {}
+    at = 0
+    while at < len(rest):
+        start = _OPTION_START.match(rest, at)
+        assert start is not None  # the loop only stops here at an option's name
+        name, value_at = start[1], start.end()
+        end, value = _option_value(rest, value_at, known, options.keys() | {name})
+        options[name] = value
+        at = end
     return " ".join(words), options
+
+
+def _option_value(rest: str, at: int, known: set[str] | None, taken: set[str]) -> tuple[int, str]:
+    """Where the value starting at ``at`` ends (the next option's name, or the end) and the
+    value itself, unquoted."""
+
+    def next_option(start: int) -> int:
+        for found in _OPTION_START.finditer(rest, start):
+            name = found[1]
+            if name not in taken and (known is None or name in known):
+                return found.start()
+        return len(rest)
+
+    quote = rest[at : at + 1]
+    if quote and quote in _QUOTES:
+        close = rest.find(quote, at + 1)
+        if close != -1:
+            end = next_option(close + 1)
+            if not rest[close + 1 : end].strip():  # nothing but the quoted value
+                return end, rest[at + 1 : close]
+    end = next_option(at)
+    return end, rest[at:end].strip()
+
+
+def _option_names(commands: Sequence[Mapping[str, JSON]], words: list[str]) -> set[str] | None:
+    """The option names of the command ``words`` name, or None when it is not known."""
+    node: Mapping[str, JSON] | None = next(
+        (c for c in commands if c.get("name") == words[0] and c.get("type", 1) == 1), None
+    )
+    for word in words[1:]:
+        if node is None:
+            return None
+        node = next(
+            (
+                o
+                for o in node.get("options") or []
+                if o.get("name") == word and o.get("type") in (1, 2)
+            ),
+            None,
+        )
+    if node is None:
+        return None
+    return {o["name"] for o in node.get("options") or [] if o.get("type") not in (1, 2)}
 
 
 _TIME_EXAMPLE = "e.g. :time +7d, +3h, +30m, +2w, +1d12h, or +1w x52 for a year week by week"
@@ -693,13 +782,16 @@ def parse_advance(spec: str) -> tuple[timedelta, int]:
 WELCOME = (
     "You are a member of the test server. Type a slash command (/help), a number to press a "
     "button, `help` to list everything, `quit` to leave.\n"
-    "Console: `:time +7d` moves the bot's clock, `:reply <text>` writes to the bot in DMs, "
+    "Console: `@bot <text>` mentions the bot in the current channel, `:time +7d` moves the "
+    "bot's clock, `:reply <text>` writes to the bot in DMs, "
     "`:dms off` / `:dms on` closes or opens your DMs, `:as bob` acts as another member, "
     "`:in #reflections` runs commands in another channel, `:channel` shows a channel's posts."
 )
 CONSOLE_HELP = """Console commands (they talk to the console, not the bot):
   :time +7d       move the bot's clock forward (+30m, +3h, +2w, +1d12h) and show the DMs that
                   arrive; add a repeat to step through time, e.g. :time +1w x52 for a year
+  @Crossroads <text>  post <text> in the current channel mentioning the bot (@bot <text>
+                  too); its public answer shows as it arrives
   :reply <text>   write a plain DM to the bot, e.g. to answer a check-in
   :dms off|on     close or open your DMs to the bot
   :as <name>      act as another member of the server: an ordinary one (no Manage Server),
@@ -729,6 +821,7 @@ class _State:
     pending_choices: tuple[str, dict[str, str], str, list[dict[str, JSON]]] | None = None
     seen: set[str] = field(default_factory=set)  # messages shown, or never to be shown
     dms_shown: int = 0  # DMs from the bot printed so far
+    posts_shown: int = 0  # the bot's posts in the server's channels printed so far
     zone: str | None = None  # the member's zone as last reported
     dms_closed: set[int] = field(default_factory=set)  # members who closed them with :dms off
     violations_shown: int = 0  # the emulator's violations printed so far
@@ -820,24 +913,25 @@ class _Console:
                 self._zone_failed = True
         names = {f"<#{c['id']}>": f"#{c['name']}" for c in self._channels()}
         names.update({f"<@{i}>": f"@{name}" for name, i in self.members.items()})
+        names[f"<@{self.emu.bot_user_id}>"] = f"@{self.emu.bot_name}"
         return Display(ansi=self.ansi, zone=self.state.zone, now=self.now(), names=names)
 
     async def handle(self, line: str) -> None:
         try:
             if line in ("?", "help", "commands"):
-                commands = (
-                    self.emu.registered_commands(self.guild_id) + self.emu.registered_commands()
-                )
-                self.say(render_commands(commands) + "\n\n" + CONSOLE_HELP)
+                self.say(render_commands(self._commands()) + "\n\n" + self._console_help())
             elif line.isdigit():
                 await self.pick(int(line))
             elif line.startswith("/"):
                 await self.command(line)
             elif line.startswith(":"):
                 await self.console_command(line[1:].strip())
+            elif (text := self._addressed(line)) is not None:
+                await self.mention(text)
             else:
                 self.say(
-                    "✗ Commands start with /, e.g. /help; `:reply <text>` writes to the bot in "
+                    f"✗ Commands start with /, e.g. /help; `@{self.emu.bot_name} <text>` "
+                    "writes to the bot in this channel; `:reply <text>` writes to the bot in "
                     "DMs. Type `help` to list everything."
                 )
         except (LookupError, ValueError, PermissionError, DidNotRespond) as error:
@@ -863,7 +957,7 @@ class _Console:
         elif name == "channel":
             await self.list_posts(rest)
         elif name in ("help", "commands", "?", ""):
-            self.say(CONSOLE_HELP)
+            self.say(self._console_help())
         else:
             raise ValueError(
                 f"there is no console command :{name}; try :time +7d, :reply <text>, "
@@ -922,10 +1016,40 @@ class _Console:
         if self.state.dms_shown == before:
             self.say("(the bot has not answered)")
 
+    def _addressed(self, line: str) -> str | None:
+        """What follows ``@Crossroads`` (the bot's name, any case) or ``@bot`` at the start of
+        the line, or None when the line does not start with either."""
+        head, _, rest = line.partition(" ")
+        if head.lower() in (f"@{self.emu.bot_name}".lower(), "@bot"):
+            return rest.strip()
+        return None
+
+    async def mention(self, text: str) -> None:
+        """Post ``<@bot> text`` in the current channel, as a member mentioning the bot, and
+        show the bot's public answer when it comes."""
+        if not text:
+            raise ValueError(
+                f"say what to write, e.g. @{self.emu.bot_name} should I become a researcher?"
+            )
+        before = self.state.posts_shown
+        sent = await self.emu.mention_bot(self.user_id, self.channel_id, text.replace("\\n", "\n"))
+        self.state.seen.add(str(sent["id"]))
+        await self.settle()
+        await self.show_news()
+        if self.state.posts_shown == before:
+            self.say("(the bot has not answered)")
+
+    def _commands(self) -> list[dict[str, JSON]]:
+        """The commands a member here could type: the server's own, then the global ones."""
+        return self.emu.registered_commands(self.guild_id) + self.emu.registered_commands()
+
+    def _console_help(self) -> str:
+        return CONSOLE_HELP.replace("@Crossroads", f"@{self.emu.bot_name}")
+
     # --- talking to the bot ---
 
     async def command(self, line: str) -> None:
-        name, options = parse_command(line)
+        name, options = parse_command(line, self._commands())
         self.state.pending_choices = None
         asked = [k for k, v in options.items() if v.startswith("?")]
         if asked:
@@ -1084,6 +1208,7 @@ class _Console:
                 if actions(message):
                     self.state.current = message
             self.state.dms_shown += len(dms)
+            self.state.posts_shown += len(posts)
 
     def show_violations(self) -> None:
         """Each rule the bot broke since the last look: a developer trying their change should

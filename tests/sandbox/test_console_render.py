@@ -398,6 +398,57 @@ def test_parse_command_handles_quotes_and_paths() -> None:
         parse_command("/")
 
 
+DECIDE = {
+    "name": "decide",
+    "type": 1,
+    "options": [{"name": "leaning", "type": 3}, {"name": "why", "type": 3}],
+}
+JOURNAL = {
+    "name": "journal",
+    "type": 1,
+    "options": [{"name": "edit", "type": 1, "options": [{"name": "entry", "type": 3}]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("line", "parsed"),
+    [
+        (
+            "/decide leaning:leaning yes why:Impact matters more than pay",
+            ("decide", {"leaning": "leaning yes", "why": "Impact matters more than pay"}),
+        ),
+        # A word with a colon that names no other option is part of the value.
+        ("/decide leaning:no why:note: pay", ("decide", {"leaning": "no", "why": "note: pay"})),
+        (
+            "/decide why:why: is hard leaning:no",
+            ("decide", {"why": "why: is hard", "leaning": "no"}),
+        ),
+        (
+            '/decide why:"a leaning: b" leaning:no',
+            ("decide", {"why": "a leaning: b", "leaning": "no"}),
+        ),
+        ("/decide why:it's fine", ("decide", {"why": "it's fine"})),
+        ("/decide leaning:yes why:", ("decide", {"leaning": "yes", "why": ""})),
+        ("/journal edit entry:?my first", ("journal edit", {"entry": "?my first"})),
+        ("/help", ("help", {})),
+    ],
+)
+def test_option_values_run_to_the_next_option_as_in_discords_client(
+    line: str, parsed: tuple[str, dict[str, str]]
+) -> None:
+    assert parse_command(line, [DECIDE, JOURNAL]) == parsed
+
+
+def test_without_definitions_any_name_starts_an_option() -> None:
+    assert parse_command("/decide leaning:leaning yes why:it fits") == (
+        "decide",
+        {"leaning": "leaning yes", "why": "it fits"},
+    )
+    assert parse_command("/decide why:a b note: c")[1] == {"why": "a b", "note": "c"}
+    with pytest.raises(ValueError, match="name:value"):
+        parse_command('/decide "leaning:yes"')
+
+
 async def test_scripted_session(emu: Emulator, bot: SandboxBot, world: dict[str, int]) -> None:  # noqa: F811
     script = "\n".join(
         [
@@ -449,3 +500,18 @@ def test_mentions_read_as_names_where_known() -> None:
     )
     ansi = render_markdown("in <#5>", Display(ansi=True, names=names))
     assert ansi == "in " + styled("#reflections", "1")
+
+
+def test_a_reply_shows_what_it_answers_on_one_short_line() -> None:
+    asked = {"author": {"username": "ada"}, "content": "<@9> is **a PhD** worth it?\nsecond line"}
+    reply = {"author": {"username": "Crossroads"}, "content": "Yes", "referenced_message": asked}
+    display = Display(names={"<@9>": "@Crossroads"})
+    assert render_message(reply, display) == (
+        "┌ Crossroads\n│ ↪ ada: @Crossroads is a PhD worth it?\n│ Yes\n└"
+    )
+    long = {**reply, "referenced_message": {**asked, "content": "word " * 30}}
+    line = render_message(long).splitlines()[1]
+    assert line.startswith("│ ↪ ada: word word") and line.endswith("…")
+    assert len(line) <= len("│ ↪ ada: ") + 60
+    gone = {**reply, "referenced_message": {"author": {"username": "bob"}, "content": ""}}
+    assert "│ ↪ bob: (no text)" in render_message(gone)

@@ -27,6 +27,7 @@ class FakeEmulator:
     files, and a server with one quiet channel."""
 
     bot_user_id = BOT
+    bot_name = "Crossroads"
     response_deadline = 3.0
 
     def __init__(self) -> None:
