@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from advice.chat import (
     CONFIDENT_SCORE,
@@ -379,6 +381,26 @@ def test_hostile_input_does_not_raise(text: str) -> None:
             word.encode("utf-8")  # no lone surrogate reaches an answer
             assert "@" not in word and "<" not in word
     result.because.encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(),
+            st.sampled_from(["money", "Ph.D.", "center of", "attention", "```", "@everyone"]),
+            st.text(alphabet=st.characters(exclude_categories=()), max_size=50),  # surrogates too
+        ),
+        max_size=8,
+    )
+)
+def test_any_text_gets_a_well_formed_answer_and_the_same_one_again(parts: list[str]) -> None:
+    text = " ".join(parts)
+    result = matcher().match(text)
+    assert len(result.points) <= 2
+    assert result.confident == bool(result.points and result.points[0].score >= CONFIDENT_SCORE)
+    assert all(point.words for point in result.points)
+    assert matcher().match(text) == result
 
 
 def test_long_messages_are_read_up_to_the_limit() -> None:
