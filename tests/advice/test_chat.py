@@ -26,9 +26,11 @@ MESSAGES = Path(__file__).with_name("chat_messages.yaml")
 SLUGS = ("purpose", "autonomy", "decades", "money", "fame", "obscurity")
 
 # Floors just under what the shipped cues reach (bench/chat.py prints the figures): a change to
-# the cues or the matcher that loses more than a message or two fails here.
+# the cues or the matcher that loses more than a message or two fails here. Reached: tuned part
+# 97.1 % (101/104); held-out part 91.8 % (45/49), evaluated once, after the cues were tuned;
+# off-topic 100 % (30/30) and 93.3 % (14/15).
 TUNE_TOP1_FLOOR = 0.95
-HELD_OUT_TOP1_FLOOR = 0.00  # set from the one evaluation of the held-out part
+HELD_OUT_TOP1_FLOOR = 0.89
 OFF_TOPIC_FLOOR = 0.90
 
 
