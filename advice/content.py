@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +33,38 @@ POINT_TEXT_MAX = 3000
 # `/advice` holds at most 25 subcommands (one is `overview`); `/reflect point:` at most 25 choices.
 MAX_POINTS = 24
 RESERVED_SLUGS = frozenset({"overview"})
+# Cues: the words and phrases in a member's message that point to a point (advice/chat.py).
+CUES_MAX = 150
+CUE_MAX_CHARS = 40
+CUE_MAX_WORDS = 4
+CUE_WEIGHT_MAX = 3.0
+# Words that every point is about, so none of them may pick one: a cue made of one of these alone
+# is refused. A longer phrase that contains one ("research direction") is a cue like any other.
+GENERIC_CUES = frozenset(
+    {
+        "ai",
+        "artificial intelligence",
+        "machine learning",
+        "ml",
+        "research",
+        "researcher",
+        "researchers",
+        "researching",
+        "science",
+        "scientist",
+        "scientists",
+        "career",
+        "careers",
+        "job",
+        "jobs",
+        "work",
+        "should",
+        "should i",
+    }
+)
+# Words (letters and digits in any script) joined by single spaces, hyphens or apostrophes.
+_CUE_TEXT = re.compile(r"[^\W_]+(?:['’ -][^\W_]+)*")
+_CUE_WORD_SEPARATORS = re.compile(r"['’ -]")
 
 
 def _one_line(value: str) -> str:
@@ -53,6 +86,22 @@ def _paragraphs(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _cue_item(value: Any) -> Any:
+    """Let a cue be written as `- phrase` (weight 1) or as `- phrase: weight`."""
+    if isinstance(value, str):
+        return {"text": value}
+    if isinstance(value, dict) and len(value) == 1:
+        ((text, weight),) = value.items()
+        if isinstance(text, str):
+            return {"text": text, "weight": weight}
+    if not isinstance(value, Cue):
+        raise ValueError(
+            "a cue is a word or phrase, or one 'phrase: weight' pair "
+            "(quote a cue that YAML reads as a number or yes/no)"
+        )
+    return value
+
+
 Line25 = Annotated[str, Field(min_length=1, max_length=25), AfterValidator(_one_line)]
 Line60 = Annotated[str, Field(min_length=1, max_length=60), AfterValidator(_one_line)]
 Line100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_one_line)]
@@ -67,6 +116,32 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+class Cue(_Model):
+    """A word or phrase that, found in a member's message, points to its point by `weight`."""
+
+    text: str = Field(min_length=1, max_length=CUE_MAX_CHARS)
+    weight: float = Field(default=1.0, gt=0, le=CUE_WEIGHT_MAX)
+
+    @field_validator("text")
+    @classmethod
+    def _words(cls, text: str) -> str:
+        text = " ".join(text.split())
+        if not _CUE_TEXT.fullmatch(text):
+            raise ValueError(
+                f"cue {text!r} must be words (letters, digits) joined by spaces, hyphens "
+                "or apostrophes"
+            )
+        words = len(_CUE_WORD_SEPARATORS.split(text))
+        if words > CUE_MAX_WORDS:
+            raise ValueError(f"cue {text!r} has {words} words; at most {CUE_MAX_WORDS} allowed")
+        if text.lower() in GENERIC_CUES:
+            raise ValueError(f"cue {text!r} is shared by every point, so it cannot pick one")
+        return text
+
+
+CueItem = Annotated[Cue, BeforeValidator(_cue_item)]
+
+
 class Point(_Model):
     """One point of the essay: its text, and what the member is asked about it."""
 
@@ -79,6 +154,7 @@ class Point(_Model):
     advice: Annotated[tuple[Paragraph, ...], BeforeValidator(_paragraphs), Field(min_length=1)]
     prompts: tuple[Line200, ...] = Field(min_length=2, max_length=3)
     revisit_prompt: Line200
+    cues: tuple[CueItem, ...] = Field(default=(), max_length=CUES_MAX)
 
     @field_validator("slug")
     @classmethod
@@ -94,6 +170,17 @@ class Point(_Model):
         if length > ADVICE_MAX:
             raise ValueError(f"advice is {length} characters; at most {ADVICE_MAX} allowed")
         return advice
+
+    @field_validator("cues")
+    @classmethod
+    def _cues_distinct(cls, cues: tuple[Cue, ...]) -> tuple[Cue, ...]:
+        seen: dict[str, int] = {}
+        for index, cue in enumerate(cues):
+            key = cue.text.lower()
+            if key in seen:
+                raise ValueError(f"cues.{index} {cue.text!r} duplicates cues.{seen[key]}")
+            seen[key] = index
+        return cues
 
     @model_validator(mode="after")
     def _fits_one_embed(self) -> Point:
@@ -215,6 +302,7 @@ def _from_validation_error(path: Path, error: ValidationError) -> ContentError:
     first = error.errors()[0]
     # The reader edits YAML, where every sequence is a list; Python's tuple is our detail.
     detail = first["msg"].removeprefix("Value error, ").replace("Tuple should", "List should")
+    detail = detail.replace("a valid tuple", "a list")
     detail = detail.replace(" after validation", "")
     if error.error_count() > 1:
         detail += f" (and {error.error_count() - 1} more)"

@@ -7,11 +7,14 @@ import yaml
 from pydantic import ValidationError
 
 from advice.content import (
+    CUES_MAX,
     DEFAULT_CONTENT_PATH,
     EMBED_FIELD_VALUE_MAX,
+    GENERIC_CUES,
     POINT_TEXT_MAX,
     Content,
     ContentError,
+    Cue,
     UnknownPoint,
     default_content,
     load_content,
@@ -92,6 +95,16 @@ def test_shipped_points_fit_one_embed_with_room_to_spare() -> None:
         assert 2 <= len(point.prompts) <= 3
 
 
+def test_every_shipped_point_has_cues() -> None:
+    for point in load_content().points:
+        assert 20 <= len(point.cues) <= CUES_MAX, point.slug
+        assert all(isinstance(cue, Cue) and 0 < cue.weight <= 3 for cue in point.cues)
+
+
+def test_the_generic_cues_are_what_every_point_is_about() -> None:
+    assert {"ai", "research", "researcher", "career", "should i"} <= GENERIC_CUES
+
+
 def test_point_lookup_and_unknown_point() -> None:
     content = load_content()
     assert content.point("decades").title == "Science takes decades"
@@ -138,6 +151,45 @@ def test_a_seventh_point_loads(tmp_path: Path, shipped: dict[str, Any]) -> None:
     assert content.slugs == (*SLUGS, "health")
     assert content.point("health").advice == ("A single paragraph is accepted as well as a list.",)
     assert content.point("health").emoji is None
+    assert content.point("health").cues == ()
+
+
+def test_cues_are_phrases_with_an_optional_weight(tmp_path: Path, shipped: dict[str, Any]) -> None:
+    shipped["points"][3]["cues"] = ["salary", {"pay cut": 2}, {"pay": 0.5}, "  six   figures "]
+    cues = load_content(write(tmp_path, shipped)).point("money").cues
+    assert cues == (
+        Cue(text="salary", weight=1.0),
+        Cue(text="pay cut", weight=2.0),
+        Cue(text="pay", weight=0.5),
+        Cue(text="six figures", weight=1.0),
+    )
+
+
+@pytest.mark.parametrize(
+    ("cues", "expected"),
+    [
+        (["research"], "points.3.cues.0.text: cue 'research' is shared by every point"),
+        (["Should I"], "points.3.cues.0.text: cue 'Should I' is shared by every point"),
+        (["AI"], "points.3.cues.0.text: cue 'AI' is shared by every point"),
+        (["money!"], "points.3.cues.0.text: cue 'money!' must be words (letters, digits)"),
+        (["a b c d e"], "points.3.cues.0.text: cue 'a b c d e' has 5 words; at most 4 allowed"),
+        (["x" * 41], "points.3.cues.0.text: String should have at most 40 characters"),
+        ([""], "points.3.cues.0.text: String should have at least 1 character"),
+        ([{"money": 0}], "points.3.cues.0.weight: Input should be greater than 0"),
+        ([{"money": 4}], "points.3.cues.0.weight: Input should be less than or equal to 3"),
+        ([{"money": "lots"}], "points.3.cues.0.weight: Input should be a valid number"),
+        (["money", "Money"], "points.3.cues: cues.1 'Money' duplicates cues.0"),
+        ([12], "points.3.cues.0: a cue is a word or phrase, or one 'phrase: weight' pair"),
+        ([True], "points.3.cues.0: a cue is a word or phrase"),
+        ([None], "points.3.cues.0: a cue is a word or phrase"),
+        ([{"a": 1, "b": 2}], "points.3.cues.0: a cue is a word or phrase"),
+        ("money", "points.3.cues: Input should be a list"),
+        ([f"w{n}" for n in range(CUES_MAX + 1)], "points.3.cues: List should have at most"),
+    ],
+)
+def test_bad_cues(tmp_path: Path, shipped: dict[str, Any], cues: Any, expected: str) -> None:
+    shipped["points"][3]["cues"] = cues
+    assert f": {expected}" in load_error(write(tmp_path, shipped))
 
 
 # Bad files
