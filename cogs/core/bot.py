@@ -164,6 +164,10 @@ class CrossroadsBot(commands.AutoShardedBot):
             self.shard_count,
         )
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No text commands: a message that mentions the bot is conversation (cogs.chat), not
+        a prefix (discord.py's default would look each one up as a command)."""
+
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type in (
             discord.InteractionType.component,

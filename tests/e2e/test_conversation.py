@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from cogs.chat.fair_use import ANSWERS_PER_WINDOW
-from db.models import Reflection
 from db.journal import marks
+from db.models import Reflection
 from tests.e2e.conftest import World, answer, text_of
 
 JSON = dict[str, Any]
@@ -36,9 +36,7 @@ def route_of(message: JSON, route: str) -> str:
 async def dm(world: World, user_id: int, text: str) -> JSON:
     """The member writes to the bot; the bot's answer."""
     sent = await world.emulator.send_dm(user_id, text)
-    return await world.emulator.wait_for_message(
-        world.emulator.dm_channel_id(user_id), after=sent
-    )
+    return await world.emulator.wait_for_message(world.emulator.dm_channel_id(user_id), after=sent)
 
 
 async def stored_reflections(world: World) -> int:
@@ -94,7 +92,9 @@ async def test_nobody_else_can_keep_or_rate_your_message(world: World) -> None:
 async def test_another_question_and_the_other_points(world: World) -> None:
     reply = await dm(world, world.alice, MONEY_AND_PHD)
     first = text_of(reply)
-    more = await (await world.emulator.click(world.alice, reply, route_of(reply, "chat-more"))).message()
+    more = await (
+        await world.emulator.click(world.alice, reply, route_of(reply, "chat-more"))
+    ).message()
     assert text_of(more) != first and "Think about" in text_of(more)
     picked = await (
         await world.emulator.select(world.alice, more, route_of(more, "chat-pick"), ["fame"])
@@ -136,7 +136,9 @@ async def test_fair_use_ten_answers_a_minute_then_one_note_then_quiet(world: Wor
         await world.emulator.send_dm(world.alice, f"money worry number {n}")
     bot_id = str(world.emulator.bot_user_id)
     for _ in range(200):  # the bot answers in its own time; wait for its answers to settle
-        answers = [m for m in world.emulator.dm_messages(world.alice) if m["author"]["id"] == bot_id]
+        answers = [
+            m for m in world.emulator.dm_messages(world.alice) if m["author"]["id"] == bot_id
+        ]
         if len(answers) >= ANSWERS_PER_WINDOW + 1:
             break
         await world.emulator.wait_for_message(channel, after=answers[-1] if answers else None)
@@ -155,14 +157,17 @@ async def test_a_mention_gets_a_short_public_reply_that_pings_nobody(world_any_d
     reply = await world.emulator.wait_for_message(world.channel_id, after=asked)
     assert reply["message_reference"]["message_id"] == asked["id"]
     assert reply["mentions"] == [] and not reply["mention_everyone"]
-    assert reply["allowed_mentions"] == {"parse": [], "replied_user": False}
+    # Nothing parsed, and the replied-to author not pinged (Discord's default is false).
+    assert reply["allowed_mentions"]["parse"] == []
+    assert not reply["allowed_mentions"].get("replied_user", False)
     assert len(reply["content"]) < 400
     # The Reflect button opens the presser's own private form.
-    reflect = [c for c in custom_ids(reply) if c.startswith("cr:reflect:")][0]
+    reflect = next(c for c in custom_ids(reply) if c.startswith("cr:reflect:"))
     modal = await (await world.emulator.click(world.bob, reply, reflect)).modal()
     assert modal["custom_id"].startswith("cr:reflect:")
-    read = [c for c in custom_ids(reply) if c.startswith("cr:chat-read:")][0]
+    read = next(c for c in custom_ids(reply) if c.startswith("cr:chat-read:"))
     private = await world.emulator.click(world.bob, reply, read)
+    assert "Think about" in text_of(await private.message())
     assert private.is_ephemeral()
     assert await stored_reflections(world) == 0
 
@@ -192,7 +197,7 @@ async def test_moderators_can_switch_mention_answers_off_or_keep_them_to_a_chann
 async def test_bots_webhooks_and_plain_messages_are_not_answered(world: World) -> None:
     other_bot = world.emulator.add_user("otherbot", bot=True)
     world.emulator.add_member(world.guild_id, other_bot)
-    before = world.emulator.message_create_requests()
+    before = world.emulator.message_create_requests
     await world.emulator.send_message(
         other_bot, world.channel_id, f"<@{world.emulator.bot_user_id}> money"
     )
@@ -202,7 +207,7 @@ async def test_bots_webhooks_and_plain_messages_are_not_answered(world: World) -
     await world.emulator.send_message(world.alice, world.channel_id, "money, no mention")
     asked = await world.emulator.mention_bot(world.alice, world.channel_id, "money")
     reply = await world.emulator.wait_for_message(world.channel_id, after=asked)
-    assert world.emulator.message_create_requests() == before + 1  # only the real mention
+    assert world.emulator.message_create_requests == before + 1  # only the real mention
     assert reply["message_reference"]["message_id"] == asked["id"]
 
 
@@ -216,7 +221,7 @@ async def test_a_checkin_reply_offers_a_rating_and_a_way_out(world_any_db: World
     routes = custom_ids(saved)
     assert sum(c.startswith("cr:entry-rate:") for c in routes) == 5
     rated = await (
-        await world.emulator.click(world.alice, saved, [c for c in routes if c.endswith(":5")][0])
+        await world.emulator.click(world.alice, saved, next(c for c in routes if c.endswith(":5")))
     ).message()
     assert "Rated 5/5" in rated["content"]
     # A second message that was really a question: out of the reflection, into conversation.
