@@ -102,8 +102,10 @@ class BareBot(discord.Client):
             chart = discord.File(io.BytesIO(CHART_BYTES), "progress.png")
             await interaction.edit_original_response(attachments=[chart])
 
-        for command in (advice, reflect, journal, progress):
-            self.tree.add_command(command)
+        self.tree.add_command(advice)
+        self.tree.add_command(reflect)
+        self.tree.add_command(journal)
+        self.tree.add_command(progress)
 
     async def setup_hook(self) -> None:
         await self.tree.sync()  # a fresh emulator knows no commands
@@ -115,7 +117,9 @@ class BareBot(discord.Client):
         if interaction.type is discord.InteractionType.modal_submit:
             await interaction.response.send_message("saved", ephemeral=True)
         elif interaction.type is discord.InteractionType.component:
-            page = int(str((interaction.data or {}).get("custom_id", "page:0")).split(":")[1])
+            data = interaction.data
+            custom_id = data.get("custom_id", "page:0") if data is not None else "page:0"
+            page = int(str(custom_id).split(":")[1])
             await interaction.response.edit_message(content=f"page {page}", view=_page_view(page))
 
 

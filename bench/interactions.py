@@ -1,7 +1,7 @@
 """Benchmark /advice, /reflect and /journal end to end: Crossroads against a bare discord.py bot.
 
 Each bot runs in a process of its own (Crossroads as ``python bot.py run``, the baseline as
-``python bench/bare_bot.py``, see bench/_harness.py); this process runs the Discord emulator
+``python bench/bare_bot.py``, see bench/harness/); this process runs the Discord emulator
 (spec validation on) and the load, and times each interaction from just before the emulator
 dispatches it to when the bot's final answer reaches the emulator. Measured, for each bot:
 
@@ -61,42 +61,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from _harness import (
-    BARE,
-    CROSSROADS,
-    DEFAULT_PG_URL,
-    FIRST_USER_ID,
-    PER_PAGE,
-    BenchEmulator,
-    BotProcess,
+from harness.bot_names import PER_PAGE
+from harness.bots import BARE, CROSSROADS, BotProcess
+from harness.database import DEFAULT_PG_URL, postgres_dsn, reset_postgres_schema
+from harness.emulator import FIRST_USER_ID, BenchEmulator, Place, Problems, build_world
+from harness.journals import Journals, Writer, load_postgresql, load_sqlite
+from harness.machine import load_average, machine_line
+from harness.operations import (
     JournalPage,
-    Journals,
     OpenForm,
-    Place,
-    Problems,
-    Stats,
-    Writer,
     advice,
-    build_world,
     closed_loop,
-    cpu_seconds,
     forget_page,
     journal_list,
     journal_page,
-    journal_size,
-    keep_logs,
-    load_average,
-    load_postgresql,
-    load_sqlite,
-    machine_line,
     open_loop,
     open_reflection,
-    postgres_dsn,
-    reflection_length,
-    reset_postgres_schema,
+    stop_session,
     submit_reflection,
-    text_of_length,
 )
+from harness.processes import cpu_seconds, keep_logs
+from harness.stats import Stats
+from harness.texts import journal_size, reflection_length, text_of_length
 
 from advice.content import load_content
 from db import Database
@@ -337,13 +323,7 @@ async def run_session(
                         forget_page(emulator, first)
     finally:
         gc.unfreeze()
-        if bot is not None:
-            code = await bot.stop()
-            if code not in (0, -15):
-                session.setup.error("bot exit", f"the {kind} bot exited with {code}")
-            for line in bot.problems()[:5]:
-                session.setup.error("bot log", line)
-        await emulator.stop()
+        await stop_session(bot, emulator, session.setup)
     return session
 
 

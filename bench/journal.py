@@ -5,7 +5,7 @@ Data: ``--rows`` reflections (a million) from about ten thousand members whose j
 realistic, varied sizes (log-normal, median 60 entries, up to 600; some decisions each),
 spread over a year and interleaved in time as real writing is, with realistic text lengths
 (log-normal, median 300 characters). Each member's texts are encrypted with their id bound
-(see bench/_harness.py ``Journals``). The schema comes from the Alembic migrations; rows are
+(see bench/harness/journals.py). The schema comes from the Alembic migrations; rows are
 bulk-loaded (sqlite3 executemany, asyncpg COPY) and analyzed.
 
 1. Queries, through the real ``Database`` and query functions, on each backend, each iteration
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -49,43 +50,27 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from _harness import (
-    BARE,
-    CROSSROADS,
-    DEFAULT_PG_URL,
-    FIRST_USER_ID,
-    PER_PAGE,
-    BenchEmulator,
-    BotProcess,
-    Journals,
-    Place,
-    Problems,
-    Stats,
-    Writer,
-    advice,
-    build_world,
-    journal_size,
-    load_average,
-    load_postgresql,
-    load_sqlite,
-    machine_line,
-    postgres_dsn,
-    progress,
-    record,
-)
+from harness.bot_names import PER_PAGE, chart_samples, member_zone
+from harness.bots import BARE, CROSSROADS, BotProcess
+from harness.database import DEFAULT_PG_URL, postgres_dsn
+from harness.emulator import FIRST_USER_ID, BenchEmulator, Place, Problems, build_world
+from harness.journals import Journals, Writer, load_postgresql, load_sqlite
+from harness.machine import load_average, machine_line
+from harness.operations import advice, progress, record, stop_session
+from harness.stats import Stats
+from harness.texts import journal_size
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 
 from advice.content import Content, load_content
 from cogs.core.charts.drawing import render_progress_chart
-from cogs.progress import chart_samples, member_zone
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 from db.database import parse_database_url
@@ -323,9 +308,13 @@ def _use_schema(db: Database, schema: str) -> None:
         dbapi_connection.autocommit = autocommit
 
 
-async def bench_sqlite(
-    path: Path, journals: Journals, cipher: TextCipher, content: Content, args: argparse.Namespace
-) -> list[Row]:
+def print_loaded(backend: str, seconds: float, size: str) -> None:
+    print(f"\n{backend}: loaded in {seconds:.1f} s ({size})")
+
+
+@contextlib.asynccontextmanager
+async def sqlite_loaded(path: Path, journals: Journals) -> AsyncIterator[Database]:
+    """The journals in a new SQLite file, through the bot's ``Database``."""
     db = Database(f"sqlite+aiosqlite:///{path}")
     try:
         await upgrade(db)
@@ -333,20 +322,17 @@ async def bench_sqlite(
         started = time.perf_counter()
         await asyncio.to_thread(load_sqlite, path, journals)
         size_mb = await asyncio.to_thread(os.path.getsize, path) / 1e6
-        print(
-            f"\nSQLite {sqlite3.sqlite_version}: loaded in {time.perf_counter() - started:.1f} s "
-            f"({size_mb:.0f} MB)"
-        )
-        return await measure_queries(
-            db, cipher, content, journals.writers, args.iterations, args.seed, chart=True
-        )
+        loaded = time.perf_counter() - started
+        print_loaded(f"SQLite {sqlite3.sqlite_version}", loaded, f"{size_mb:.0f} MB")
+        yield db
     finally:
         await db.dispose()
 
 
-async def bench_postgresql(
-    url: URL, journals: Journals, cipher: TextCipher, content: Content, args: argparse.Namespace
-) -> list[Row] | None:
+@contextlib.asynccontextmanager
+async def postgresql_loaded(url: URL, journals: Journals) -> AsyncIterator[Database | None]:
+    """The journals in PG_SCHEMA (made afresh, dropped after), through the bot's
+    ``Database``; None when the server is unreachable."""
     try:
         connection = await asyncpg.connect(
             postgres_dsn(url), timeout=5, server_settings={"search_path": PG_SCHEMA}
@@ -354,7 +340,8 @@ async def bench_postgresql(
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         shown = url.render_as_string(hide_password=True)
         print(f"\nPostgreSQL skipped: {shown} is unreachable ({type(exc).__name__}: {exc})")
-        return None
+        yield None
+        return
     try:
         await connection.execute(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
         await connection.execute(f"CREATE SCHEMA {PG_SCHEMA}")
@@ -367,18 +354,35 @@ async def bench_postgresql(
             loaded = time.perf_counter() - started
             size = await connection.fetchval("SELECT pg_total_relation_size('reflections')")
             version = await connection.fetchval("SHOW server_version")
-            print(
-                f"\nPostgreSQL {version}: loaded in {loaded:.1f} s "
-                f"(reflections {size / 1e6:.0f} MB with indexes)"
+            print_loaded(
+                f"PostgreSQL {version}", loaded, f"reflections {size / 1e6:.0f} MB with indexes"
             )
-            return await measure_queries(
-                db, cipher, content, journals.writers, args.iterations, args.seed, chart=False
-            )
+            yield db
         finally:
             await db.dispose()
     finally:
         await connection.execute(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
         await connection.close()
+
+
+async def queries(
+    args: argparse.Namespace, path: Path, journals: Journals, cipher: TextCipher, content: Content
+) -> None:
+    """Part 1 on each backend asked for: the SQLite file is kept for part 2."""
+    writers, iterations, seed = journals.writers, args.iterations, args.seed
+    if "sqlite" in args.backends:
+        async with sqlite_loaded(path, journals) as db:
+            rows = await measure_queries(db, cipher, content, writers, iterations, seed, chart=True)
+        print_table(f"SQLite, {journals.rows:,} reflections", rows)
+    if "postgresql" in args.backends:
+        url = parse_database_url(os.environ.get("BENCH_DATABASE_URL") or DEFAULT_PG_URL)
+        async with postgresql_loaded(url, journals) as pg:
+            if pg is None:
+                return
+            rows = await measure_queries(
+                pg, cipher, content, writers, iterations, seed, chart=False
+            )
+        print_table(f"PostgreSQL, {journals.rows:,} reflections", rows)
 
 
 # --- part 2: /progress end to end -----------------------------------------------------------
@@ -468,12 +472,7 @@ async def end_to_end(
                 await record(progress(emulator, kind, place), result.repeated, problems)
         problems.absorb(emulator.take_problems())
     finally:
-        code = await bot.stop()
-        if code not in (0, -15):
-            problems.error("bot exit", f"the {kind} bot exited with {code}")
-        for line in bot.problems()[:5]:
-            problems.error("bot log", line)
-        await emulator.stop()
+        await stop_session(bot, emulator, problems)
     return result
 
 
@@ -540,14 +539,7 @@ async def main() -> int:
     with tempfile.TemporaryDirectory(prefix="crossroads-journal-") as tmp:
         workdir = Path(tmp)
         path = workdir / "journal.db"
-        if "sqlite" in args.backends:
-            rows = await bench_sqlite(path, journals, cipher, content, args)
-            print_table(f"SQLite, {journals.rows:,} reflections", rows)
-        if "postgresql" in args.backends:
-            url = parse_database_url(os.environ.get("BENCH_DATABASE_URL") or DEFAULT_PG_URL)
-            pg_rows = await bench_postgresql(url, journals, cipher, content, args)
-            if pg_rows is not None:
-                print_table(f"PostgreSQL, {journals.rows:,} reflections", pg_rows)
+        await queries(args, path, journals, cipher, content)
         if args.e2e:
             print(f"\n/progress end to end on the SQLite file; {load_average()}")
             bare = await end_to_end(BARE, path, key, writers, args, workdir)

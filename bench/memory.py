@@ -1,6 +1,6 @@
 """Benchmark the bot's memory: after start-up, and at scale under interactions from many members.
 
-Every bot runs in its own process (see bench/_harness.py) and its resident set is read from
+Every bot runs in its own process (see bench/harness/bots.py) and its resident set is read from
 /proc/<pid>/status (VmRSS); this process runs the Discord emulator and the load.
 
 1. Start-up with an empty world (no server): Crossroads (``python bot.py run``) restarted on
@@ -45,35 +45,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _harness import (
-    BARE,
-    CROSSROADS,
-    FIRST_USER_ID,
-    PER_PAGE,
-    BenchEmulator,
-    BotProcess,
-    Journals,
-    Place,
-    Problems,
-    Writer,
+from harness.bot_names import PER_PAGE
+from harness.bots import BARE, CROSSROADS, BotProcess
+from harness.emulator import FIRST_USER_ID, BenchEmulator, Place, Problems, build_world
+from harness.journals import Journals, Writer, load_sqlite
+from harness.machine import load_average, machine_line
+from harness.operations import (
     advice,
-    build_world,
     closed_loop,
     forget_page,
     journal_list,
     journal_page,
-    journal_size,
-    keep_logs,
-    load_average,
-    load_sqlite,
-    machine_line,
-    mib,
     open_reflection,
     progress,
-    reflection_length,
+    stop_session,
     submit_reflection,
-    text_of_length,
 )
+from harness.processes import keep_logs
+from harness.stats import mib
+from harness.texts import journal_size, reflection_length, text_of_length
 
 from advice.content import load_content
 from db import Database
@@ -305,12 +295,7 @@ async def at_scale(
         print(f"  operations done: {dict(load.done)}; {load_average()}")
     finally:
         gc.unfreeze()
-        code = await bot.stop()
-        if code not in (0, -15):
-            problems.error("bot exit", f"exited with {code}")
-        for line in bot.problems()[:5]:
-            problems.error("bot log", line)
-        await emulator.stop()
+        await stop_session(bot, emulator, problems)
     return samples, problems
 
 

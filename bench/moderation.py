@@ -21,17 +21,17 @@
 (2) The weekly post dispatch when many servers fall due in the same minute (everyone keeps the
     default slot, Monday 17:00 UTC: the realistic worst case): ``--servers`` (2,000) servers
     with the weekly post on, all due two minutes ago, against real processes, with
-    bench/checkins.py's machinery (imported from it): the Discord emulator in a process of its
-    own (bench/_checkin_emulator.py's, given a server per member here: ``add_guild``, a #general
-    and a posts channel with ``add_channel``, the member its moderator with ``add_member``) and
-    each bot a real ``python bot.py``. Each server was set up through
+    bench/checkins.py's machinery (bench/harness/jobs.py): the Discord emulator in a process of
+    its own (bench/harness/emulator_server.py's, given a server per member here: ``add_guild``,
+    a #general and a posts channel with ``add_channel``, the member its moderator with
+    ``add_member``) and each bot a real ``python bot.py``. Each server was set up through
     ``db.guild_settings.change`` (Setting.CHANNEL, then Setting.WEEKLY_POST, by its moderator)
     after 0-52 weeks of earlier posts (done rows; the rotation carries on from there, so the
     points posted differ), then its pending post was moved to the due minute. Half as many
     servers again are in the database only: a quarter with the post on at other times, a
     quarter with only a channel set; none of them may be posted.
     Baseline, measured the same way in the same run: DM check-in delivery (bench/checkins.py's
-    members and run) of as many check-ins as there are servers.
+    members and run, bench/harness/checkin_load.py) of as many check-ins as there are servers.
     Runs: unthrottled (emulator unlimited, ``DISCORD_RATE_LIMIT=10000``) and at Discord's pace
     (emulator global limit 50/s, the bot's default ``DISCORD_RATE_LIMIT`` of 50), each on SQLite
     with one process and on PostgreSQL with two. Figures: jobs per second (from the first
@@ -74,89 +74,70 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from checkins import (
-    FIRST_USER_ID,
-    LIFTED,
+from _moderation_stats import run_stats_part
+from harness.checkin_load import build_members, run_checkins
+from harness.database import (
+    DEFAULT_PG_URL,
+    analyze,
+    insert_rows,
+    own_database,
+    postgres_reachable,
+    table_of,
+)
+from harness.emulator_process import FIRST_MEMBER_ID, start_emulator
+from harness.jobs import (
     LIMIT,
-    SENTENCES,
-    ZONES,
-    Children,
+    Context,
+    Due,
     Expect,
     Result,
-    build_members,
-    conclude_run,
-    drop_postgres,
-    keep_logs,
-    load_average,
+    Setup,
+    deliver,
+    fresh_database,
+    guarded,
+    keep_run_files,
     notes,
-    percentile,
-    postgres_reachable,
-    print_machine,
-    reset_postgres,
-    run_bots,
-    run_crossroads,
-    slug,
-    start_emulator,
+    sampled,
     verdict,
-    verify_messages,
 )
-from sqlalchemy import bindparam, event, func, insert, select, text, update
-from sqlalchemy.engine import URL, make_url
+from harness.machine import code_version, load_average, machine_line
+from harness.processes import Children
+from harness.stats import print_header
+from harness.texts import ZONES
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.content import Content, load_content
-from advice.journey import prompt_kind
-from advice.progress import Leaning
-from advice.schedule import Cadence
-from advice.stats import ServerStats
 from advice.weekly import DEFAULT_HOUR, DEFAULT_WEEKDAY, DEFAULT_ZONE, WeeklyRule, next_post_at
 from advice.weekly import point_of_the_week as rotation_point
 from db import Database
-from db.checkins import PlanStatus, start_plan
 from db.crypto import TextCipher, generate_key, parse_key
-from db.decisions import add_decision
 from db.guild_settings import Setting, change
-from db.journal import add_reflection
 from db.migrate import upgrade
 from db.models import (
-    CheckinPlan,
-    Decision,
-    GuildMember,
     GuildSettings,
-    Reflection,
-    User,
     WeeklyPost,
 )
-from db.progress import progress_data
-from db.server_stats import remember_member, server_stats
-from sandbox import Emulator
+from sandbox.emulator import Emulator
 
 HERE = Path(__file__).resolve()  # the emulator process runs this script
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/crossroads_bench"
 RUNS = ("sqlite", "paced-sqlite", "postgresql", "paced-postgresql")
 PARTS = ("stats", "dispatch")
 
-# (1) /stats
-FIRST_WRITER_ID = 600_000_000_000_000_001  # Discord-snowflake sized, fixed
-FIRST_STATS_GUILD_ID = 610_000_000_000_000_001
-SERVERS_PER_SIZE = (4, 3, 2)  # smallest size first; the rest get the last number
-POOL_FACTOR = 2.5  # members in all (the bot's other servers too), per member of the largest
-BASELINE_MEMBERS = 200
-VIA_FUNCTIONS_EVERY = 100  # one member in this many writes through the project's functions
 
-# (2) the weekly post: server i is moderated by the emulator's member i (checkins'
-# FIRST_USER_ID + i), whose report's messages are the bot's posts in that server
+# (2) the weekly post: server i is moderated by the emulator's member i (FIRST_MEMBER_ID + i),
+# whose report's messages are the bot's posts in that server
 FIRST_GUILD_ID = 710_000_000_000_000_001
 FIRST_POSTS_CHANNEL_ID = 720_000_000_000_000_001
 FIRST_GENERAL_ID = 730_000_000_000_000_001
@@ -166,396 +147,11 @@ DUE_AGO = timedelta(minutes=2)
 SEED_BATCH = 100  # servers set up per transaction
 
 
-# --- (1) /stats: the data ------------------------------------------------------------------------
-
-
-@dataclass
-class Writer:
-    user_id: int
-    zone: str | None
-    started: datetime
-    reflections: list[tuple[str, str, int | None, datetime]] = field(default_factory=list)
-    decisions: list[tuple[Leaning, str | None, datetime]] = field(default_factory=list)
-    plan: PlanStatus | None = None
-    via_functions: bool = False
-
-
-@dataclass
-class StatsData:
-    writers: list[Writer]
-    servers: dict[int, list[int]]  # guild id -> its members' user ids
-    sizes: dict[int, int]  # guild id -> its size class
-
-    def expected(self, guild_id: int) -> ServerStats:
-        by_id = {w.user_id: w for w in self.writers}
-        members = [by_id[user_id] for user_id in self.servers[guild_id]]
-        reflected: Counter[str] = Counter()
-        leanings: Counter[int] = Counter()
-        for w in members:
-            reflected.update({point for point, _, _, _ in w.reflections})
-            if w.decisions:
-                leanings[int(w.decisions[-1][0])] += 1
-        return ServerStats(
-            members=len(members),
-            reflected=dict(reflected),
-            checkins=sum(1 for w in members if w.plan in (PlanStatus.ACTIVE, PlanStatus.PAUSED)),
-            leanings=dict(leanings),
-        )
-
-
-def writing(rng: random.Random) -> str:
-    """A line, a paragraph, or (one in ten) a couple of pages."""
-    roll = rng.random()
-    count = rng.randint(1, 2) if roll < 0.5 else rng.randint(3, 8) if roll < 0.9 else 30
-    return " ".join(rng.choices(SENTENCES, k=count))
-
-
-def build_stats_data(sizes: Sequence[int], t0: datetime, order: Sequence[str]) -> StatsData:
-    rng = random.Random(11)
-    writers: list[Writer] = []
-    for index in range(int(max(sizes) * POOL_FACTOR)):
-        started = t0 - timedelta(days=rng.uniform(1, 360))
-        w = Writer(
-            FIRST_WRITER_ID + index,
-            rng.choice(ZONES),
-            started,
-            via_functions=index % VIA_FUNCTIONS_EVERY == 0,
-        )
-        count = min(12, int(rng.expovariate(1 / 4)))
-        times = sorted(started + (t0 - started) * rng.random() for _ in range(count))
-        for number, at in enumerate(times):
-            point = order[number] if number < len(order) else rng.choice(order)
-            w.reflections.append((point, writing(rng), rng.choice((1, 2, 3, 4, 5, None)), at))
-        if rng.random() < 0.45:
-            times = sorted(
-                started + (t0 - started) * rng.random() for _ in range(rng.randint(1, 6))
-            )
-            for at in times:
-                reason = writing(rng) if rng.random() < 0.6 else None
-                w.decisions.append((rng.choice(list(Leaning)), reason, at))
-        if rng.random() < 0.30:
-            w.plan = rng.choices(
-                (PlanStatus.ACTIVE, PlanStatus.PAUSED, PlanStatus.STOPPED), weights=(7, 1.5, 1.5)
-            )[0]
-        writers.append(w)
-    servers: dict[int, list[int]] = {}
-    size_of: dict[int, int] = {}
-    for rank, size in enumerate(sorted(sizes)):
-        for _ in range(SERVERS_PER_SIZE[min(rank, len(SERVERS_PER_SIZE) - 1)]):
-            guild_id = FIRST_STATS_GUILD_ID + len(servers)
-            servers[guild_id] = [w.user_id for w in rng.sample(writers, size)]
-            size_of[guild_id] = size
-    return StatsData(writers, servers, size_of)
-
-
-async def seed_stats(database: Database, cipher: TextCipher, data: StatsData, t0: datetime) -> None:
-    await upgrade(database)
-    users, reflections, decisions, plans, members = [], [], [], [], []
-    joined: dict[int, datetime] = {}
-    for w in data.writers:
-        joined[w.user_id] = w.reflections[0][3] if w.reflections else w.started
-        if w.via_functions:
-            continue
-        users.append(
-            {
-                "id": w.user_id,
-                "timezone": w.zone,
-                "created_at": w.started,
-                "journey_started_at": w.started,
-            }
-        )
-        first: dict[str, datetime] = {}
-        for point, words, comfort, at in w.reflections:
-            kind = prompt_kind(first.get(point), at)
-            first.setdefault(point, at)
-            reflections.append(
-                {
-                    "user_id": w.user_id,
-                    "point": point,
-                    "kind": kind.value,
-                    "body": cipher.encrypt(words, owner_id=w.user_id),
-                    "comfort": comfort,
-                    "created_at": at,
-                }
-            )
-        for leaning, reason, at in w.decisions:
-            decisions.append(
-                {
-                    "user_id": w.user_id,
-                    "leaning": int(leaning),
-                    "reason": cipher.encrypt(reason, owner_id=w.user_id) if reason else None,
-                    "created_at": at,
-                }
-            )
-        if w.plan is not None:
-            plans.append(
-                {
-                    "user_id": w.user_id,
-                    "cadence": Cadence.WEEKLY.value,
-                    "weekday": w.user_id % 7,
-                    "hour": 8 + w.user_id % 12,
-                    "status": w.plan.value,
-                    "year_started_at": w.started,
-                    "paused_until": t0 + timedelta(days=20)
-                    if w.plan is PlanStatus.PAUSED
-                    else None,
-                    "problem": None,
-                    "notice_pending": False,
-                    "last_delivered_at": None,
-                    "created_at": w.started,
-                    "updated_at": w.started,
-                }
-            )
-    via = {w.user_id for w in data.writers if w.via_functions}
-    for guild_id, user_ids in data.servers.items():
-        members += [
-            {"guild_id": guild_id, "user_id": u, "first_seen_at": joined[u]}
-            for u in user_ids
-            if u not in via
-        ]
-    async with database.transaction() as session:
-        # The models' tables, in bulk (executemany): the ORM's unit of work would take longer
-        # than the measurement itself.
-        for model, rows in (
-            (User, users),
-            (Reflection, reflections),
-            (Decision, decisions),
-            (CheckinPlan, plans),
-            (GuildMember, members),
-        ):
-            for start in range(0, len(rows), 20_000):
-                await session.execute(insert(model.__table__), rows[start : start + 20_000])
-    await seed_via_functions(database, cipher, data, t0)
-    if not database.is_sqlite:
-        # What autovacuum leaves on a live database: statistics, and the visibility map that
-        # lets the planner use index-only scans (ANALYZE alone leaves every page unvisited).
-        async with database.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.exec_driver_sql("VACUUM ANALYZE")
-
-
-async def seed_via_functions(
-    database: Database, cipher: TextCipher, data: StatsData, t0: datetime
-) -> None:
-    """One member in VIA_FUNCTIONS_EVERY writes through the project's own functions."""
-    order = list(load_content().slugs)
-    guilds_of: dict[int, list[int]] = {}
-    for guild_id, user_ids in data.servers.items():
-        for user_id in user_ids:
-            guilds_of.setdefault(user_id, []).append(guild_id)
-    for w in data.writers:
-        if not w.via_functions:
-            continue
-        async with database.transaction() as session:
-            for point, words, comfort, at in w.reflections:
-                await add_reflection(
-                    session,
-                    cipher,
-                    user_id=w.user_id,
-                    point=point,
-                    text=words,
-                    comfort=comfort,
-                    submission_key=None,
-                    now=at,
-                )
-            for leaning, reason, at in w.decisions:
-                await add_decision(
-                    session, cipher, user_id=w.user_id, leaning=leaning, reason=reason, now=at
-                )
-            if w.plan is not None:
-                plan, _ = await start_plan(
-                    session,
-                    user_id=w.user_id,
-                    cadence=Cadence.WEEKLY,
-                    weekday=w.user_id % 7,
-                    hour=8 + w.user_id % 12,
-                    order=order,
-                    now=t0 - timedelta(days=3),
-                )
-                plan.status = w.plan.value  # paused or stopped later
-            for guild_id in guilds_of.get(w.user_id, []):
-                await remember_member(session, guild_id=guild_id, user_id=w.user_id, now=w.started)
-
-
-# --- (1) /stats: the measurement -----------------------------------------------------------------
-
-
-@dataclass
-class Case:
-    label: str
-    call: Callable[[int], Awaitable[str | None]]  # a target -> a problem with its answer
-    targets: list[int]
-    times_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-    examples: list[str] = field(default_factory=list)
-
-
-def stats_cases(
-    database: Database, cipher: TextCipher, data: StatsData, rng: random.Random
-) -> list[Case]:
-    expected = {guild_id: data.expected(guild_id) for guild_id in data.servers}
-    by_id = {w.user_id: w for w in data.writers}
-
-    async def stats(guild_id: int) -> str | None:
-        async with database.read() as session:
-            got = await server_stats(session, guild_id)
-        return None if got == expected[guild_id] else f"server {guild_id}: {got} != expected"
-
-    async def progress(user_id: int) -> str | None:
-        async with database.read() as session:
-            got = await progress_data(session, cipher, user_id=user_id)
-        w = by_id[user_id]
-        if len(got.marks) != len(w.reflections) or len(got.stances) != len(w.decisions):
-            return f"member {user_id}: {len(got.marks)} marks, {len(got.stances)} stances"
-        return None
-
-    wrote = [w.user_id for w in data.writers if w.reflections or w.decisions]
-    cases = [
-        Case("progress_data, 1 member (baseline)", progress, rng.sample(wrote, BASELINE_MEMBERS))
-    ]
-    for size in sorted(set(data.sizes.values())):
-        guilds = [g for g, s in data.sizes.items() if s == size]
-        cases.append(Case(f"server_stats, {size:,} members ({len(guilds)} servers)", stats, guilds))
-    return cases
-
-
-async def measure_cases(cases: Sequence[Case], iterations: int, rng: random.Random) -> None:
-    """Round after round, every case once in a shuffled order, each call its next target."""
-    for case in cases:  # warm-up: the connection pool, SQLite's page cache, PostgreSQL's plans
-        await case.call(case.targets[0])
-    for round_ in range(iterations):
-        for case in rng.sample(list(cases), len(cases)):
-            target = case.targets[round_ % len(case.targets)]
-            started = time.perf_counter()
-            try:
-                problem = await case.call(target)
-            except Exception as exc:  # counted, not fatal: the rest still measure
-                problem = f"{type(exc).__name__}: {exc}"
-            case.times_ms.append((time.perf_counter() - started) * 1000)
-            if problem:
-                case.errors += 1
-                if len(case.examples) < 2:
-                    case.examples.append(problem[:300])
-
-
-async def explain_stats(database: Database, guild_id: int) -> list[str]:
-    """The plans of server_stats's statements for one server (their scans, joins and times).
-
-    PostgreSQL also shows the generic plan: asyncpg prepares every statement, and from a
-    prepared statement's sixth execution PostgreSQL may reuse one plan for every server,
-    whatever its size (plan_cache_mode auto).
-    """
-    captured: list[tuple[str, Any]] = []
-
-    def capture(
-        _c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool
-    ) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            captured.append((statement, parameters))
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        async with database.read() as session:
-            await server_stats(session, guild_id)
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", capture)
-    lines: list[str] = []
-
-    def keep(plan: Sequence[Any], column: int) -> None:
-        for row in plan:
-            line = str(row[column])
-            if database.is_sqlite or any(w in line for w in ("Scan", "Join", "Loop", "Time")):
-                lines.append("        " + line)
-
-    async with database.read() as session:
-        connection = await session.connection()
-        for number, (statement, parameters) in enumerate(captured, start=1):
-            lines.append(f"    query {number}: {' '.join(statement.split())[:150]}")
-            if database.is_sqlite:
-                keep(
-                    (
-                        await connection.exec_driver_sql(
-                            f"EXPLAIN QUERY PLAN {statement}", parameters
-                        )
-                    ).all(),
-                    -1,
-                )
-                continue
-            lines.append("      custom plan (this server's own):")
-            analyze = "EXPLAIN (ANALYZE, COSTS OFF) "
-            keep((await connection.exec_driver_sql(analyze + statement, parameters)).all(), 0)
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
-            values = ", ".join(
-                str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'"
-                for v in parameters
-            )
-            await raw.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            await raw.execute(f"PREPARE bench_stats_{number} AS {statement}")
-            lines.append("      generic plan (one for every server):")
-            keep(await raw.fetch(f"{analyze}EXECUTE bench_stats_{number}({values})"), 0)
-            await raw.execute(f"DEALLOCATE bench_stats_{number}")
-    return lines
-
-
-async def bench_stats(
-    label: str, url: str, data: StatsData, cipher: TextCipher, args: argparse.Namespace
-) -> list[Case]:
-    database = Database(url)
-    try:
-        began = time.perf_counter()
-        await seed_stats(database, cipher, data, datetime.now(UTC))
-        rows = sum(len(w.reflections) for w in data.writers)
-        print(
-            f"  {label}: seeded {len(data.writers):,} members, {rows:,} reflections, "
-            f"{sum(len(m) for m in data.servers.values()):,} server memberships in "
-            f"{time.perf_counter() - began:.1f} s"
-        )
-        cases = stats_cases(database, cipher, data, random.Random(5))
-        began = time.perf_counter()
-        await measure_cases(cases, args.iterations, random.Random(6))
-        print(
-            f"  {label}: {args.iterations} rounds in {time.perf_counter() - began:.1f} s; "
-            f"{load_average()}"
-        )
-        if args.explain:
-            for guild_id in (
-                min(data.sizes, key=lambda g: data.sizes[g]),
-                max(data.sizes, key=lambda g: data.sizes[g]),
-            ):
-                print(f"  {label}: plans of server_stats for a server of {data.sizes[guild_id]:,}:")
-                print("\n".join(await explain_stats(database, guild_id)))
-        return cases
-    finally:
-        await database.dispose()
-
-
-def stats_table(results: Sequence[tuple[str, list[Case]]]) -> None:
-    header = (
-        f"  {'backend':<12}{'call':<44}{'calls':>6}{'errors':>7}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'max ms':>9}{'p50 x base':>11}{'p99 x base':>11}"
-    )
-    print(header)
-    print("  " + "-" * (len(header) - 2))
-    for backend, cases in results:
-        base = cases[0]
-        base_p50, base_p99 = statistics.median(base.times_ms), percentile(base.times_ms, 0.99)
-        for case in cases:
-            p50, p99 = statistics.median(case.times_ms), percentile(case.times_ms, 0.99)
-            ratios = "" if case is base else f"{p50 / base_p50:>10.1f}x{p99 / base_p99:>10.1f}x"
-            print(
-                f"  {backend:<12}{case.label:<44}{len(case.times_ms):>6}{case.errors:>7}"
-                f"{p50:>9.2f}{p99:>9.2f}{max(case.times_ms):>9.1f}{ratios}"
-            )
-            for example in case.examples:
-                print(f"    error: {example}")
-
-
 # --- (2) the weekly post: the emulator's process -----------------------------------------------
 
 
 class ServersEmulator(Emulator):
-    """bench/_checkin_emulator.py's emulator with a server per member: member i moderates
+    """bench/harness/emulator_server.py's emulator with a server per member: member i moderates
     server i, with a #general and the channel its weekly post goes to. The report's messages
     of member i (``dm_messages``) are the bot's in that channel followed by any in their DMs,
     so the helper's report shows each server's posts unchanged."""
@@ -564,8 +160,8 @@ class ServersEmulator(Emulator):
         super().__init__(**options)
         self._posts_channel: dict[int, int] = {}
 
-    def add_user(self, name: str, *, id: int | None = None) -> int:
-        user_id = super().add_user(name, id=id)
+    def add_user(self, name: str, *, id: int | None = None, bot: bool = False) -> int:
+        user_id = super().add_user(name, id=id, bot=bot)
         index = len(self._posts_channel)
         guild_id = self.add_guild(f"Server {index}", id=FIRST_GUILD_ID + index)
         self.add_channel(guild_id, "general", id=FIRST_GENERAL_ID + index)
@@ -584,12 +180,9 @@ class ServersEmulator(Emulator):
 
 def emulator_process() -> None:
     """``bench/moderation.py emulator --members N --first-id ID [--rate-limit R]``."""
-    import _checkin_emulator
+    from harness.emulator_server import serve
 
-    import sandbox
-
-    sandbox.Emulator = ServersEmulator  # type: ignore[misc]  # what run_emulator imports
-    _checkin_emulator.main()
+    serve(ServersEmulator)
 
 
 # --- (2) the weekly post: the servers ----------------------------------------------------------
@@ -617,8 +210,51 @@ def build_servers(count: int, t0: datetime) -> list[Server]:
     for index in range(count):
         made = rng.choice((0, 0, rng.randint(1, 8), rng.randint(1, 52)))
         configured = t0 - timedelta(weeks=made, days=rng.uniform(1, 6.5))
-        servers.append(Server(index, FIRST_USER_ID + index, made, configured))
+        servers.append(Server(index, FIRST_MEMBER_ID + index, made, configured))
     return servers
+
+
+def history_rows(
+    servers: Sequence[Server], order: Sequence[str], last_slot: datetime, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Each server's earlier weekly posts, done, the latest in the last slot."""
+    return [
+        {
+            "guild_id": s.guild_id,
+            "scheduled_at": last_slot - timedelta(weeks=week),
+            "due_at": last_slot - timedelta(weeks=week),
+            "state": "done",
+            "attempts": 1,
+            "point": rotation_point(list(order), s.posts_made - week),
+            "channel_id": s.channel_id,
+            "message_id": rng.getrandbits(62),
+            "sent_at": last_slot - timedelta(weeks=week) + timedelta(seconds=rng.uniform(0, 60)),
+        }
+        for s in servers
+        for week in range(1, s.posts_made + 1)
+    ]
+
+
+async def set_up_others(database: Database, count: int, t0: datetime, rng: random.Random) -> None:
+    """``count`` servers with the weekly post on, not due during the run, and as many with
+    only a channel: configured in the last hours for a weekday two to four days on (in any
+    zone: never its today or yesterday), so the pending post is in the future."""
+    for start in range(0, 2 * count, SEED_BATCH):
+        async with database.transaction() as session:
+            for n in range(start, min(start + SEED_BATCH, 2 * count)):
+                weekly = {
+                    "weekly_weekday": (t0.weekday() + 2 + n % 3) % 7,
+                    "weekly_hour": n % 24,
+                    "weekly_timezone": rng.choice([z for z in ZONES if z]),
+                }
+                await set_up(
+                    session,
+                    FIRST_OTHER_GUILD_ID + n,
+                    FIRST_OTHER_GUILD_ID + 10_000_000 + n,
+                    FIRST_POSTS_CHANNEL_ID + 10_000_000 + n,
+                    t0 - timedelta(hours=rng.uniform(0.1, 10)),
+                    weekly=weekly if n < count else None,
+                )
 
 
 async def seed_servers(
@@ -632,27 +268,9 @@ async def seed_servers(
     rng = random.Random(17)
     try:
         await upgrade(database)
-        history = [
-            {
-                "guild_id": s.guild_id,
-                "scheduled_at": last_slot - timedelta(weeks=week),
-                "due_at": last_slot - timedelta(weeks=week),
-                "state": "done",
-                "attempts": 1,
-                "point": rotation_point(list(order), s.posts_made - week),
-                "channel_id": s.channel_id,
-                "message_id": rng.getrandbits(62),
-                "sent_at": last_slot
-                - timedelta(weeks=week)
-                + timedelta(seconds=rng.uniform(0, 60)),
-            }
-            for s in servers
-            for week in range(1, s.posts_made + 1)
-        ]
+        history = history_rows(servers, order, last_slot, rng)
         async with database.transaction() as session:
-            if history:
-                await session.execute(insert(WeeklyPost.__table__), history)
-        others = len(servers) // 4
+            await insert_rows(session, WeeklyPost, history)
         for start in range(0, len(servers), SEED_BATCH):
             async with database.transaction() as session:
                 for s in servers[start : start + SEED_BATCH]:
@@ -664,27 +282,9 @@ async def seed_servers(
                         s.configured_at,
                         weekly={},
                     )
-        for start in range(0, 2 * others, SEED_BATCH):
-            async with database.transaction() as session:
-                for n in range(start, min(start + SEED_BATCH, 2 * others)):
-                    # Not due during the run (or no weekly post at all): configured in the
-                    # last hours for a weekday two to four days on (in any zone: never its
-                    # today or yesterday), so the pending post is in the future.
-                    weekly = {
-                        "weekly_weekday": (t0.weekday() + 2 + n % 3) % 7,
-                        "weekly_hour": n % 24,
-                        "weekly_timezone": rng.choice([z for z in ZONES if z]),
-                    }
-                    await set_up(
-                        session,
-                        FIRST_OTHER_GUILD_ID + n,
-                        FIRST_OTHER_GUILD_ID + 10_000_000 + n,
-                        FIRST_POSTS_CHANNEL_ID + 10_000_000 + n,
-                        t0 - timedelta(hours=rng.uniform(0.1, 10)),
-                        weekly=weekly if n < others else None,
-                    )
+        await set_up_others(database, len(servers) // 4, t0, rng)
         async with database.transaction() as session:
-            table = GuildSettings.__table__
+            table = table_of(GuildSettings)
             await session.execute(
                 update(table)
                 .where(table.c.guild_id == bindparam("b_guild"))
@@ -698,9 +298,7 @@ async def seed_servers(
                 .values(scheduled_at=due_at, due_at=due_at)
                 .execution_options(synchronize_session=False)
             )
-        if not database.is_sqlite:
-            async with database.transaction() as session:
-                await session.execute(text("ANALYZE"))
+        await analyze(database)
         async with database.read() as session:
             rows = await session.execute(
                 select(WeeklyPost.guild_id, WeeklyPost.id).where(
@@ -713,7 +311,7 @@ async def seed_servers(
 
 
 async def set_up(
-    session: Any,
+    session: AsyncSession,
     guild_id: int,
     moderator_id: int,
     channel_id: int,
@@ -827,49 +425,35 @@ def post_expectations(
     return expected
 
 
-async def run_weekly(
-    children: Children,
-    http: aiohttp.ClientSession,
-    *,
-    name: str,
-    url: str,
-    processes: int,
-    servers: Sequence[Server],
-    content: Content,
-    key: str,
-    t0: datetime,
-    emulator_limit: float | None,
-    bot_limit: float | None,
-    paced: bool,
-) -> Result:
-    count = len(servers)
-    result = Result(name, count)
-    emulator = await start_emulator(children, http, count, emulator_limit, helper=HERE)
+async def run_weekly(context: Context, setup: Setup, servers: Sequence[Server]) -> Result:
+    """Every server's weekly post delivered in one run, and checked."""
+    count, content, t0 = len(servers), context.content, context.t0
+    emulator = await start_emulator(
+        context.children, context.http, count, setup.emulator_limit, helper=HERE
+    )
     seeded = time.perf_counter()
-    ids = await seed_servers(url, servers, list(content.slugs), t0)
+    ids = await seed_servers(setup.url, servers, list(content.slugs), t0)
     print(
-        f"  {name}: set up {count:,} servers (and {count // 2:,} others) in "
+        f"  {setup.name}: set up {count:,} servers (and {count // 2:,} others) in "
         f"{time.perf_counter() - seeded:.1f} s"
     )
-    bots, report, problems, recorded_at = await run_bots(
-        children,
+
+    def all_created(_: Result, report: dict[str, Any]) -> list[str]:
+        created = report["dm_created"]
+        return [] if created == count else [f"{created} messages created in all, {count} expected"]
+
+    return await deliver(
+        context,
         emulator,
-        result,
-        url=url,
-        processes=processes,
-        key=key,
-        bot_limit=bot_limit,
-        profile_dir=None,
-        paced=paced,
-        ids=ids,
-        check=lambda: check_servers(url, servers, ids, content, t0),
-        model=WeeklyPost,
-    )
-    verify_messages(report, post_expectations(servers, ids, content), result, paced=paced)
-    if report["dm_created"] != count:
-        problems.append(f"{report['dm_created']} messages created in all, {count} expected")
-    return await conclude_run(
-        children, emulator, bots, result, report, problems, recorded_at=recorded_at, paced=paced
+        setup,
+        count,
+        Due(
+            WeeklyPost,
+            ids,
+            post_expectations(servers, ids, content),
+            check=lambda: check_servers(setup.url, servers, ids, content, t0),
+            after=all_created,
+        ),
     )
 
 
@@ -877,13 +461,11 @@ async def run_weekly(
 
 
 def dispatch_table(pairs: Sequence[tuple[str, Result | None, Result | None]]) -> None:
-    header = (
+    print_header(
         f"  {'configuration':<32}{'job':<13}{'jobs':>6}{'errors':>7}{'429s':>6}{'rate/s':>9}"
         f"{'x ci':>7}{'rate/limit':>11}{'CPU s/1000':>11}{'x ci':>7}{'gap p50 ms':>11}"
         f"{'gap p99 ms':>11}{'max gap ms':>11}{'req/job':>8}"
     )
-    print(header)
-    print("  " + "-" * (len(header) - 2))
     for config, base, weekly in pairs:
         for job, r in (("check-ins", base), ("weekly posts", weekly)):
             if r is None:
@@ -898,8 +480,7 @@ def dispatch_table(pairs: Sequence[tuple[str, Result | None, Result | None]]) ->
             print(
                 f"  {config:<32}{job:<13}{r.count:>6,}{r.error_count:>7}{r.rate_limited:>6}"
                 f"{r.rate:>9.1f}{rate_x}{share}{r.cpu_per_1000:>11.2f}{cpu_x}"
-                f"{statistics.median(r.gaps_ms):>11.2f}{percentile(r.gaps_ms, 0.99):>11.1f}"
-                f"{max(r.gaps_ms):>11.0f}{r.requests_per_checkin:>8.3f}"
+                f"{r.gap_cells()}{r.requests_per_checkin:>8.3f}"
             )
     print(
         "  notes ('DM' and 'check-in' there: the run's message and job, check-in or weekly post):"
@@ -937,40 +518,16 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"unknown runs or parts: {', '.join(sorted(unknown))}")
     if args.sizes[0] < 1 or args.servers < 10 or args.iterations < 1:
         parser.error("--sizes must be positive, --servers at least 10, --iterations at least 1")
-    url = make_url(args.postgres_url)
-    if url.database in (None, "test", "postgres"):
-        parser.error("--postgres-url must name the benchmark's own database (not test)")
-    args.pg = url
+    args.pg = own_database(parser, args.postgres_url)
     return args
 
 
-async def run_stats_part(
-    args: argparse.Namespace, workdir: Path, cipher: TextCipher, pg_problem: str | None
-) -> None:
-    data = build_stats_data(args.sizes, datetime.now(UTC), list(load_content().slugs))
-    print("\n(1) /stats data: running")
-    results = [
-        (
-            "SQLite",
-            await bench_stats(
-                "SQLite", f"sqlite+aiosqlite:///{workdir / 'stats.db'}", data, cipher, args
-            ),
-        )
-    ]
-    if not pg_problem:
-        await reset_postgres(args.pg)
-        results.append(
-            ("PostgreSQL", await bench_stats("PostgreSQL", pg_render(args.pg), data, cipher, args))
-        )
-    print(
-        f"\n(1) /stats data: server_stats per server size against progress_data for one member "
-        f"(baseline), {args.iterations} interleaved rounds, one call at a time:"
-    )
-    stats_table(results)
-
-
-def pg_render(url: URL) -> str:
-    return url.render_as_string(hide_password=False)
+CONFIGURATIONS = {  # run -> configuration, processes, paced
+    "sqlite": ("SQLite 1 proc, lifted", 1, False),
+    "paced-sqlite": ("SQLite 1 proc, paced 50/s", 1, True),
+    "postgresql": ("PostgreSQL 2 procs, lifted", 2, False),
+    "paced-postgresql": ("PostgreSQL 2 procs, paced 50/s", 2, True),
+}
 
 
 async def run_dispatch_part(
@@ -987,65 +544,39 @@ async def run_dispatch_part(
         f"{sum(s.posts_made for s in servers):,} earlier posts in all); baseline "
         f"{len(members):,} check-ins due (bench/checkins.py's members)"
     )
-    plans = {
-        "sqlite": ("SQLite 1 proc, lifted", 1, None, LIFTED, False),
-        "paced-sqlite": ("SQLite 1 proc, paced 50/s", 1, LIMIT, None, True),
-        "postgresql": ("PostgreSQL 2 procs, lifted", 2, None, LIFTED, False),
-        "paced-postgresql": ("PostgreSQL 2 procs, paced 50/s", 2, LIMIT, None, True),
-    }
     pairs: list[tuple[str, Result | None, Result | None]] = []
-    everything: list[Result] = []
     async with aiohttp.ClientSession() as http:
+        context = Context(children, http, content, t0)
         for run in args.runs:
-            config, processes, emulator_limit, bot_limit, paced = plans[run]
+            config, processes, paced = CONFIGURATIONS[run]
             if "postgresql" in run and pg_problem:
                 continue
             got: list[Result] = []
             for job in ("check-ins", "weekly posts"):
                 name = f"{job}, {config}"
-                if "postgresql" in run:
-                    await reset_postgres(args.pg)
-                    url = pg_render(args.pg)
+                pg = args.pg if "postgresql" in run else None
+                url = await fresh_database(pg, children.workdir, name)
+                setup = Setup.of(name, url, processes, key, paced=paced)
+                if job == "check-ins":
+                    delivery = run_checkins(context, setup, members)
                 else:
-                    url = f"sqlite+aiosqlite:///{children.workdir / (slug(name) + '.db')}"
-                common: dict[str, Any] = {
-                    "name": name,
-                    "url": url,
-                    "processes": processes,
-                    "content": content,
-                    "key": key,
-                    "t0": t0,
-                    "emulator_limit": emulator_limit,
-                    "bot_limit": bot_limit,
-                    "paced": paced,
-                }
-                try:
-                    if job == "check-ins":
-                        result = await run_crossroads(
-                            children, http, members=members, profile_dir=None, **common
-                        )
-                    else:
-                        result = await run_weekly(children, http, servers=servers, **common)
-                except (OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
-                    result = Result(name, args.servers, errors={"run": 1})
-                    result.examples.append(f"{type(exc).__name__}: {exc}")
-                    await children.stop_all()
-                    children.start_sampling()
+                    delivery = run_weekly(context, setup, servers)
+                result = await guarded(children, name, args.servers, delivery)
                 print(verdict(result))
                 got.append(result)
-            everything += got
             pairs.append((config, got[0], got[1]))
     print(
         f"\n(2) the weekly post dispatch, {len(servers):,} servers due at once, against DM "
         f"check-in delivery (baseline: x ci = weekly / check-ins of the same configuration):"
     )
     dispatch_table(pairs)
-    return everything
+    return [r for _, base, weekly in pairs for r in (base, weekly) if r is not None]
 
 
 async def bench(args: argparse.Namespace) -> int:
     began = time.perf_counter()
-    print_machine()
+    print(machine_line())
+    print(code_version())
     key = generate_key()
     cipher = TextCipher(parse_key(key))
     pg_problem = await postgres_reachable(args.pg)
@@ -1054,20 +585,14 @@ async def bench(args: argparse.Namespace) -> int:
     failed = False
     with tempfile.TemporaryDirectory(prefix="crossroads-moderation-") as tmp:
         workdir = Path(tmp)
-        children = Children(workdir)
-        children.start_sampling()
-        try:
+        async with sampled(Children(workdir), drop=None if pg_problem else args.pg) as children:
             if "stats" in args.parts:
                 await run_stats_part(args, workdir, cipher, pg_problem)
             if "dispatch" in args.parts:
                 results = await run_dispatch_part(args, children, key, pg_problem)
                 failed = any(r.failed for r in results)
-        finally:
-            await children.stop_all()
-            if not pg_problem:
-                await drop_postgres(args.pg)
         if args.keep or failed:
-            keep_logs(workdir, args.keep, prefix="crossroads-moderation-logs-")
+            keep_run_files(workdir, args.keep, prefix="crossroads-moderation-logs-")
     print(f"\ntotal runtime {time.perf_counter() - began:.0f} s; {load_average()}")
     return 1 if failed else 0
 

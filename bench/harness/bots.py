@@ -1,0 +1,160 @@
+"""Bots measured, each in a process of its own: Crossroads as an operator runs it (``python
+bot.py``, pointed at an emulator by ``DISCORD_EMULATOR_URL``) and the bare discord.py
+baseline (``python bench/bare_bot.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.paths import BENCH, REPO
+from harness.processes import base_env, command_line, descendants, rss_bytes
+
+if TYPE_CHECKING:
+    from sandbox.emulator import Emulator
+
+CROSSROADS = "crossroads"
+BARE = "bare"
+CROSSROADS_SCRIPT = REPO / "bot.py"
+BOT_TOKEN = "bench-token"  # the emulator accepts any token but "invalid-token"
+# Logged once discord.py fired on_ready: by Crossroads (cogs/_bot.py) and by bench/bare_bot.py.
+READY_LINES = {CROSSROADS: "connected as", BARE: "bare bot ready"}
+
+
+def bot_env(emulator_root: str, database_url: str, data_key: str) -> dict[str, str]:
+    """Crossroads' whole environment: the emulator, its database and key, INFO logs."""
+    return {
+        **base_env(),
+        "DISCORD_TOKEN": BOT_TOKEN,
+        "DISCORD_EMULATOR_URL": emulator_root,
+        "DATABASE_URL": database_url,
+        "DATA_KEY": data_key,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def profiled(args: list[str], profile: Path | None) -> list[str]:
+    """``args`` of a Python script, run under cProfile with its statistics written to
+    ``profile`` on exit (None: as they are)."""
+    return args if profile is None else ["-m", "cProfile", "-o", str(profile), *args]
+
+
+class BotProcess:
+    """One bot in its own process, pointed at an emulator in this one; its output goes to a
+    log file."""
+
+    def __init__(self, kind: str, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.kind = kind
+        self.process = process
+        self.log = log
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    async def start(
+        cls,
+        kind: str,
+        emulator: Emulator,
+        workdir: Path,
+        *,
+        database_url: str | None = None,
+        data_key: str | None = None,
+        label: str | None = None,
+        profile: Path | None = None,
+    ) -> BotProcess:
+        """``profile``: run the bot under cProfile, its statistics written there on exit."""
+        root = emulator.api_base.removesuffix("/api/v10")
+        if kind == CROSSROADS:
+            assert database_url is not None and data_key is not None
+            args = [str(CROSSROADS_SCRIPT), "run"]
+            env = bot_env(root, database_url, data_key)
+        else:
+            args = [str(BENCH / "bare_bot.py")]
+            env = {**base_env(), "DISCORD_TOKEN": BOT_TOKEN, "DISCORD_EMULATOR_URL": root}
+        log = workdir / f"{label or kind}.log"
+        with open(log, "wb") as output:  # noqa: ASYNC230 (a new file: nothing to wait for)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *profiled(args, profile),
+                cwd=workdir,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+            )
+        return cls(kind, process, log)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _died(self) -> SystemExit:
+        tail = "\n".join(self.log_text().splitlines()[-25:])
+        return SystemExit(f"the {self.kind} bot exited ({self.process.returncode}):\n{tail}")
+
+    async def wait_ready(self, emulator: Emulator, *, timeout: float = 120) -> None:  # noqa: ASYNC109
+        """Until its gateway session is live on the emulator (READY and every GUILD_CREATE
+        sent) and discord.py fired on_ready (it waits for the guilds first): the bot's log
+        says so. Raises with the log's tail if the bot dies on the way."""
+        deadline = time.monotonic() + timeout
+        exited = asyncio.create_task(self.process.wait())
+        live = asyncio.create_task(emulator.wait_until_ready(timeout))
+        try:
+            await asyncio.wait({exited, live}, return_when=asyncio.FIRST_COMPLETED)
+            if exited.done():
+                raise self._died()
+            live.result()
+            while READY_LINES[self.kind] not in self.log_text():
+                if exited.done():
+                    raise self._died()
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the {self.kind} bot never logged its on_ready")
+                await asyncio.sleep(0.05)  # a log file to poll: nothing to wait on
+        finally:
+            for task in (exited, live):
+                task.cancel()
+
+    def rss(self) -> int:
+        size = rss_bytes(self.pid)
+        if size is None:
+            raise self._died()
+        return size
+
+    def helpers(self) -> list[tuple[int, str, int]]:
+        """(pid, command line, VmRSS) of every process the bot started (chart workers)."""
+        found = []
+        for pid in descendants(self.pid):
+            size = rss_bytes(pid)
+            if size is not None:
+                found.append((pid, command_line(pid), size))
+        return found
+
+    def problems(self) -> list[str]:
+        """Log lines that mean something went wrong inside the bot."""
+        return [
+            line
+            for line in self.log_text().splitlines()
+            if "Traceback" in line or " ERROR " in line or "CRITICAL" in line
+        ]
+
+    async def stop(self, *, grace: float = 15) -> int:
+        """SIGTERM, then SIGKILL after ``grace``; returns the exit code."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), grace)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        assert self.process.returncode is not None
+        return self.process.returncode
