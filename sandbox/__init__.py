@@ -6,7 +6,21 @@ emulator in another process) never loads the emulator itself (aiohttp's server, 
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names, for type checkers (at run time they load on first use)
+    from ._interactions import DidNotRespond, Interaction
+    from ._rest import RestApi
+    from ._validation import JSON, Problem, SpecValidator
+    from ._world import (
+        GUILD_ANNOUNCEMENT,
+        GUILD_CATEGORY,
+        GUILD_TEXT,
+        GUILD_VOICE,
+        Snowflakes,
+    )
+    from .emulator import DEFAULT_SPEC_PATH, Emulator, RequestRecord, Violation
+    from .redirect import point_discord_at
 
 _HOMES = {
     "DEFAULT_SPEC_PATH": ".emulator",
@@ -17,11 +31,33 @@ _HOMES = {
     "GUILD_TEXT": "._world",
     "GUILD_VOICE": "._world",
     "Interaction": "._interactions",
+    "JSON": "._validation",
+    "Problem": "._validation",
+    "RestApi": "._rest",
+    "Snowflakes": "._world",
+    "SpecValidator": "._validation",
     "RequestRecord": ".emulator",
     "Violation": ".emulator",
     "point_discord_at": ".redirect",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "DEFAULT_SPEC_PATH",
+    "GUILD_ANNOUNCEMENT",
+    "GUILD_CATEGORY",
+    "GUILD_TEXT",
+    "GUILD_VOICE",
+    "JSON",
+    "DidNotRespond",
+    "Emulator",
+    "Interaction",
+    "Problem",
+    "RequestRecord",
+    "RestApi",
+    "Snowflakes",
+    "SpecValidator",
+    "Violation",
+    "point_discord_at",
+]
 
 
 def __getattr__(name: str) -> Any:

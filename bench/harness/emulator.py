@@ -15,11 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sandbox._validation import JSON, Problem, SpecValidator
+from sandbox import JSON, Problem, SpecValidator
 from sandbox.emulator import Emulator, Violation
 
 if TYPE_CHECKING:
-    from sandbox._interactions import Interaction
+    from sandbox import Interaction
 
 FIRST_USER_ID = 700_000_000_000_000_000  # Discord-snowflake sized, fixed: the database knows them
 FIRST_GUILD_ID = 600_000_000_000_000_000

@@ -38,7 +38,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sandbox._rest import RestApi
+from sandbox import RestApi
 from sandbox.emulator import Emulator
 
 CREATE_DM_MESSAGE = re.compile(r"^POST /channels/\d+/messages$")

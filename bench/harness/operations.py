@@ -24,7 +24,7 @@ from harness.bots import BARE, CROSSROADS, BotProcess
 from harness.emulator import BenchEmulator, Place, Problems, WrongAnswer
 
 if TYPE_CHECKING:
-    from sandbox._interactions import Interaction
+    from sandbox import Interaction
 
 ANSWER_TIMEOUT_S = 30.0  # far beyond any answer; only a lost one waits this long
 

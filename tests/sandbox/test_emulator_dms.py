@@ -16,8 +16,7 @@ import aiohttp
 import discord
 import pytest
 
-from sandbox import Emulator
-from sandbox._world import Snowflakes
+from sandbox import Emulator, Snowflakes
 from tests.sandbox.clients import TreeClient, running
 
 SHARD_UNIT = 1 << 22  # the guild id k * SHARD_UNIT belongs to shard k % shard_count
