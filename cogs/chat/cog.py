@@ -25,6 +25,7 @@ from cogs.core.conversation import (
     READ_ROUTE,
     Answer,
     mention_answer,
+    their_message,
 )
 from cogs.core.entries import rating_view
 from cogs.core.points import overview_embed, point_embed
@@ -163,7 +164,7 @@ class Chat(FeatureCog):
         point = self._point(args[1] if len(args) > 1 else "")
         message_id = arg_int(args, 2)
         await interaction.response.defer()  # the write may outlast Discord's 3 seconds
-        text = await self._their_message(interaction, message_id)
+        text = await their_message(interaction, self.bot.conversation.recent, message_id)
         if not text:
             await interaction.followup.send(NOT_KEPT, ephemeral=True)
             return
@@ -192,22 +193,6 @@ class Chat(FeatureCog):
             embeds=[],
             view=rating_view(interaction.user.id, entry.id),
         )
-
-    async def _their_message(self, interaction: discord.Interaction, message_id: int) -> str:
-        """What the member wrote: remembered for a few minutes, else read back from the DM."""
-        remembered = self.bot.conversation.recent.recall(interaction.user.id, message_id)
-        if remembered is not None:
-            return remembered
-        channel = interaction.channel
-        if not isinstance(channel, discord.DMChannel):
-            return ""
-        try:
-            message = await channel.fetch_message(message_id)
-        except discord.HTTPException:
-            return ""
-        if message.author.id != interaction.user.id:
-            return ""
-        return clean_text(message.content)
 
     @button(MORE_ROUTE)
     async def _another_question(self, interaction: discord.Interaction, args: list[str]) -> None:

@@ -20,6 +20,7 @@ from cogs.checkin import render
 from cogs.checkin.delivery import Delivery
 from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from cogs.core.bot import CrossroadsBot
+from cogs.core.conversation import their_message
 from cogs.core.jobs.cog import TimedJobCog
 from cogs.core.reflection_form import REFLECT_ROUTE, TEXT_MAX, reflection_modal
 from cogs.core.reply import reply
@@ -466,7 +467,7 @@ class Checkins(TimedJobCog):
         checkin_id, entry_id, message_id = arg_int(args, 1), arg_int(args, 2), arg_int(args, 3)
         user_id = interaction.user.id
         await interaction.response.defer()  # the writes may outlast Discord's 3 seconds
-        text = await self._their_dm(interaction, message_id)
+        text = await their_message(interaction, self.bot.conversation.recent, message_id)
         async with self.bot.member_transaction(interaction) as session:
             removed = await self._take_out(session, user_id, entry_id, text)
             await store.close_replies(
@@ -512,20 +513,6 @@ class Checkins(TimedJobCog):
             )
             return True
         return False
-
-    async def _their_dm(self, interaction: discord.Interaction, message_id: int) -> str:
-        """What the member wrote in that DM: remembered for minutes, else read back."""
-        remembered = self.bot.conversation.recent.recall(interaction.user.id, message_id)
-        if remembered is not None:
-            return remembered
-        channel = interaction.channel
-        if not isinstance(channel, discord.DMChannel):
-            return ""
-        try:
-            message = await channel.fetch_message(message_id)
-        except discord.HTTPException:
-            return ""
-        return clean_text(message.content) if message.author.id == interaction.user.id else ""
 
     # --- telling a member why their check-ins stopped ----------------------------------------
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import discord
-from advice.chat import ChatMatch, Matcher
 
+from advice.chat import ChatMatch, Matcher
 from advice.clock import Clock
 from advice.content import Content, Point
 from cogs.core.reflection_form import reflect_button
 from cogs.core.routing import RenderedView, RoutedButton, custom_id
 from cogs.core.style import COLOUR
+from cogs.core.text import clean_text
 
 KEEP_ROUTE = "chat-keep"  # (owner, slug, message id): the message becomes a reflection
 MORE_ROUTE = "chat-more"  # (owner, slug, message id, prompt index): the point's next question
@@ -68,6 +69,22 @@ class Recent:
         if kept is None or self._clock.now() - kept[0] >= REMEMBER_FOR:
             return None
         return kept[1]
+
+
+async def their_message(interaction: discord.Interaction, recent: Recent, message_id: int) -> str:
+    """What the member who pressed wrote in that DM: remembered for a few minutes, else read
+    back from the DM (after a restart, say); "" when it is gone or not theirs."""
+    remembered = recent.recall(interaction.user.id, message_id)
+    if remembered is not None:
+        return remembered
+    channel = interaction.channel
+    if not isinstance(channel, discord.DMChannel):
+        return ""
+    try:
+        message = await channel.fetch_message(message_id)
+    except discord.HTTPException:
+        return ""
+    return clean_text(message.content) if message.author.id == interaction.user.id else ""
 
 
 class Conversation:
