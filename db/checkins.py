@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.checkins import REPLY_WINDOW, CheckinKind, Offer, YearHistory, next_due
-from advice.errors import NotFound
+from advice.errors import InvalidInput, NotFound
 from advice.journey import YEAR
 from advice.schedule import (
     MIN_GAP,
@@ -30,6 +30,7 @@ from advice.schedule import (
     snoozed_until,
 )
 from db.jobs import JobState, finish, retry_later
+from db.locks import lock_existing_member
 from db.models import Checkin, CheckinPlan, Reflection, User
 from db.users import ensure_user
 
@@ -330,6 +331,7 @@ async def record_delivered(
     now: datetime,
 ) -> bool:
     """Record a delivery and schedule the next one; False if another process took it over."""
+    await lock_existing_member(session, checkin.user_id)  # db.locks: the member first
     sent = _sent(offer, message_id=message_id, late=late, now=now)
     if not await finish(session, Checkin, checkin, JobState.DONE, **sent):
         # Stopped, paused or restarted while on its way: it went out all the same, so its
@@ -384,6 +386,7 @@ async def record_sent_only(
 ) -> None:
     """The fallback when recording a delivery failed: it was sent, so it must never be sent
     again; the next one goes on the plain grid, without the rules that may have failed."""
+    await lock_existing_member(session, checkin.user_id)
     sent = _sent(offer, message_id=message_id, late=False, now=now)
     if not await finish(session, Checkin, checkin, JobState.DONE, **sent):
         await _sent_after_cancel(session, checkin, sent)
@@ -439,6 +442,7 @@ async def record_nothing_to_send(
     session: AsyncSession, checkin: Checkin, *, order: Sequence[str], now: datetime
 ) -> None:
     """The slot came but nothing is due (the member got ahead): no DM, just the next slot."""
+    await lock_existing_member(session, checkin.user_id)
     if not await finish(session, Checkin, checkin, JobState.CANCELLED):
         return
     plan = await get_plan(session, checkin.user_id)
@@ -456,6 +460,7 @@ async def record_unreachable_checkin(
     session: AsyncSession, checkin: Checkin, *, problem: str, now: datetime
 ) -> None:
     """Discord refused the DM: no retry, and the member hears why at their next command."""
+    await lock_existing_member(session, checkin.user_id)
     await finish(session, Checkin, checkin, JobState.FAILED)
     await record_unreachable_member(session, user_id=checkin.user_id, problem=problem, now=now)
 
@@ -482,6 +487,7 @@ async def record_failed_attempt(
     now: datetime,
 ) -> None:
     """Discord or the network failed: retry at `retry_at`, or give up on this one (None)."""
+    await lock_existing_member(session, checkin.user_id)
     plan = await get_plan(session, checkin.user_id)
     if plan is not None:
         plan.problem = problem
@@ -526,12 +532,23 @@ async def owned_checkin(session: AsyncSession, *, user_id: int, checkin_id: int)
     return checkin
 
 
-async def respond(
-    session: AsyncSession, *, user_id: int, checkin_id: int, response: Response, now: datetime
-) -> Checkin:
+class AlreadyAnswered(InvalidInput):
+    """A second press (at the same moment or later) on a check-in already answered."""
+
+    def __init__(self, response: str) -> None:
+        super().__init__(f"You already answered this check-in ({response}). Nothing changed.")
+
+
+async def answerable_checkin(session: AsyncSession, *, user_id: int, checkin_id: int) -> Checkin:
+    """The member's check-in, if a press may still answer it: not answered yet, and not passed
+    (a newer one replaced it). Read inside the write, after the member's lock (db.locks), so
+    two presses at once act once: the second finds the first's answer."""
     checkin = await owned_checkin(session, user_id=user_id, checkin_id=checkin_id)
-    checkin.response = response
-    checkin.responded_at = now
+    if checkin.response is not None:
+        raise AlreadyAnswered(checkin.response)
+    latest = await last_delivered(session, user_id)
+    if latest is None or latest.id != checkin.id:
+        raise InvalidInput("This check-in has passed; a newer one replaced it. Nothing changed.")
     return checkin
 
 
@@ -543,7 +560,7 @@ async def snooze(
     The regular next check-in keeps its slot, so a fortnightly or monthly grid stays put;
     only when it would come within a day of the snoozed one does it carry the point instead.
     """
-    checkin = await owned_checkin(session, user_id=user_id, checkin_id=checkin_id)
+    checkin = await answerable_checkin(session, user_id=user_id, checkin_id=checkin_id)
     plan, user = await _require_plan(session, user_id)
     if current_status(plan, now) != PlanStatus.ACTIVE:
         raise NotFound("Your check-ins aren't running right now; see `/checkin status`.")

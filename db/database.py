@@ -10,13 +10,20 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm.exc import StaleDataError
 
 from advice.errors import UserFacingError
 
@@ -33,6 +40,25 @@ BEFORE_ANSWER_S = 2.0
 # Raised by the driver (wrapped by SQLAlchemy) when the database is gone, read-only, locked for
 # too long or unreachable.
 _UNAVAILABLE = (OperationalError, InterfaceError)
+# PostgreSQL's "another transaction got in the way" (SQLSTATE): a deadlock, a serialization
+# failure. The lock order (db.locks) keeps a member's own actions from deadlocking; these
+# remain possible between the bot's writes of different kinds, and are answered the same way.
+_CONFLICT_STATES = frozenset({"40P01", "40001"})
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A write that lost to a concurrent one: a deadlock or serialization failure, a row
+    gone under it (a member's own /mydata forget meeting their write), or a constraint that
+    a concurrent write already satisfied."""
+    if isinstance(exc, IntegrityError):
+        return True
+    orig = getattr(exc, "orig", None)
+    for error in (orig, getattr(orig, "__cause__", None)):
+        if getattr(error, "sqlstate", None) in _CONFLICT_STATES:
+            return True
+        if getattr(error, "pgcode", None) in _CONFLICT_STATES:
+            return True
+    return False
 
 
 class DatabaseConfigError(Exception):
@@ -145,7 +171,13 @@ class Database:
                 in_caller = True
                 yield session
                 in_caller = False
+        except StaleDataError as exc:  # a row this write changes was deleted under it
+            log.warning("a write lost to a concurrent one: %s", _first_line(exc))
+            raise ConcurrentChange() from exc
         except DBAPIError as exc:
+            if _is_conflict(exc):
+                log.warning("a write lost to a concurrent one: %s", _first_line(exc))
+                raise ConcurrentChange() from exc
             if isinstance(exc, _UNAVAILABLE) or exc.connection_invalidated:
                 log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
                 raise StorageUnavailable() from exc

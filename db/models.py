@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -210,6 +211,10 @@ class CheckinPlan(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+PENDING_REGULAR = text("state = 'pending' AND point IS NULL")
+PENDING_WITH_POINT = text("state = 'pending' AND point IS NOT NULL")
+
+
 class Checkin(LeasedJob, Base):
     """One DM check-in: due at a UTC instant computed from the plan's rule, then delivered."""
 
@@ -217,6 +222,23 @@ class Checkin(LeasedJob, Base):
     __table_args__ = (
         Index("ix_checkins_state_due", "state", "due_at"),
         Index("ix_checkins_user_state", "user_id", "state"),
+        # At most one pending regular check-in per member (its point is chosen on delivery)
+        # and one pending snoozed copy per point: a double press can never double a DM.
+        Index(
+            "uq_checkins_pending_regular",
+            "user_id",
+            unique=True,
+            sqlite_where=PENDING_REGULAR,
+            postgresql_where=PENDING_REGULAR,
+        ),
+        Index(
+            "uq_checkins_pending_point",
+            "user_id",
+            "point",
+            unique=True,
+            sqlite_where=PENDING_WITH_POINT,
+            postgresql_where=PENDING_WITH_POINT,
+        ),
     )
 
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))

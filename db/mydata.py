@@ -4,12 +4,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, func, select
+from sqlalchemy import CursorResult, Result, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.crypto import DecryptionFailed, TextCipher
 from db.decisions import decision_history
 from db.journal import recent_entries
+from db.locks import LOCK_ORDER
 from db.models import Base, Decision, GuildMember, Reflection, User
 
 EXPORT_FORMAT = 1
@@ -158,12 +159,16 @@ async def forget(session: AsyncSession, *, user_id: int) -> int:
     # and then starts a fresh record (db.users.ensure_user), instead of failing.
     await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     removed = 0
-    for table in reversed(Base.metadata.sorted_tables):
-        if "user_id" in table.c:
-            removed += _rowcount(
-                await session.execute(delete(table).where(table.c.user_id == user_id))
-            )
+    for table in member_tables():
+        removed += _rowcount(await session.execute(delete(table).where(table.c.user_id == user_id)))
     return removed + _rowcount(await session.execute(delete(User).where(User.id == user_id)))
+
+
+def member_tables() -> list[Table]:
+    """Every table with a member's rows (a `user_id` column), in the lock order of db.locks
+    (servers used in, plan, check-ins, then the writing); tables added later come after."""
+    tables = [t for t in Base.metadata.sorted_tables if "user_id" in t.c]
+    return sorted(tables, key=lambda t: LOCK_ORDER.index(t.name) if t.name in LOCK_ORDER else 99)
 
 
 def _rowcount(result: Result[Any]) -> int:

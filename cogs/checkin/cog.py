@@ -41,6 +41,9 @@ CHECKINS_OFF_HERE = (
     "between you and me, so you can still start them from our DMs (or another server); if "
     "you already have them, they carry on as before."
 )
+ALREADY_STOPPED = (
+    "Your check-ins were already stopped; nothing changed. `/checkin start` begins again."
+)
 STOPPED = (
     "Check-ins stopped: nothing more will be sent. Your reflections stay yours; "
     "`/checkin start` begins again."
@@ -174,7 +177,7 @@ class Checkins(TimedJobCog):
             if not refused(error):
                 log.warning("a DM to %s failed: %s", user_id, error)
                 return False
-            async with self.bot.database.transaction() as session:
+            async with self.bot.member_write(user_id) as session:
                 await store.record_unreachable_member(
                     session, user_id=user_id, problem=UNREACHABLE_PROBLEM, now=self.bot.clock.now()
                 )
@@ -185,7 +188,7 @@ class Checkins(TimedJobCog):
                 f"{render.ALLOW_DMS} Then run this command again.",
             )
             return None
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_write(user_id) as session:
             await store.remember_dm_channel(session, user_id=user_id, channel_id=channel_id)
         return True
 
@@ -297,8 +300,7 @@ class Checkins(TimedJobCog):
     @button(render.SNOOZE)
     async def _snooze(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
-        await self._check_current(interaction, checkin_id)
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             until = await store.snooze(
                 session,
                 user_id=interaction.user.id,
@@ -310,45 +312,32 @@ class Checkins(TimedJobCog):
     @button(render.SKIP)
     async def _skip(self, interaction: discord.Interaction, args: list[str]) -> None:
         checkin_id = arg_int(args, 0)
-        await self._check_current(interaction, checkin_id)
-        async with self.bot.database.transaction() as session:
-            await store.respond(
-                session,
-                user_id=interaction.user.id,
-                checkin_id=checkin_id,
-                response=store.Response.SKIPPED,
-                now=self.bot.clock.now(),
+        async with self.bot.member_transaction(interaction) as session:
+            checkin = await store.answerable_checkin(
+                session, user_id=interaction.user.id, checkin_id=checkin_id
             )
+            checkin.response, checkin.responded_at = store.Response.SKIPPED, self.bot.clock.now()
             pending = await store.pending_checkin(session, interaction.user.id)
         after = f" The next check-in comes {when(pending.due_at)}." if pending else ""
         await self._settle(interaction, f"Skipped.{after}")
 
     @button(render.STOP)
     async def _stop(self, interaction: discord.Interaction, args: list[str]) -> None:
+        """Stops the check-ins whatever this one's answer was; a second press changes nothing."""
         checkin_id = arg_int(args, 0)
-        async with self.bot.database.transaction() as session:
-            await store.owned_checkin(session, user_id=interaction.user.id, checkin_id=checkin_id)
-            await store.stop_plan(session, user_id=interaction.user.id, now=self.bot.clock.now())
-            await store.respond(
-                session,
-                user_id=interaction.user.id,
-                checkin_id=checkin_id,
-                response=store.Response.STOPPED,
-                now=self.bot.clock.now(),
-            )
-        await self._settle(interaction, STOPPED)
-
-    async def _check_current(self, interaction: discord.Interaction, checkin_id: int) -> None:
-        """Snooze and Skip act on the latest check-in only, and only once."""
-        async with self.bot.read_for(interaction) as session:
+        async with self.bot.member_transaction(interaction) as session:
             checkin = await store.owned_checkin(
                 session, user_id=interaction.user.id, checkin_id=checkin_id
             )
-            latest = await store.last_delivered(session, interaction.user.id)
-        if checkin.response is not None:
-            raise InvalidInput(f"You already answered this check-in ({checkin.response}).")
-        if latest is None or latest.id != checkin.id:
-            raise InvalidInput("This check-in has passed; a newer one replaced it.")
+            stopped = await store.stop_plan(
+                session, user_id=interaction.user.id, now=self.bot.clock.now()
+            )
+            if checkin.response is None:
+                checkin.response, checkin.responded_at = (
+                    store.Response.STOPPED,
+                    self.bot.clock.now(),
+                )
+        await self._settle(interaction, STOPPED if stopped else ALREADY_STOPPED)
 
     async def _settle(self, interaction: discord.Interaction, outcome: str) -> None:
         """Answer a press by turning the DM's buttons into what happened."""
@@ -410,7 +399,11 @@ class Checkins(TimedJobCog):
     async def _keep_reply(self, message: discord.Message, text: str) -> KeptReply | None:
         """Keep a DM that answers a check-in as its reflection; None when it answers none."""
         user_id, now = message.author.id, self.bot.clock.now()
-        async with self.bot.database.transaction() as session:
+        # Most DMs answer no check-in: find out without writing (nor making a member's row).
+        async with self.bot.database.read() as session:
+            if await store.reply_target(session, user_id=user_id, now=now) is None:
+                return None
+        async with self.bot.member_write(user_id) as session:
             target = await store.reply_target(session, user_id=user_id, now=now)
             if target is None or target.point is None:
                 return None

@@ -22,6 +22,7 @@ from cogs.core.tree import CrossroadsTree
 from db import Database
 from db.crypto import TextCipher
 from db.database import BEFORE_ANSWER_S
+from db.locks import lock_member
 from db.server_stats import remember_member
 
 log = logging.getLogger(__name__)
@@ -124,18 +125,27 @@ class CrossroadsBot(commands.AutoShardedBot):
     async def member_transaction(
         self, interaction: discord.Interaction
     ) -> AsyncIterator[AsyncSession]:
-        """A write on a member's behalf. In a server it also records that they used the bot
-        there, in the same transaction: /stats counts members by where they wrote. (Not in a
+        """A write on behalf of the member who pressed or typed. In a server it also records
+        that they used the bot there: /stats counts members by where they wrote. (Not in a
         server that never installed the bot, where a member uses their own install.)"""
-        async with self.database.transaction() as session:
+        in_server = interaction.guild_id is not None and interaction.is_guild_integration()
+        guild_id = interaction.guild_id if in_server else None
+        async with self.member_write(interaction.user.id, guild_id=guild_id) as session:
             yield session
-            if interaction.guild_id is not None and interaction.is_guild_integration():
-                await remember_member(
-                    session,
-                    guild_id=interaction.guild_id,
-                    user_id=interaction.user.id,
-                    now=self.clock.now(),
-                )
+
+    @asynccontextmanager
+    async def member_write(
+        self, user_id: int, *, guild_id: int | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction writing a member's rows, in the lock order of db.locks: the
+        member's own row first, then the server they wrote in, then whatever the caller
+        writes. So two of a member's actions at once take turns instead of deadlocking."""
+        async with self.database.transaction() as session:
+            now = self.clock.now()
+            await lock_member(session, user_id, now=now)
+            if guild_id is not None:
+                await remember_member(session, guild_id=guild_id, user_id=user_id, now=now)
+            yield session
 
     def read_for(
         self, interaction: discord.Interaction

@@ -112,7 +112,7 @@ class MyData(FeatureCog):
     async def _confirm_forget(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         await interaction.response.defer()  # the deletes may outlast Discord's 3 seconds
-        async with self.bot.database.transaction() as session:
+        async with self.bot.member_transaction(interaction) as session:
             await forget(session, user_id=interaction.user.id)
         await interaction.edit_original_response(
             content="Done: everything Crossroads stored about you is deleted.", view=None

@@ -21,13 +21,17 @@ ALICE = 1001
 async def add_jobs(
     database: Database, *specs: Mapping[str, object], user_id: int = ALICE
 ) -> list[int]:
-    """Insert check-ins (defaults: pending, due now, unleased); returns their ids in order."""
+    """Insert check-ins (defaults: pending, due now, unleased); returns their ids in order.
+
+    Each for a member of its own (`user_id`, then the next ids): a member has at most one
+    pending regular check-in (a database constraint), and these test the claim, not members.
+    """
     async with database.transaction() as session:
-        await ensure_user(session, user_id, now=NOW)
         rows = []
-        for spec in specs:
+        for index, spec in enumerate(specs):
+            await ensure_user(session, user_id + index, now=NOW)
             fields: dict[str, object] = {
-                "user_id": user_id,
+                "user_id": user_id + index,
                 "kind": "point",
                 "scheduled_at": spec.get("due_at", NOW),
                 "due_at": NOW,

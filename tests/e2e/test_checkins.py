@@ -345,11 +345,17 @@ async def test_a_plain_reply_within_48_hours_is_saved_as_the_checkins_reflection
     journal = await answer(world, world.alice, "journal list")
     assert "Impact, honestly. And curiosity.\n\nAlso: I like writing." in text_of(journal)
 
-    # Past 48 hours, a reply answers nothing: it is not saved, and the member is told.
+    # Past 48 hours, a DM answers no check-in: it is conversation, answered and not saved
+    # (the answer offers the points, and a way to keep it).
     world.clock.set(MONDAY_18_BERLIN + timedelta(hours=49))
     await world.emulator.send_dm(world.alice, "A late thought.")
     [late] = await bot_dms_after(world, world.alice, count=1)
-    assert "didn't save it" in late["content"] and "/reflect" in late["content"]
+    assert "Saved" not in late["content"] and "Added" not in late["content"]
+    assert any(
+        c["custom_id"].startswith("cr:chat-pick:")
+        for r in late["components"]
+        for c in r["components"]
+    )
     async with world.database.read() as session:
         assert len(await marks(session, user_id=world.alice)) == 1
 
