@@ -143,3 +143,26 @@ async def run_two_processes(
         assert await count_jobs(url, model, model.attempts > 1), "nothing was taken over"
     logs = logs_of(tmp_path)
     assert "Traceback" not in logs, logs[-3000:]
+
+
+async def assert_copies_only_after_a_takeover(
+    emulator: Emulator, url: str, model: type[LeasedJob], channel_of: Callable[[Any], int]
+) -> None:
+    """Discord drops a copy that carries a nonce it has seen, so one message per job could
+    hide a job sent twice. A copy is allowed only where it cannot be avoided: a process died
+    after Discord took the message and before recording it, and whoever took the job over
+    after its lease (attempts > 1) sent it again, once, with the same nonce. A copy of any
+    other job means two processes claimed it: a double claim."""
+    database = Database(url)
+    try:
+        async with database.read() as session:
+            jobs = list(await session.scalars(select(model)))
+    finally:
+        await database.dispose()
+    taken_over: dict[int, int] = {}  # channel -> its jobs taken over after a lease
+    for job in jobs:
+        channel = channel_of(job)
+        taken_over[channel] = taken_over.get(channel, 0) + (1 if job.attempts > 1 else 0)
+    for channel, allowed in taken_over.items():
+        copies = emulator.deduplicated_nonces_in(channel)
+        assert copies <= allowed, (channel, copies, allowed)

@@ -72,9 +72,13 @@ async def test_a_year_of_checkins_in_three_zones_and_three_cadences(world: World
         kinds = [kind_of(m) for m in sent]
         where = f"{cadence} in {zone}"
 
-        # Never doubled: one message per nonce, one nonce per check-in.
+        # Never doubled: one message per nonce, one nonce per check-in, and not one request
+        # sent twice (Discord would drop the copy, so the messages alone could hide it).
         nonces = [m["nonce"] for m in sent]
         assert len(set(nonces)) == len(nonces), where
+        channel = world.emulator.dm_channel_id(user)
+        assert world.emulator.deduplicated_nonces_in(channel) == 0, where
+        assert world.emulator.message_create_requests_in(channel) == 1 + len(sent), where
 
         async with world.database.read() as session:
             rows = list(

@@ -17,7 +17,7 @@ from db.migrate import upgrade
 from db.models import WeeklyPost
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
-from tests.e2e.processes import run_two_processes
+from tests.e2e.processes import assert_copies_only_after_a_takeover, run_two_processes
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -81,4 +81,13 @@ async def test_two_processes_post_each_servers_weekly_post_once(
         assert messages[0]["embeds"][0]["title"].startswith("Point of the week")
         nonces.append(messages[0]["nonce"])
     assert len(set(nonces)) == SERVERS
+    channel_of_guild = {
+        int(m["guild_id"]): c for c in channels for m in emulator.channel_messages(c)
+    }
+    await assert_copies_only_after_a_takeover(
+        emulator, TEST_DATABASE_URL, WeeklyPost, lambda post: channel_of_guild[post.guild_id]
+    )
+    if not kill_one:  # nobody died mid-send: not one copy
+        assert emulator.deduplicated_nonces == 0, emulator.deduplicated_nonces
+        assert emulator.message_create_requests == SERVERS
     assert emulator.violations == []
