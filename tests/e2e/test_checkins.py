@@ -206,6 +206,33 @@ async def test_skip_snooze_and_stop_act_once_and_only_for_the_owner(world: World
     del pending
 
 
+async def test_skip_lets_the_point_pass_and_the_schedule_carry_on(world_any_db: World) -> None:
+    world = world_any_db
+    await start_berlin(world, world.alice)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    dm = world.emulator.dm_messages(world.alice)[-1]
+    [row, _] = await checkins(world, world.alice)
+    skipped = await (
+        await world.emulator.click(world.alice, dm, f"cr:checkin-skip:{row.id}")
+    ).message()
+    next_week = MONDAY_18_BERLIN + timedelta(weeks=1)
+    assert (
+        skipped["content"].startswith("Skipped.")
+        and f"<t:{unix(next_week)}:F>" in (skipped["content"])
+    )
+    assert skipped["components"] == []
+    [row, pending] = await checkins(world, world.alice)
+    assert (row.response, row.responded_at) == ("skipped", MONDAY_18_BERLIN)
+    assert (pending.state, pending.due_at, pending.point) == ("pending", next_week, None)
+    # Nothing comes back tomorrow (a skip is not a snooze), and a second press changes nothing.
+    world.clock.set(MONDAY_18_BERLIN + timedelta(days=1))
+    assert await tick(world) == 0
+    again = await world.emulator.click(world.alice, dm, f"cr:checkin-skip:{row.id}")
+    assert "already answered" in (await again.message())["content"]
+    assert len(await checkins(world, world.alice)) == 2
+
+
 async def test_a_press_on_an_old_checkin_gets_a_clear_answer(world: World) -> None:
     await start_berlin(world, world.alice)
     world.clock.set(MONDAY_18_BERLIN)
