@@ -75,6 +75,9 @@ class LoopThread:
         self.loop.close()
 
 
+SEEDED_ENTRIES = 6  # one per point: more than one page of /journal list
+
+
 def marker(user: str, index: int) -> str:
     """Private text seeded for a member; seen by anyone else, it is a leak."""
     return f"SECRET-{user}-{index}"
@@ -87,8 +90,8 @@ class Arena:
     ``bob`` (a plain member, whom the server's settings let use /config and /stats, so the
     bot's own checks are what stands in the way) and ``moderator`` take turns acting;
     ``alice`` never acts: she is the other member whose data must stay hers. Everyone has
-    reflections (the first two hold ``marker`` text), a decision (its reason holds one), a time
-    zone and a delivered check-in.
+    reflections (every one holds ``marker`` text, so a forged id that reaches any of them and
+    shows it is a leak), a decision (its reason holds one), a time zone and a delivered check-in.
     """
 
     world: World
@@ -124,7 +127,11 @@ class Arena:
         return [m for m in self.members if m != actor]
 
     def markers_of(self, user: int) -> list[str]:
-        return [marker(self.names[user], i) for i in range(3)]
+        return [marker(self.names[user], i) for i in range(SEEDED_ENTRIES + 1)]
+
+    def moderates(self, actor: int) -> set[int]:
+        """The servers where `actor` may change the settings (Manage Server)."""
+        return {self.world.guild_id} if actor == self.world.moderator else set()
 
     def where(self, actor: int, place: str) -> dict[str, int | None]:
         """slash()/submit_modal() keyword arguments for `place` (a channel name, or "dm")."""
@@ -195,10 +202,11 @@ async def _seed_member(world: World, user: int, name: str) -> None:
     await answer(world, user, "timezone", zone="Europe/Berlin")
     points = ("purpose", "money", "fame", "decades", "autonomy", "obscurity")
     for index, point in enumerate(points):  # six: more than one page of /journal list
-        text = f"{marker(name, index)} what I think" if index < 2 else f"entry {index}"
+        text = f"{marker(name, index)} what I think"
         await submit(world, user, await open_reflect(world, user, point), text, ["3"])
         world.clock.advance(timedelta(minutes=5))
-    await answer(world, user, "decide", leaning="undecided", why=f"{marker(name, 2)} because")
+    why = f"{marker(name, SEEDED_ENTRIES)} because"
+    await answer(world, user, "decide", leaning="undecided", why=why)
     await answer(world, user, "checkin start", hour=18)
 
 

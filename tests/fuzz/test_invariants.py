@@ -13,6 +13,8 @@ from sqlalchemy import delete
 
 from cogs.core.reply import reply
 from cogs.core.routing import button, form
+from db.guild_settings import Setting, change
+from db.journal import get_entry
 from db.models import Decision
 from tests.fuzz import invariants
 from tests.fuzz.arena import Arena, marker
@@ -88,6 +90,29 @@ def test_each_invariant_can_fail(
         await reply(interaction, "done")
 
     assert "another member's data changed: decisions" in broken(arena, errors, "meddle", meddle)
+
+    async def reconfigure(interaction: discord.Interaction, args: list[str]) -> None:
+        async with world.database.transaction() as session:  # bob is no moderator here
+            await change(
+                session,
+                guild_id=world.guild_id,
+                user_id=interaction.user.id,
+                setting=Setting.CHECKINS,
+                now=world.clock.now(),
+                checkins_enabled=False,
+            )
+        await reply(interaction, "done")
+
+    report = broken(arena, errors, "reconfigure", reconfigure)
+    assert "changed: guild_settings" in report and "changed: config_changes" in report
+
+    async def peek(interaction: discord.Interaction, args: list[str]) -> None:
+        newest = (await arena.entry_ids(world.alice))[-1]  # what a forged id reaches first
+        async with world.database.read() as session:
+            entry = await get_entry(session, world.bot.cipher, user_id=world.alice, entry_id=newest)
+        await reply(interaction, entry.text)
+
+    assert "alice's private text was shown" in broken(arena, errors, "peek", peek)
 
     async def ping(interaction: discord.Interaction, args: list[str]) -> None:
         await interaction.response.send_message(
