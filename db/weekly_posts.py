@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advice.weekly import WeeklyRule, next_post_at
+from advice.weekly import WeeklyRule, catch_up_after, next_post_at
 from db._sql import dialect_insert
 from db.jobs import JobState, finish, retry_later
 from db.models import GuildSettings, WeeklyPost
@@ -102,11 +102,18 @@ async def record_posted(
 
 
 async def record_dropped(session: AsyncSession, post: WeeklyPost, *, now: datetime) -> bool:
-    """Too late to be this week's post (the bot was down), or given up on: on to the next."""
+    """Too late to be this week's post (the bot was down), or given up on: on to the next.
+
+    After an outage that is the most recent slot not missed yet (advice.weekly.catch_up_after),
+    due at once, if there is one: a bot down eight days still posts the slot it missed by
+    three hours. Never this post's own slot again, and never within six days of the last post
+    (schedule_next keeps both).
+    """
     settings = await locked_settings(session, post.guild_id)
     done = await finish(session, WeeklyPost, post, JobState.CANCELLED)
     if done and settings is not None and settings.weekly_post_enabled:
-        await schedule_next(session, settings, after=now)
+        after = max(catch_up_after(now), post.scheduled_at)
+        await schedule_next(session, settings, after=after)
     return done
 
 
