@@ -112,12 +112,16 @@ async def next_slot(
 ) -> tuple[datetime, CheckinKind]:
     """The member's next slot that will have something to carry, and whether it ends the year.
 
-    After a delivery (`previous` given) the next one is at least a day away, so a late
-    check-in is never followed by the regular one the same evening.
+    The next one is at least a day after the last delivered: after a delivery (`previous`
+    given), so a late check-in is never followed by the regular one the same evening, and
+    when the plan starts again (a new hour, a resume) the day one went out.
     """
     history = await year_history(session, plan.user_id, plan.year_started_at)
     if previous is None:
         slot = first_occurrence(rule, now)
+        if plan.last_delivered_at is not None and slot < plan.last_delivered_at + MIN_GAP:
+            # Started again (a new hour, a resume) the day one went out: not twice in a day.
+            slot = first_slot_from(rule, slot, not_before=plan.last_delivered_at + MIN_GAP)
     else:
         slot = following(rule, previous, after=now + MIN_GAP)
     wanted = next_due(history, order, slot)
