@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.checkins import REPLY_WINDOW, CheckinKind, Offer, YearHistory, next_due
@@ -614,3 +614,26 @@ async def close_replies(
         .execution_options(synchronize_session=False)
     )
     return closed is not None
+
+
+# --- the sandbox's clock ------------------------------------------------------------------------
+
+
+async def next_due_at(session: AsyncSession, *, until: datetime) -> datetime | None:
+    """When the earliest pending check-in can next be claimed, if not after `until`: its due
+    time, or a retry's lease when later. The sandbox moves its clock from one to the next, so
+    each arrives on time, as it would for a bot that kept running."""
+    pending = Checkin.state == JobState.PENDING
+    due = await session.scalar(
+        select(func.min(Checkin.due_at)).where(
+            pending,
+            Checkin.due_at <= until,
+            (Checkin.lease_until.is_(None)) | (Checkin.lease_until <= Checkin.due_at),
+        )
+    )
+    retry = await session.scalar(
+        select(func.min(Checkin.lease_until)).where(
+            pending, Checkin.lease_until > Checkin.due_at, Checkin.lease_until <= until
+        )
+    )
+    return min((at for at in (due, retry) if at is not None), default=None)

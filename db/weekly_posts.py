@@ -129,3 +129,22 @@ async def pending_post(session: AsyncSession, guild_id: int) -> WeeklyPost | Non
             WeeklyPost.guild_id == guild_id, WeeklyPost.state == JobState.PENDING
         )
     )
+
+
+async def next_due_at(session: AsyncSession, *, until: datetime) -> datetime | None:
+    """When the earliest pending weekly post can next be claimed, if not after `until` (for the
+    sandbox's clock, as db.checkins.next_due_at)."""
+    pending = WeeklyPost.state == JobState.PENDING
+    due = await session.scalar(
+        select(func.min(WeeklyPost.due_at)).where(
+            pending,
+            WeeklyPost.due_at <= until,
+            (WeeklyPost.lease_until.is_(None)) | (WeeklyPost.lease_until <= WeeklyPost.due_at),
+        )
+    )
+    retry = await session.scalar(
+        select(func.min(WeeklyPost.lease_until)).where(
+            pending, WeeklyPost.lease_until > WeeklyPost.due_at, WeeklyPost.lease_until <= until
+        )
+    )
+    return min((at for at in (due, retry) if at is not None), default=None)
