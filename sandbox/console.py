@@ -258,6 +258,14 @@ def describe_moment(moment: datetime, zone: str | None) -> str:
     return f"{when} in {zone}"
 
 
+def later(now: datetime, step: timedelta, zone: str | None) -> datetime:
+    """``now`` moved on by ``step``: whole days (``+1w``, ``+3d``) keep the member's time of day
+    across a daylight-saving change, as a calendar would; hours and minutes are elapsed time."""
+    if step % timedelta(days=1):
+        return now + step
+    return (now.astimezone(member_tz(zone)) + step).astimezone(UTC)
+
+
 def describe_span(span: timedelta) -> str:
     """``3 days``, ``1 week 2 days``, ``1 day 12 hours``, ``30 minutes``: a duration in words."""
     minutes = int(span / timedelta(minutes=1))
@@ -1016,9 +1024,11 @@ class _Console:
             return
         step, times = parse_advance(spec)
         before = (self.state.dms_shown, self.state.posts_shown)
+        zone = (await self.display()).zone
         for i in range(times):
             try:
-                moved_to = await self._walk(self.clock, self.clock.now() + step)
+                target = later(self.clock.now(), step, zone)
+                moved_to = await self._walk(self.clock, target)
             except Exception as error:  # the bot's side failed: say so, keep the console
                 log.warning("could not move the bot's clock", exc_info=True)
                 self.say(f"✗ The bot's clock did not move: {error}")
@@ -1056,10 +1066,10 @@ class _Console:
         if times != 1:
             raise ValueError("say how long the bot is off, once, e.g. :down +3d")
         before = (self.state.dms_shown, self.state.posts_shown)
+        zone = (await self.display()).zone
         try:
             async with self._news_lock:
-                moved_to = await self.clock.move_to(self.clock.now() + step)
-                zone = (await self.display()).zone
+                moved_to = await self.clock.move_to(later(self.clock.now(), step, zone))
                 self.say(
                     f"🕒 The bot was off for {describe_span(step)}. It is back on "
                     f"{describe_moment(moved_to, zone)} and catches up on what it missed."

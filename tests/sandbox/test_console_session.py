@@ -414,3 +414,15 @@ async def test_a_failing_zone_lookup_falls_back_without_breaking_the_console() -
     text = await session([":time +7d"], emu, bot)
     assert "UTC (set your zone with /timezone)" in text
     assert "Due Monday, 20 May 2024 07:00" in text
+
+
+def test_whole_days_keep_the_members_time_of_day_across_daylight_saving() -> None:
+    saturday_2230 = datetime(2027, 3, 27, 21, 30, tzinfo=UTC)  # 22:30 in Berlin, CET
+    a_week = console.later(saturday_2230, timedelta(weeks=1), "Europe/Berlin")
+    assert a_week == datetime(2027, 4, 3, 20, 30, tzinfo=UTC)  # 22:30 CEST: 167 hours on
+    night = datetime(2027, 3, 28, 0, 30, tzinfo=UTC)  # 01:30 CET, the night clocks go forward
+    hours = console.later(night, timedelta(hours=3), "Europe/Berlin")
+    assert hours == night + timedelta(hours=3)  # elapsed time: 05:30 CEST
+    assert console.later(saturday_2230, timedelta(weeks=1), None) == saturday_2230 + timedelta(
+        weeks=1
+    )
