@@ -412,6 +412,7 @@ async def run_sandbox(
 ) -> None:
     """The sandbox on the given streams (the terminal by default). A fresh sandbox's clock
     starts at `start` (a future instant; tests) or now; one used before goes on from its time."""
+    from db.checkins import forget_dm_channels
     from db.state import get_state
     from db.users import member_timezone
     from sandbox import DEFAULT_SPEC_PATH, GUILD_VOICE, Emulator, point_discord_at
@@ -440,8 +441,10 @@ async def run_sandbox(
         async with open_database(settings) as database:
             cipher = await load_cipher(settings, database)
             # Time moved in an earlier session stays moved: the journal lives in that future.
-            async with database.read() as session:
+            async with database.transaction() as session:
                 stored = await get_state(session, SANDBOX_OFFSET_KEY)
+                # The emulator is new: the DM channels it opened last session are gone.
+                await forget_dm_channels(session)
             if stored is not None:
                 offset = timedelta(seconds=float(stored))
             elif start is not None:

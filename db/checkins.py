@@ -323,6 +323,14 @@ async def remember_dm_channel(
     await session.execute(update(User).where(User.id == user_id).values(dm_channel_id=channel_id))
 
 
+async def forget_dm_channels(session: AsyncSession) -> None:
+    """Every member's DM channel is to be opened afresh (the sandbox: its emulator is new each
+    session, so the channels kept from the last one are gone)."""
+    await session.execute(
+        update(User).where(User.dm_channel_id.is_not(None)).values(dm_channel_id=None)
+    )
+
+
 async def record_delivered(
     session: AsyncSession,
     checkin: Checkin,

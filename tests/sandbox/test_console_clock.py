@@ -139,3 +139,26 @@ async def test_down_gives_one_late_checkin_then_the_schedule_carries_on(tmp_path
     assert later.count("Point of the week") == 1
     assert [c.late for c in sent] == [True, False]
     assert sent[1].sent_at is not None and sent[1].sent_at - sent[1].scheduled_at < ON_TIME
+
+
+async def test_the_next_session_goes_on_from_its_time_and_its_dms_arrive_on_time(
+    tmp_path: Path,
+) -> None:
+    first, database = await sandbox(tmp_path, ["/checkin start", ":time +1d"])
+    await database.dispose()
+    # A new session: a new emulator, whose DM channels are new too; the clock stays moved.
+    text, database = await sandbox(tmp_path, [":time +1w"])
+    try:
+        async with database.read() as session:
+            sent = list(
+                await session.scalars(
+                    select(Checkin).where(Checkin.sent_at.is_not(None)).order_by(Checkin.id)
+                )
+            )
+    finally:
+        await database.dispose()
+    assert first.count("Check-in · ") == 1 and text.count("Check-in · ") == 1
+    assert "⚠" not in text and "✗" not in text and "Late:" not in text, text
+    second = sent[1]
+    assert second.sent_at is not None and second.sent_at - second.scheduled_at < ON_TIME
+    assert second.attempts == 1  # sent at once, not after a failed try on a stale channel
