@@ -778,6 +778,14 @@ def _option_value(rest: str, at: int, known: set[str] | None, taken: set[str]) -
 
 def _option_names(commands: Sequence[Mapping[str, JSON]], words: list[str]) -> set[str] | None:
     """The option names of the command ``words`` name, or None when it is not known."""
+    options = _leaf_options(commands, words)
+    return None if options is None else {o["name"] for o in options}
+
+
+def _leaf_options(
+    commands: Sequence[Mapping[str, JSON]], words: list[str]
+) -> list[Mapping[str, JSON]] | None:
+    """The options (not subcommands) of the command ``words`` name, or None when unknown."""
     node: Mapping[str, JSON] | None = next(
         (c for c in commands if c.get("name") == words[0] and c.get("type", 1) == 1), None
     )
@@ -794,7 +802,28 @@ def _option_names(commands: Sequence[Mapping[str, JSON]], words: list[str]) -> s
         )
     if node is None:
         return None
-    return {o["name"] for o in node.get("options") or [] if o.get("type") not in (1, 2)}
+    return [o for o in node.get("options") or [] if o.get("type") not in (1, 2)]
+
+
+def pick_choices(
+    name: str, options: Mapping[str, str], commands: Sequence[Mapping[str, JSON]] = ()
+) -> dict[str, str]:
+    """Options with choices take what the member picks by name, as Discord's client shows them
+    (``weekday:Wednesday`` sends the choice's value, 2); a value typed as it is stays."""
+    definitions = {o["name"]: o for o in _leaf_options(commands, name.split()) or []}
+    picked = dict(options)
+    for option, typed in options.items():
+        choices = (definitions.get(option) or {}).get("choices") or []
+        if not choices or typed.startswith("?"):
+            continue
+        wanted = typed.strip().casefold()
+        by_name = [c for c in choices if str(c.get("name", "")).casefold() == wanted]
+        if by_name:
+            picked[option] = str(by_name[0]["value"])
+        elif not any(str(c.get("value")).casefold() == wanted for c in choices):
+            names = ", ".join(str(c.get("name")) for c in choices)
+            raise ValueError(f"pick {option} from its choices: {names}")
+    return picked
 
 
 _TIME_EXAMPLE = "e.g. :time +7d, +3h, +30m, +2w, +1d12h, or +1w x52 for a year week by week"
@@ -1155,7 +1184,9 @@ class _Console:
     # --- talking to the bot ---
 
     async def command(self, line: str) -> None:
-        name, options = parse_command(line, self._commands())
+        commands = self._commands()
+        name, options = parse_command(line, commands)
+        options = pick_choices(name, options, commands)
         self.state.pending_choices = None
         asked = [k for k, v in options.items() if v.startswith("?")]
         if asked:

@@ -144,7 +144,10 @@ async def test_down_gives_one_late_checkin_then_the_schedule_carries_on(tmp_path
 async def test_the_next_session_goes_on_from_its_time_and_its_dms_arrive_on_time(
     tmp_path: Path,
 ) -> None:
-    first, database = await sandbox(tmp_path, ["/checkin start", ":time +1d"])
+    # Monday 09:00 UTC: Tuesdays at 09:00 UTC, the weekday picked by name, as in Discord.
+    first, database = await sandbox(
+        tmp_path, ["/checkin start weekday:tuesday hour:9", ":time +1d"]
+    )
     await database.dispose()
     # A new session: a new emulator, whose DM channels are new too; the clock stays moved.
     text, database = await sandbox(tmp_path, [":time +1w"])
@@ -157,6 +160,7 @@ async def test_the_next_session_goes_on_from_its_time_and_its_dms_arrive_on_time
             )
     finally:
         await database.dispose()
+    assert "Every week on Tuesday at 09:00" in first
     assert first.count("Check-in · ") == 1 and text.count("Check-in · ") == 1
     assert "⚠" not in text and "✗" not in text and "Late:" not in text, text
     second = sent[1]
