@@ -11,7 +11,8 @@ leaves.
 
 Lines starting with ``:`` talk to the console itself rather than the bot: ``:time +7d`` moves the
 bot's clock (so a year of DM check-ins arrives in minutes) as if the bot ran all along: it stops
-at each instant something falls due, so every check-in and weekly post arrives on time;
+at each instant something falls due, so every check-in and weekly post arrives on time
+(``:time next`` moves to the next one);
 ``:down +3d`` moves it as if the bot was off meanwhile, so what fell due arrives late (or not at
 all) when it comes back. ``:reply <text>`` writes a plain DM to the bot, ``:dms off`` /
 ``:dms on`` closes or opens the member's DMs. ``:as bob`` acts as another member of the server
@@ -869,6 +870,8 @@ CONSOLE_HELP = """Console commands (they talk to the console, not the bot):
   :time +7d       move the bot's clock forward (+30m, +3h, +2w, +1d12h) as if it ran all
                   along: each check-in and weekly post arrives on time and shows under its
                   time; add a repeat to step through time, e.g. :time +1w x52 for a year
+  :time next      move the bot's clock to the next check-in or weekly post due, and show it
+                  (:time next x6 for the next six)
   :down +3d       the bot is off that long, then comes back: what fell due meanwhile arrives
                   late (at most one check-in, marked late), or not at all
   @Crossroads <text>  post <text> in the current channel mentioning the bot (@bot <text>
@@ -1051,12 +1054,26 @@ class _Console:
         if self.clock is None:
             self.say("✗ Time cannot move here: this console was started without the bot's clock.")
             return
-        step, times = parse_advance(spec)
+        words = spec.lower().split()
+        to_next = bool(words) and words[0] == "next"
+        if to_next:  # "next" or "next x3": to what falls due next, as many times
+            if len(words) > 2 or (len(words) == 2 and not re.fullmatch(r"[x×*]\d+", words[1])):
+                raise ValueError("say :time next, or :time next x3 for the next three")
+            step, times = timedelta(0), parse_advance(" ".join(["+1m", *words[1:]]))[1]
+        else:
+            step, times = parse_advance(spec)
         before = (self.state.dms_shown, self.state.posts_shown)
         zone = (await self.display()).zone
         for i in range(times):
             try:
-                target = later(self.clock.now(), step, zone)
+                now = self.clock.now()
+                target = later(now, step, zone)
+                if to_next:
+                    due = await self.clock.next_due(now + MAX_ADVANCE)
+                    if due is None:
+                        self.say("(nothing is due: no check-in or weekly post is scheduled)")
+                        break
+                    target = max(due, now)
                 moved_to = await self._walk(self.clock, target)
             except Exception as error:  # the bot's side failed: say so, keep the console
                 log.warning("could not move the bot's clock", exc_info=True)
@@ -1105,6 +1122,15 @@ class _Console:
                 )
                 await self.clock.run_due()
                 await self._show_fresh()
+            if (self.state.dms_shown, self.state.posts_shown) == before:
+                # Held back (quiet hours, say): tell when, so it does not seem lost.
+                soon = await self.clock.next_due(moved_to + timedelta(days=1))
+                if soon is not None and soon > moved_to:
+                    self.say(
+                        f"(nothing yet; the bot has something due {describe_moment(soon, zone)}: "
+                        "`:time next` goes there)"
+                    )
+                    return
         except Exception as error:
             log.warning("could not move the bot's clock", exc_info=True)
             self.say(f"✗ The bot's clock did not move: {error}")

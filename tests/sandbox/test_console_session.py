@@ -282,6 +282,31 @@ async def test_a_job_the_bot_does_not_settle_does_not_hang_the_walk() -> None:
     assert "🕒 It is now Tuesday 14 May 2024, 09:00 in Europe/Berlin." in text
 
 
+async def test_time_next_goes_to_what_falls_due_next() -> None:
+    emu = FakeEmulator()
+    tuesday = START + timedelta(days=1, hours=9)
+    bot = FakeBot(emu, [tuesday, tuesday + timedelta(weeks=1)])
+    text = await session([":time next", ":time next x2", ":time next now"], emu, bot)
+    week_on = tuesday + timedelta(weeks=1)
+    assert bot.moves == [tuesday, tuesday, week_on, week_on]  # each due, then there
+    assert "🕒 It is now Tuesday 14 May 2024, 18:00 in Europe/Berlin." in text
+    assert "🕒 It is now Tuesday 21 May 2024, 18:00 in Europe/Berlin.  [1/2]" in text
+    assert "(nothing is due: no check-in or weekly post is scheduled)" in text
+    assert "✗ say :time next, or :time next x3" in text
+    assert text.count("✉ Direct message") == 2
+
+
+async def test_down_into_quiet_hours_says_when_it_comes() -> None:
+    emu = FakeEmulator()
+    bot = FakeBot(emu, [START + timedelta(days=3, hours=22)])  # held till the next morning
+    text = await session([":down +3d"], emu, bot)
+    assert (
+        "(nothing yet; the bot has something due Friday 17 May 2024, 07:00 in Europe/Berlin: "
+        "`:time next` goes there)"
+    ) in text
+    assert "(no new direct messages)" not in text
+
+
 async def test_time_follows_a_zone_change_and_reports_quiet_steps() -> None:
     emu = FakeEmulator()
     bot = FakeBot(emu, [START + timedelta(minutes=30)])
