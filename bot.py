@@ -12,9 +12,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TextIO
 
 import discord
 from pydantic import Field, SecretStr, ValidationError
@@ -352,9 +352,68 @@ def sandbox_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"database_url": SANDBOX_DATABASE_URL, "data_key": None})
 
 
+class SandboxClock:
+    """The sandbox bot's clock as the console moves it (sandbox.console.BotClock): real time
+    plus an offset that is kept in the database, so time moved stays moved next session."""
+
+    def __init__(self, bot: CrossroadsBot, database: Database, clock: OffsetClock) -> None:
+        self.bot = bot
+        self.database = database
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    async def next_due(self, until: datetime) -> datetime | None:
+        from db import checkins, weekly_posts
+
+        async with self.database.read() as session:
+            dues = [
+                await checkins.next_due_at(session, until=until),
+                await weekly_posts.next_due_at(session, until=until),
+            ]
+        return min((due for due in dues if due is not None), default=None)
+
+    async def move_to(self, instant: datetime) -> datetime:
+        from db.state import set_state
+
+        ahead = instant - self.clock.now()
+        if ahead > timedelta(0):
+            self.clock.advance(ahead)
+            async with self.database.transaction() as session:
+                seconds = str(self.clock.offset.total_seconds())
+                await set_state(session, SANDBOX_OFFSET_KEY, seconds, now=self.clock.now())
+        return self.clock.now()
+
+    async def run_due(self) -> None:
+        """One tick of every timed job's loop, now, waiting for each to finish (a tick the
+        loop began on its own is waited for, then this one runs)."""
+        from cogs.core.jobs.cog import TimedJobCog
+
+        for cog in list(self.bot.cogs.values()):
+            if isinstance(cog, TimedJobCog):
+                try:
+                    await cog.loop.tick()
+                except Exception:  # as the loop itself would: log it, and time goes on
+                    log.exception("%s: a tick failed", cog.loop.name)
+
+
 async def command_sandbox(settings: Settings) -> None:
     """The real bot against a local Discord emulator, with you as a member at a console."""
-    from db.state import get_state, set_state
+    await run_sandbox(settings)
+
+
+async def run_sandbox(
+    settings: Settings,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    start: datetime | None = None,
+) -> None:
+    """The sandbox on the given streams (the terminal by default). A fresh sandbox's clock
+    starts at `start` (a future instant; tests) or now; one used before goes on from its time."""
+    from db.checkins import forget_dm_channels
+    from db.state import get_state
     from db.users import member_timezone
     from sandbox import DEFAULT_SPEC_PATH, GUILD_VOICE, Emulator, point_discord_at
     from sandbox.console import run_console
@@ -382,19 +441,20 @@ async def command_sandbox(settings: Settings) -> None:
         async with open_database(settings) as database:
             cipher = await load_cipher(settings, database)
             # Time moved in an earlier session stays moved: the journal lives in that future.
-            async with database.read() as session:
-                offset = float(await get_state(session, SANDBOX_OFFSET_KEY) or 0)
-            clock = OffsetClock(timedelta(seconds=offset))
+            async with database.transaction() as session:
+                stored = await get_state(session, SANDBOX_OFFSET_KEY)
+                # The emulator is new: the DM channels it opened last session are gone.
+                await forget_dm_channels(session)
+            if stored is not None:
+                offset = timedelta(seconds=float(stored))
+            elif start is not None:
+                offset = max(start - datetime.now(UTC), timedelta(0))
+            else:
+                offset = timedelta(0)
+            clock = OffsetClock(offset)
             # A fresh emulator knows no commands, so the sandbox always syncs.
             bot = build_bot(settings, database, cipher, sync=SyncPolicy.FORCE, clock=clock)
-
-            async def advance_clock(delta: timedelta) -> datetime:
-                now = clock.advance(delta)
-                async with database.transaction() as session:
-                    seconds = str(clock.offset.total_seconds())
-                    await set_state(session, SANDBOX_OFFSET_KEY, seconds, now=now)
-                bot.wake_timed_jobs()
-                return now
+            bot_clock = SandboxClock(bot, database, clock)
 
             async def zone() -> str | None:
                 async with database.read() as session:
@@ -408,8 +468,9 @@ async def command_sandbox(settings: Settings) -> None:
                     guild_id=guild_id,
                     channel_id=channel_id,
                     user_id=user_id,
-                    advance_clock=advance_clock,
-                    now=clock.now,
+                    stdin=stdin or sys.stdin,
+                    stdout=stdout or sys.stdout,
+                    clock=bot_clock,
                     member_zone=zone,
                     files_dir=sandbox_files_dir(database),
                 )

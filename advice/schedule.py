@@ -103,6 +103,24 @@ def first_occurrence(rule: Rule, now: datetime) -> datetime:
     return instant if instant > now else rule.at(candidate + timedelta(weeks=1))
 
 
+def starting_weekday(
+    hour: int, tz: tzinfo, now: datetime, *, last_delivered: datetime | None = None
+) -> int:
+    """The weekday of a plan started without one: today's when `hour` is still ahead today
+    (local), else tomorrow's. The first check-in then comes within a day, not up to a week
+    later, and the plan keeps that weekday after. Never within MIN_GAP of the last check-in
+    delivered, if any (a member starting again the day one came gets the next day that
+    allows). Check-in hours are never quiet hours, so the first is never held till morning.
+    """
+    earliest = _aware(now)
+    if last_delivered is not None:
+        earliest = max(earliest, _aware(last_delivered) + MIN_GAP - timedelta(microseconds=1))
+    day = earliest.astimezone(tz).date()
+    while local_instant(day, hour, tz) <= earliest:
+        day += timedelta(days=1)
+    return day.weekday()
+
+
 def following(rule: Rule, previous: datetime, *, after: datetime) -> datetime:
     """The next slot of the cadence after `previous` that is later than `after`.
 

@@ -16,7 +16,8 @@ DEFAULT_WEEKDAY = 0  # Monday
 DEFAULT_HOUR = 17
 DEFAULT_ZONE = "UTC"
 # A post this late (the bot was down) is dropped: "point of the week" on the wrong day,
-# or two in a row after a long outage, would be noise in the channel.
+# or two in a row after a long outage, would be noise in the channel. A slot less late than
+# this still goes out, also when the bot comes back after missing earlier ones.
 MISSED_AFTER = timedelta(hours=12)
 # At most one post a week, even when moderators move the day or hour after this week's went
 # out: the next slot waits until at least this long after the last one posted.
@@ -56,6 +57,12 @@ def next_post_at(
 
 def missed(scheduled_at: datetime, now: datetime) -> bool:
     return now - scheduled_at > MISSED_AFTER
+
+
+def catch_up_after(now: datetime) -> datetime:
+    """Slots strictly after this instant are not missed at `now`: after an outage the next
+    post is the most recent such slot (posted at once), or else the next one to come."""
+    return now - MISSED_AFTER - timedelta(microseconds=1)
 
 
 def point_of_the_week(slugs: list[str] | tuple[str, ...], posts_made: int) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.checkins import REPLY_WINDOW, CheckinKind, Offer, YearHistory, next_due
@@ -113,12 +113,16 @@ async def next_slot(
 ) -> tuple[datetime, CheckinKind]:
     """The member's next slot that will have something to carry, and whether it ends the year.
 
-    After a delivery (`previous` given) the next one is at least a day away, so a late
-    check-in is never followed by the regular one the same evening.
+    The next one is at least a day after the last delivered: after a delivery (`previous`
+    given), so a late check-in is never followed by the regular one the same evening, and
+    when the plan starts again (a new hour, a resume) the day one went out.
     """
     history = await year_history(session, plan.user_id, plan.year_started_at)
     if previous is None:
         slot = first_occurrence(rule, now)
+        if plan.last_delivered_at is not None and slot < plan.last_delivered_at + MIN_GAP:
+            # Started again (a new hour, a resume) the day one went out: not twice in a day.
+            slot = first_slot_from(rule, slot, not_before=plan.last_delivered_at + MIN_GAP)
     else:
         slot = following(rule, previous, after=now + MIN_GAP)
     wanted = next_due(history, order, slot)
@@ -318,6 +322,14 @@ async def remember_dm_channel(
     session: AsyncSession, *, user_id: int, channel_id: int | None
 ) -> None:
     await session.execute(update(User).where(User.id == user_id).values(dm_channel_id=channel_id))
+
+
+async def forget_dm_channels(session: AsyncSession) -> None:
+    """Every member's DM channel is to be opened afresh (the sandbox: its emulator is new each
+    session, so the channels kept from the last one are gone)."""
+    await session.execute(
+        update(User).where(User.dm_channel_id.is_not(None)).values(dm_channel_id=None)
+    )
 
 
 async def record_delivered(
@@ -627,3 +639,26 @@ async def close_replies(
         .execution_options(synchronize_session=False)
     )
     return closed is not None
+
+
+# --- the sandbox's clock ------------------------------------------------------------------------
+
+
+async def next_due_at(session: AsyncSession, *, until: datetime) -> datetime | None:
+    """When the earliest pending check-in can next be claimed, if not after `until`: its due
+    time, or a retry's lease when later. The sandbox moves its clock from one to the next, so
+    each arrives on time, as it would for a bot that kept running."""
+    pending = Checkin.state == JobState.PENDING
+    due = await session.scalar(
+        select(func.min(Checkin.due_at)).where(
+            pending,
+            Checkin.due_at <= until,
+            (Checkin.lease_until.is_(None)) | (Checkin.lease_until <= Checkin.due_at),
+        )
+    )
+    retry = await session.scalar(
+        select(func.min(Checkin.lease_until)).where(
+            pending, Checkin.lease_until > Checkin.due_at, Checkin.lease_until <= until
+        )
+    )
+    return min((at for at in (due, retry) if at is not None), default=None)

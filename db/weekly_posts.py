@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from advice.weekly import WeeklyRule, next_post_at
+from advice.weekly import WeeklyRule, catch_up_after, next_post_at
 from db._sql import dialect_insert
 from db.jobs import JobState, finish, retry_later
 from db.models import GuildSettings, WeeklyPost
@@ -102,11 +102,18 @@ async def record_posted(
 
 
 async def record_dropped(session: AsyncSession, post: WeeklyPost, *, now: datetime) -> bool:
-    """Too late to be this week's post (the bot was down), or given up on: on to the next."""
+    """Too late to be this week's post (the bot was down), or given up on: on to the next.
+
+    After an outage that is the most recent slot not missed yet (advice.weekly.catch_up_after),
+    due at once, if there is one: a bot down eight days still posts the slot it missed by
+    three hours. Never this post's own slot again, and never within six days of the last post
+    (schedule_next keeps both).
+    """
     settings = await locked_settings(session, post.guild_id)
     done = await finish(session, WeeklyPost, post, JobState.CANCELLED)
     if done and settings is not None and settings.weekly_post_enabled:
-        await schedule_next(session, settings, after=now)
+        after = max(catch_up_after(now), post.scheduled_at)
+        await schedule_next(session, settings, after=after)
     return done
 
 
@@ -122,3 +129,22 @@ async def pending_post(session: AsyncSession, guild_id: int) -> WeeklyPost | Non
             WeeklyPost.guild_id == guild_id, WeeklyPost.state == JobState.PENDING
         )
     )
+
+
+async def next_due_at(session: AsyncSession, *, until: datetime) -> datetime | None:
+    """When the earliest pending weekly post can next be claimed, if not after `until` (for the
+    sandbox's clock, as db.checkins.next_due_at)."""
+    pending = WeeklyPost.state == JobState.PENDING
+    due = await session.scalar(
+        select(func.min(WeeklyPost.due_at)).where(
+            pending,
+            WeeklyPost.due_at <= until,
+            (WeeklyPost.lease_until.is_(None)) | (WeeklyPost.lease_until <= WeeklyPost.due_at),
+        )
+    )
+    retry = await session.scalar(
+        select(func.min(WeeklyPost.lease_until)).where(
+            pending, WeeklyPost.lease_until > WeeklyPost.due_at, WeeklyPost.lease_until <= until
+        )
+    )
+    return min((at for at in (due, retry) if at is not None), default=None)

@@ -10,10 +10,14 @@ public answer shows as it arrives. ``help`` lists what is registered; ``quit`` o
 leaves.
 
 Lines starting with ``:`` talk to the console itself rather than the bot: ``:time +7d`` moves the
-bot's clock (so a year of DM check-ins arrives in minutes), ``:reply <text>`` writes a plain DM to
-the bot, ``:dms off`` / ``:dms on`` closes or opens the member's DMs. ``:as bob`` acts as another
-member of the server (an ordinary one, without Manage Server, created on first use; the id comes
-from the name, so bob is the same member in the next session), ``:as you`` goes back;
+bot's clock (so a year of DM check-ins arrives in minutes) as if the bot ran all along: it stops
+at each instant something falls due, so every check-in and weekly post arrives on time
+(``:time next`` moves to the next one);
+``:down +3d`` moves it as if the bot was off meanwhile, so what fell due arrives late (or not at
+all) when it comes back. ``:reply <text>`` writes a plain DM to the bot, ``:dms off`` /
+``:dms on`` closes or opens the member's DMs. ``:as bob`` acts as another member of the server
+(an ordinary one, without Manage Server, created on first use; the id comes from the name, so
+bob is the same member in the next session), ``:as you`` goes back;
 ``:in #reflections`` runs the following commands in that channel, and ``:channel [#name]`` lists
 a channel's recent posts. What the bot posts in the server's channels on its own (a shared
 reflection, a weekly post) appears as it arrives, under the channel's name, as DMs do.
@@ -43,7 +47,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._interactions import CHANNEL_KINDS, DidNotRespond, Interaction, walk_components
@@ -66,6 +70,32 @@ MAX_REPEAT = 1000
 MAX_NESTING = 10  # markdown styles inside styles
 
 log = logging.getLogger(__name__)
+
+
+class BotClock(Protocol):
+    """The bot's clock, as the console moves it (``python bot.py sandbox`` wires the real one).
+
+    ``:time`` walks: from one instant something falls due to the next (``next_due``), it sets
+    the clock there (``move_to``) and lets the bot deliver (``run_due``), so each check-in and
+    weekly post arrives when it would for a bot that was running. ``:down`` only jumps.
+    """
+
+    def now(self) -> datetime:
+        """The bot's current time (aware UTC)."""
+        ...
+
+    async def next_due(self, until: datetime) -> datetime | None:
+        """The earliest instant, not after ``until``, at which the bot has a timed job to do
+        (a check-in, a weekly post), or None."""
+        ...
+
+    async def move_to(self, instant: datetime) -> datetime:
+        """Set the clock forward to ``instant`` (never back); returns the new now."""
+        ...
+
+    async def run_due(self) -> None:
+        """Let the bot do what is due now, and return once it has."""
+        ...
 
 
 # --- how to render ----------------------------------------------------------------------------
@@ -227,6 +257,25 @@ def describe_moment(moment: datetime, zone: str | None) -> str:
     if tz is UTC and zone.upper() not in ("UTC", "ETC/UTC"):
         return f"{when} UTC ({zone} is not a zone this system knows)"
     return f"{when} in {zone}"
+
+
+def later(now: datetime, step: timedelta, zone: str | None) -> datetime:
+    """``now`` moved on by ``step``: whole days (``+1w``, ``+3d``) keep the member's time of day
+    across a daylight-saving change, as a calendar would; hours and minutes are elapsed time."""
+    if step % timedelta(days=1):
+        return now + step
+    return (now.astimezone(member_tz(zone)) + step).astimezone(UTC)
+
+
+def describe_span(span: timedelta) -> str:
+    """``3 days``, ``1 week 2 days``, ``1 day 12 hours``, ``30 minutes``: a duration in words."""
+    minutes = int(span / timedelta(minutes=1))
+    parts = []
+    for unit, size in (("week", 7 * 24 * 60), ("day", 24 * 60), ("hour", 60), ("minute", 1)):
+        count, minutes = divmod(minutes, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "no time"
 
 
 # --- Discord markdown -------------------------------------------------------------------------
@@ -730,6 +779,14 @@ def _option_value(rest: str, at: int, known: set[str] | None, taken: set[str]) -
 
 def _option_names(commands: Sequence[Mapping[str, JSON]], words: list[str]) -> set[str] | None:
     """The option names of the command ``words`` name, or None when it is not known."""
+    options = _leaf_options(commands, words)
+    return None if options is None else {o["name"] for o in options}
+
+
+def _leaf_options(
+    commands: Sequence[Mapping[str, JSON]], words: list[str]
+) -> list[Mapping[str, JSON]] | None:
+    """The options (not subcommands) of the command ``words`` name, or None when unknown."""
     node: Mapping[str, JSON] | None = next(
         (c for c in commands if c.get("name") == words[0] and c.get("type", 1) == 1), None
     )
@@ -746,7 +803,28 @@ def _option_names(commands: Sequence[Mapping[str, JSON]], words: list[str]) -> s
         )
     if node is None:
         return None
-    return {o["name"] for o in node.get("options") or [] if o.get("type") not in (1, 2)}
+    return [o for o in node.get("options") or [] if o.get("type") not in (1, 2)]
+
+
+def pick_choices(
+    name: str, options: Mapping[str, str], commands: Sequence[Mapping[str, JSON]] = ()
+) -> dict[str, str]:
+    """Options with choices take what the member picks by name, as Discord's client shows them
+    (``weekday:Wednesday`` sends the choice's value, 2); a value typed as it is stays."""
+    definitions = {o["name"]: o for o in _leaf_options(commands, name.split()) or []}
+    picked = dict(options)
+    for option, typed in options.items():
+        choices = (definitions.get(option) or {}).get("choices") or []
+        if not choices or typed.startswith("?"):
+            continue
+        wanted = typed.strip().casefold()
+        by_name = [c for c in choices if str(c.get("name", "")).casefold() == wanted]
+        if by_name:
+            picked[option] = str(by_name[0]["value"])
+        elif not any(str(c.get("value")).casefold() == wanted for c in choices):
+            names = ", ".join(str(c.get("name")) for c in choices)
+            raise ValueError(f"pick {option} from its choices: {names}")
+    return picked
 
 
 _TIME_EXAMPLE = "e.g. :time +7d, +3h, +30m, +2w, +1d12h, or +1w x52 for a year week by week"
@@ -783,13 +861,19 @@ WELCOME = (
     "You are a member of the test server. Type a slash command (/help), a number to press a "
     "button, `help` to list everything, `quit` to leave.\n"
     "Console: `@bot <text>` mentions the bot in the current channel, `:time +7d` moves the "
-    "bot's clock, `:reply <text>` writes to the bot in DMs, "
+    "bot's clock, `:down +3d` has the bot off for a while, `:reply <text>` writes to the bot "
+    "in DMs, "
     "`:dms off` / `:dms on` closes or opens your DMs, `:as bob` acts as another member, "
     "`:in #reflections` runs commands in another channel, `:channel` shows a channel's posts."
 )
 CONSOLE_HELP = """Console commands (they talk to the console, not the bot):
-  :time +7d       move the bot's clock forward (+30m, +3h, +2w, +1d12h) and show the DMs that
-                  arrive; add a repeat to step through time, e.g. :time +1w x52 for a year
+  :time +7d       move the bot's clock forward (+30m, +3h, +2w, +1d12h) as if it ran all
+                  along: each check-in and weekly post arrives on time and shows under its
+                  time; add a repeat to step through time, e.g. :time +1w x52 for a year
+  :time next      move the bot's clock to the next check-in or weekly post due, and show it
+                  (:time next x6 for the next six)
+  :down +3d       the bot is off that long, then comes back: what fell due meanwhile arrives
+                  late (at most one check-in, marked late), or not at all
   @Crossroads <text>  post <text> in the current channel mentioning the bot (@bot <text>
                   too); its public answer shows as it arrives
   :reply <text>   write a plain DM to the bot, e.g. to answer a check-in
@@ -837,8 +921,7 @@ class _Console:
         stdin: TextIO,
         stdout: TextIO,
         *,
-        advance_clock: Callable[[timedelta], Awaitable[datetime]] | None = None,
-        now: Callable[[], datetime] | None = None,
+        clock: BotClock | None = None,
         member_zone: Callable[[], Awaitable[str | None]] | None = None,
         files_dir: Path | None = None,
     ) -> None:
@@ -849,8 +932,8 @@ class _Console:
         self.members = {"you": user_id}  # name -> id of those :as has been
         self.stdin = stdin
         self.stdout = stdout
-        self.advance_clock = advance_clock
-        self.now = now or _utc_now
+        self.clock = clock
+        self.now = clock.now if clock is not None else _utc_now
         self.member_zone = member_zone
         self.files_dir = files_dir
         self.interactive = stdin.isatty()
@@ -946,6 +1029,8 @@ class _Console:
         name, rest = name.lower(), rest.strip()
         if name == "time":
             await self.move_time(rest)
+        elif name == "down":
+            await self.go_down(rest)
         elif name == "dms":
             self.set_dms(rest.lower())
         elif name == "reply":
@@ -960,19 +1045,36 @@ class _Console:
             self.say(self._console_help())
         else:
             raise ValueError(
-                f"there is no console command :{name}; try :time +7d, :reply <text>, "
+                f"there is no console command :{name}; try :time +7d, :down +3d, :reply <text>, "
                 ":dms off, :as bob, :in #general or :channel (`help` lists everything)"
             )
 
     async def move_time(self, spec: str) -> None:
-        if self.advance_clock is None:
+        """``:time``: walk the bot's clock forward, step by step, as if it ran all along."""
+        if self.clock is None:
             self.say("✗ Time cannot move here: this console was started without the bot's clock.")
             return
-        step, times = parse_advance(spec)
-        before = self.state.dms_shown
+        words = spec.lower().split()
+        to_next = bool(words) and words[0] == "next"
+        if to_next:  # "next" or "next x3": to what falls due next, as many times
+            if len(words) > 2 or (len(words) == 2 and not re.fullmatch(r"[x×*]\d+", words[1])):
+                raise ValueError("say :time next, or :time next x3 for the next three")
+            step, times = timedelta(0), parse_advance(" ".join(["+1m", *words[1:]]))[1]
+        else:
+            step, times = parse_advance(spec)
+        before = (self.state.dms_shown, self.state.posts_shown)
+        zone = (await self.display()).zone
         for i in range(times):
             try:
-                moved_to = await self.advance_clock(step)
+                now = self.clock.now()
+                target = later(now, step, zone)
+                if to_next:
+                    due = await self.clock.next_due(now + MAX_ADVANCE)
+                    if due is None:
+                        self.say("(nothing is due: no check-in or weekly post is scheduled)")
+                        break
+                    target = max(due, now)
+                moved_to = await self._walk(self.clock, target)
             except Exception as error:  # the bot's side failed: say so, keep the console
                 log.warning("could not move the bot's clock", exc_info=True)
                 self.say(f"✗ The bot's clock did not move: {error}")
@@ -980,16 +1082,75 @@ class _Console:
             zone = (await self.display()).zone
             steps = f"  [{i + 1}/{times}]" if times > 1 else ""
             self.say(f"🕒 It is now {describe_moment(moved_to, zone)}.{steps}")
-            await self.settle()
             await self.show_news()
-        arrived = self.state.dms_shown - before
-        if not arrived:
+        self._arrived(before, several=times > 1)
+
+    async def _walk(self, clock: BotClock, target: datetime) -> datetime:
+        """Stop at each instant something falls due before ``target``, let the bot deliver it
+        there, and show what arrived under that time; then move on to ``target``."""
+        last: datetime | None = None
+        while (due := await clock.next_due(target)) is not None:
+            if last is not None and due <= last:
+                # The bot did not settle what was due (it will on its own loop): don't spin.
+                log.warning("timed jobs still due at %s after a run; moving on", due)
+                break
+            last = due
+            async with self._news_lock:
+                await clock.move_to(due)
+                await clock.run_due()
+                await self._show_fresh(heading=due)
+        moved_to = await clock.move_to(target)
+        await clock.run_due()
+        return moved_to
+
+    async def go_down(self, spec: str) -> None:
+        """``:down``: the bot is off for a while; then it comes back and catches up."""
+        if self.clock is None:
+            self.say("✗ Time cannot move here: this console was started without the bot's clock.")
+            return
+        step, times = parse_advance(spec)
+        if times != 1:
+            raise ValueError("say how long the bot is off, once, e.g. :down +3d")
+        before = (self.state.dms_shown, self.state.posts_shown)
+        zone = (await self.display()).zone
+        try:
+            async with self._news_lock:
+                moved_to = await self.clock.move_to(later(self.clock.now(), step, zone))
+                self.say(
+                    f"🕒 The bot was off for {describe_span(step)}. It is back on "
+                    f"{describe_moment(moved_to, zone)} and catches up on what it missed."
+                )
+                await self.clock.run_due()
+                await self._show_fresh()
+            if (self.state.dms_shown, self.state.posts_shown) == before:
+                # Held back (quiet hours, say): tell when, so it does not seem lost.
+                soon = await self.clock.next_due(moved_to + timedelta(days=1))
+                if soon is not None and soon > moved_to:
+                    self.say(
+                        f"(nothing yet; the bot has something due {describe_moment(soon, zone)}: "
+                        "`:time next` goes there)"
+                    )
+                    return
+        except Exception as error:
+            log.warning("could not move the bot's clock", exc_info=True)
+            self.say(f"✗ The bot's clock did not move: {error}")
+            return
+        self._arrived(before, several=False)
+
+    def _arrived(self, before: tuple[int, int], *, several: bool) -> None:
+        """How much arrived while time moved: nothing (and why it may be), or a count."""
+        dms = self.state.dms_shown - before[0]
+        posts = self.state.posts_shown - before[1]
+        if not dms:
             closed = ""
             if self.user_id in self.state.dms_closed:
                 closed = "; your DMs are closed (`:dms on` opens them)"
             self.say(f"(no new direct messages{closed})")
-        elif times > 1:
-            self.say(f"({arrived} new direct message{'s' if arrived != 1 else ''})")
+        elif several:
+            counted = [f"{dms} new direct message{'s' if dms != 1 else ''}"]
+            if posts:
+                counted.append(f"{posts} post{'s' if posts != 1 else ''} in the server")
+            self.say(f"({' and '.join(counted)})")
 
     def set_dms(self, state: str) -> None:
         if state not in ("on", "off"):
@@ -1049,7 +1210,9 @@ class _Console:
     # --- talking to the bot ---
 
     async def command(self, line: str) -> None:
-        name, options = parse_command(line, self._commands())
+        commands = self._commands()
+        name, options = parse_command(line, commands)
+        options = pick_choices(name, options, commands)
         self.state.pending_choices = None
         asked = [k for k, v in options.items() if v.startswith("?")]
         if asked:
@@ -1192,23 +1355,30 @@ class _Console:
         channels, those not shown yet (the members' own messages are never echoed, and
         answers to commands are shown with the command)."""
         async with self._news_lock:
-            self.show_violations()
-            dms = self._fresh(self.emu.dm_messages(self.user_id))
-            posts = [(c, m) for c in self._channels() for m in self._fresh(self._posts(c))]
-            if not dms and not posts:
-                return
-            display = await self.display()
-            for message in dms:
-                rendered = render_message(message, display, self.save_files(message))
-                self.say("✉ Direct message\n" + rendered)
-                if actions(message):
-                    self.state.current = message
-            for channel, message in posts:
-                self.say(render_post(message, channel["name"], display, self.save_files(message)))
-                if actions(message):
-                    self.state.current = message
-            self.state.dms_shown += len(dms)
-            self.state.posts_shown += len(posts)
+            await self._show_fresh()
+
+    async def _show_fresh(self, heading: datetime | None = None) -> None:
+        """What ``show_news`` shows, under ``🕒 <heading>`` when given and anything arrived;
+        the caller holds ``_news_lock``."""
+        self.show_violations()
+        dms = self._fresh(self.emu.dm_messages(self.user_id))
+        posts = [(c, m) for c in self._channels() for m in self._fresh(self._posts(c))]
+        if not dms and not posts:
+            return
+        display = await self.display()
+        if heading is not None:
+            self.say(f"🕒 {describe_moment(heading, display.zone)}")
+        for message in dms:
+            rendered = render_message(message, display, self.save_files(message))
+            self.say("✉ Direct message\n" + rendered)
+            if actions(message):
+                self.state.current = message
+        for channel, message in posts:
+            self.say(render_post(message, channel["name"], display, self.save_files(message)))
+            if actions(message):
+                self.state.current = message
+        self.state.dms_shown += len(dms)
+        self.state.posts_shown += len(posts)
 
     def show_violations(self) -> None:
         """Each rule the bot broke since the last look: a developer trying their change should
@@ -1310,15 +1480,14 @@ async def run_console(
     user_id: int,
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
-    advance_clock: Callable[[timedelta], Awaitable[datetime]] | None = None,
-    now: Callable[[], datetime] | None = None,
+    clock: BotClock | None = None,
     member_zone: Callable[[], Awaitable[str | None]] | None = None,
     files_dir: Path | None = None,
 ) -> None:
     """Run the REPL until ``quit`` or end of input.
 
-    ``advance_clock(step)`` moves the bot's clock forward and returns the new now (``:time``);
-    ``now()`` is the bot's current time, for relative timestamps (default: the real now);
+    ``clock`` is the bot's clock, which ``:time`` and ``:down`` move (see ``BotClock``); its
+    ``now()`` is also the time relative timestamps count from (without it, the real now);
     ``member_zone()`` is the member's IANA zone as the bot knows it (None: UTC), asked before
     each message is rendered; attachments the bot sends are saved in ``files_dir`` if given.
     """
@@ -1329,8 +1498,7 @@ async def run_console(
         user_id,
         stdin,
         stdout,
-        advance_clock=advance_clock,
-        now=now,
+        clock=clock,
         member_zone=member_zone,
         files_dir=files_dir,
     )

@@ -16,6 +16,7 @@ from advice.schedule import (
     out_of_quiet_hours,
     quiet,
     snoozed_until,
+    starting_weekday,
     zone,
 )
 
@@ -104,6 +105,48 @@ def test_first_occurrence_uses_the_local_day_not_the_utc_day() -> None:
 def test_first_occurrence_later_in_the_week() -> None:
     rule = weekly(weekday=4, hour=8)  # Friday 08:00
     assert first_occurrence(rule, at("Europe/Berlin", 2026, 1, 5, 10)) == utc(2026, 1, 9, 7)
+
+
+# --- the weekday of a plan started without one ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("local_now", "first"),
+    [
+        ((2026, 1, 5, 10), (2026, 1, 5, 18)),  # Monday morning: today at 18:00
+        ((2026, 1, 5, 17, 59), (2026, 1, 5, 18)),  # a minute before: still today
+        ((2026, 1, 5, 18), (2026, 1, 6, 18)),  # at the hour: tomorrow
+        ((2026, 1, 5, 20, 40), (2026, 1, 6, 18)),  # the evening: tomorrow, not next Monday
+        ((2026, 1, 11, 23, 30), (2026, 1, 12, 18)),  # Sunday night: Monday
+        ((2026, 1, 6, 0, 30), (2026, 1, 6, 18)),  # after midnight it is the new day's 18:00
+    ],
+)
+def test_a_plan_without_a_weekday_starts_today_or_tomorrow(
+    local_now: tuple[int, ...], first: tuple[int, ...]
+) -> None:
+    now = at("Europe/Berlin", *local_now)
+    weekday = starting_weekday(18, BERLIN, now)
+    rule = weekly(weekday=weekday)
+    assert first_occurrence(rule, now) == at("Europe/Berlin", *first)
+    # and keeps that weekday after
+    assert following(rule, first_occurrence(rule, now), after=now) == at(
+        "Europe/Berlin", *first
+    ) + timedelta(weeks=1)
+
+
+def test_starting_without_a_weekday_uses_the_local_day() -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    monday_0030 = at("Asia/Tokyo", 2026, 1, 5, 0, 30)  # still Sunday in UTC
+    assert starting_weekday(9, tokyo, monday_0030) == MONDAY
+    assert starting_weekday(9, UTC, utc(2026, 1, 5, 9)) == 1  # 09:00 UTC has come: Tuesday
+
+
+def test_starting_again_the_day_one_came_waits_a_day() -> None:
+    delivered = at("Europe/Berlin", 2026, 1, 5, 9)  # Monday's came at 09:00
+    now = at("Europe/Berlin", 2026, 1, 5, 12)
+    assert starting_weekday(20, BERLIN, now) == MONDAY  # today 20:00 would be ahead...
+    assert starting_weekday(20, BERLIN, now, last_delivered=delivered) == 1  # ...but too soon
+    assert starting_weekday(9, BERLIN, now, last_delivered=delivered) == 1  # a day exactly
 
 
 # --- following across daylight-saving changes ---------------------------------------------------

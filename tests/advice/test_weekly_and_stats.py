@@ -5,7 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from advice.stats import shown
-from advice.weekly import WeeklyRule, missed, next_post_at, point_of_the_week
+from advice.weekly import (
+    MISSED_AFTER,
+    WeeklyRule,
+    catch_up_after,
+    missed,
+    next_post_at,
+    point_of_the_week,
+)
 
 
 def test_the_next_post_is_the_coming_weekday_and_hour_strictly_after_now() -> None:
@@ -36,6 +43,17 @@ def test_a_post_half_a_day_late_is_missed() -> None:
     slot = datetime(2026, 11, 30, 17, tzinfo=UTC)
     assert not missed(slot, slot + timedelta(hours=11))
     assert missed(slot, slot + timedelta(hours=13))
+
+
+def test_after_an_outage_the_most_recent_slot_not_missed_is_next() -> None:
+    rule = WeeklyRule(0, 17, "UTC")
+    slot = datetime(2026, 12, 7, 17, tzinfo=UTC)
+    for late in (timedelta(hours=2, minutes=42), MISSED_AFTER):  # 12 hours is not missed yet
+        assert not missed(slot, slot + late)
+        assert next_post_at(rule, after=catch_up_after(slot + late)) == slot
+    missed_by_more = slot + MISSED_AFTER + timedelta(seconds=1)
+    assert missed(slot, missed_by_more)
+    assert next_post_at(rule, after=catch_up_after(missed_by_more)) == slot + timedelta(weeks=1)
 
 
 def test_points_rotate_in_order_and_wrap() -> None:

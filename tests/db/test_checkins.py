@@ -160,6 +160,20 @@ async def test_starting_again_replaces_the_pending_checkin(database: Database) -
     assert (plan.weekday, plan.hour, plan.year_started_at) == (2, 9, START)  # same year
 
 
+async def test_starting_again_the_day_one_came_never_sends_two_within_a_day(
+    database: Database,
+) -> None:
+    await start(database, hour=9, now=START - HOUR)  # Monday 09:00 UTC
+    await deliver(database, START)
+    # The same morning the member moves their hour to 20:00 on Mondays: not tonight as well.
+    again = await start(database, weekday=0, hour=20, now=START + 3 * HOUR)
+    assert again.scheduled_at == utc(2026, 1, 12, 20)
+    # A day later is fine: Tuesdays at 09:00 (tomorrow's is exactly a day after).
+    tuesday = await start(database, weekday=1, hour=9, now=START + 4 * HOUR)
+    assert tuesday.scheduled_at == utc(2026, 1, 6, 9)
+    assert len(await pendings(database)) == 1
+
+
 async def test_pause_pushes_the_pending_checkin_past_the_pause_on_the_grid(
     database: Database,
 ) -> None:

@@ -200,6 +200,51 @@ async def test_a_refusal_for_a_post_taken_over_changes_nothing(database: Databas
         assert (await server_settings(session, GUILD)).weekly_post_enabled
 
 
+async def test_after_an_outage_the_slot_missed_by_hours_is_due_at_once(
+    database: Database,
+) -> None:
+    await turn_weekly_on(database)  # Mondays 17:00 UTC; the first slot is today's
+    monday_17 = datetime(2026, 11, 30, 17, tzinfo=UTC)
+    # Down eight days: today's slot is long missed, next Monday's only by 2 h 42 min.
+    back = monday_17 + WEEK + timedelta(hours=2, minutes=42)
+    async with database.transaction() as session:
+        (old,) = await claim_due(session, WeeklyPost, now=back, lease=LEASE, limit=10)
+        assert await posts.record_dropped(session, old, now=back)
+    async with database.transaction() as session:
+        (recent,) = await claim_due(session, WeeklyPost, now=back, lease=LEASE, limit=10)
+        assert recent.scheduled_at == recent.due_at == monday_17 + WEEK
+        assert await posts.record_posted(
+            session, recent, point="purpose", channel_id=55, message_id=9, now=back
+        )
+        pending = await posts.pending_post(session, GUILD)
+    assert pending is not None and pending.due_at == monday_17 + 2 * WEEK
+
+
+async def test_a_post_given_up_on_is_not_pending_again_and_the_gap_holds(
+    database: Database,
+) -> None:
+    await turn_weekly_on(database)
+    monday_17 = datetime(2026, 11, 30, 17, tzinfo=UTC)
+    async with database.transaction() as session:
+        (post,) = await claim_due(session, WeeklyPost, now=monday_17, lease=LEASE, limit=10)
+        assert await posts.record_posted(
+            session, post, point="purpose", channel_id=55, message_id=9, now=monday_17
+        )
+        # Moved to Tuesdays right after: Tuesday's slot would come within six days.
+        await moderator_sets(session, Setting.WEEKLY_POST, now=monday_17, weekly_weekday=1)
+    tuesday = monday_17 + WEEK + timedelta(days=1)
+    async with database.transaction() as session:
+        (next_one,) = await claim_due(
+            session, WeeklyPost, now=tuesday + timedelta(hours=3), lease=LEASE, limit=10
+        )
+        assert next_one.scheduled_at == tuesday
+        # Given up on (Discord kept failing) three hours in: that slot is not made pending
+        # again, although it is within twelve hours; the next is a week on.
+        assert await posts.record_dropped(session, next_one, now=tuesday + timedelta(hours=3))
+        pending = await posts.pending_post(session, GUILD)
+    assert pending is not None and pending.due_at == tuesday + WEEK
+
+
 async def test_moving_the_post_after_this_weeks_went_out_waits_for_next_week(
     database: Database,
 ) -> None:

@@ -129,6 +129,22 @@ async def test_a_post_missed_by_a_long_outage_is_skipped_not_sent_late(world: Wo
     assert post["embeds"][0]["title"].endswith(load_content().point(ORDER[0]).heading)
 
 
+async def test_after_eight_days_down_the_slot_missed_by_hours_is_still_posted(
+    world: World,
+) -> None:
+    await turn_on(world)
+    # Down from before the first slot until 2 h 42 min after the second.
+    world.clock.set(MONDAY_17 + timedelta(weeks=1, hours=2, minutes=42))
+    assert await tick(world) == 1
+    [post] = posts(world)
+    assert post["embeds"][0]["title"].endswith(load_content().point(ORDER[0]).heading)
+    world.clock.set(MONDAY_17 + timedelta(weeks=1, hours=20))
+    assert await tick(world) == 0  # only one: the long-missed slot is not posted as well
+    world.clock.set(MONDAY_17 + timedelta(weeks=2))
+    assert await tick(world) == 1  # and the week after comes as usual
+    assert len(posts(world)) == 2
+
+
 async def test_a_server_error_is_retried_and_the_post_goes_out_once(world: World) -> None:
     await turn_on(world)
     world.emulator.fail_next("POST", rf"/channels/{world.channel_id}/messages", status=503)

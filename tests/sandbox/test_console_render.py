@@ -20,6 +20,7 @@ from sandbox.console import (
     format_timestamp,
     parse_advance,
     parse_command,
+    pick_choices,
     relative_time,
     render_choices,
     render_commands,
@@ -447,6 +448,38 @@ def test_without_definitions_any_name_starts_an_option() -> None:
     assert parse_command("/decide why:a b note: c")[1] == {"why": "a b", "note": "c"}
     with pytest.raises(ValueError, match="name:value"):
         parse_command('/decide "leaning:yes"')
+
+
+CHECKIN = {
+    "name": "checkin",
+    "type": 1,
+    "options": [
+        {
+            "name": "start",
+            "type": 1,
+            "options": [
+                {
+                    "name": "weekday",
+                    "type": 4,
+                    "choices": [{"name": "Monday", "value": 0}, {"name": "Wednesday", "value": 2}],
+                },
+                {"name": "hour", "type": 4},
+            ],
+        }
+    ],
+}
+
+
+def test_choices_are_picked_by_name_as_in_discords_client() -> None:
+    assert pick_choices("checkin start", {"weekday": "wednesday", "hour": "9"}, [CHECKIN]) == {
+        "weekday": "2",
+        "hour": "9",
+    }
+    assert pick_choices("checkin start", {"weekday": "2"}, [CHECKIN]) == {"weekday": "2"}
+    assert pick_choices("checkin start", {"weekday": "?we"}, [CHECKIN]) == {"weekday": "?we"}
+    with pytest.raises(ValueError, match="pick weekday from its choices: Monday, Wednesday"):
+        pick_choices("checkin start", {"weekday": "Someday"}, [CHECKIN])
+    assert pick_choices("unknown", {"weekday": "Someday"}, [CHECKIN]) == {"weekday": "Someday"}
 
 
 async def test_scripted_session(emu: Emulator, bot: SandboxBot, world: dict[str, int]) -> None:  # noqa: F811

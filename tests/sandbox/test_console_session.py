@@ -1,7 +1,8 @@
 """The console's own commands (:time, :reply, :dms) and what it does with DMs and files.
 
 A unit test of the console: the emulator is faked with the few methods the console uses, and the
-bot's side of ``advance_clock`` is a function that drops a check-in DM, as the real loop would.
+bot's clock (``BotClock``) is a fake whose check-ins fall due at given instants and drop a DM
+when the bot runs what is due, as the real loop would.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sandbox.console import run_console
 
 BOT, MEMBER = 900, 7
 START = datetime(2024, 5, 13, 7, 0, tzinfo=UTC)  # Monday, 09:00 in Berlin
+IN_A_WEEK = START + timedelta(days=7)
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -95,32 +97,48 @@ class FakeEmulator:
 
 
 class FakeBot:
-    """The bot's side: its clock, the member's zone, and a check-in DM each time time moves."""
+    """The bot's side: its clock, the member's zone, and a check-in DM at each due instant
+    once the bot runs what is due (``ran`` records where the clock was each time)."""
 
-    def __init__(self, emu: FakeEmulator) -> None:
+    def __init__(self, emu: FakeEmulator, dues: list[datetime] | None = None) -> None:
         self.emu = emu
         self.clock = START
         self.zone: str | None = "Europe/Berlin"
         self.zone_asked = 0
-        self.steps: list[timedelta] = []
-
-    async def advance_clock(self, step: timedelta) -> datetime:
-        self.steps.append(step)
-        self.clock += step
-        stamp = int(self.clock.timestamp())
-        self.emu.post(
-            BOT,
-            f"# Check-in\nDue <t:{stamp}:F>, next one <t:{stamp + 7 * 86400}:R>.",
-            {"chart.png": b"\x89PNG chart"},
-        )
-        return self.clock
+        self.dues = sorted(dues or [])
+        self.moves: list[datetime] = []
+        self.ran: list[datetime] = []
 
     def now(self) -> datetime:
         return self.clock
 
+    async def next_due(self, until: datetime) -> datetime | None:
+        return next((due for due in self.dues if due <= until), None)
+
+    async def move_to(self, instant: datetime) -> datetime:
+        self.moves.append(instant)
+        self.clock = max(self.clock, instant)
+        return self.clock
+
+    async def run_due(self) -> None:
+        self.ran.append(self.clock)
+        while self.dues and self.dues[0] <= self.clock:
+            due = self.dues.pop(0)
+            stamp = int(due.timestamp())
+            late = " (late)" if self.clock - due > timedelta(hours=1) else ""
+            self.emu.post(
+                BOT,
+                f"# Check-in{late}\nDue <t:{stamp}:F>, next one <t:{stamp + 7 * 86400}:R>.",
+                {"chart.png": b"\x89PNG chart"},
+            )
+
     async def member_zone(self) -> str | None:
         self.zone_asked += 1
         return self.zone
+
+
+def weekly(first: datetime, count: int) -> list[datetime]:
+    return [first + timedelta(weeks=n) for n in range(count)]
 
 
 @pytest.fixture(autouse=True)
@@ -151,8 +169,7 @@ async def session(
         user_id=MEMBER,
         stdin=io.StringIO("".join(line + "\n" for line in script)),
         stdout=out,
-        advance_clock=bot.advance_clock if bot else None,
-        now=bot.now if bot else None,
+        clock=bot,
         member_zone=bot.member_zone if bot else None,
         files_dir=files,
     )
@@ -161,11 +178,11 @@ async def session(
 
 async def test_time_moves_the_clock_and_shows_the_check_in_in_local_time(tmp_path: Path) -> None:
     emu = FakeEmulator()
-    bot = FakeBot(emu)
+    bot = FakeBot(emu, [START + timedelta(days=7), START + timedelta(days=8, hours=12)])
     files = tmp_path / "files"
     text = await session([":time +7d", ":time +1d12h"], emu, bot, files)
 
-    assert bot.steps == [timedelta(days=7), timedelta(days=1, hours=12)]
+    assert bot.moves[-1] == bot.clock == START + timedelta(days=8, hours=12)
     assert "🕒 It is now Monday 20 May 2024, 09:00 in Europe/Berlin." in text
     assert "🕒 It is now Tuesday 21 May 2024, 21:00 in Europe/Berlin." in text
     assert "✉ Direct message\n┌ Crossroads\n│ Check-in\n│ Due Monday, 20 May 2024 09:00" in text
@@ -186,10 +203,10 @@ async def test_time_moves_the_clock_and_shows_the_check_in_in_local_time(tmp_pat
 
 async def test_time_can_repeat_to_walk_through_a_year() -> None:
     emu = FakeEmulator()
-    bot = FakeBot(emu)
+    bot = FakeBot(emu, weekly(START + timedelta(days=7), 4))
     text = await session([":time +1w x4"], emu, bot)
-    assert bot.steps == [timedelta(weeks=1)] * 4
-    assert [line.split(".")[-1].strip() for line in text.splitlines() if "🕒" in line] == [
+    assert sorted(set(bot.moves)) == weekly(START + timedelta(days=7), 4)
+    assert [line.split(".")[-1].strip() for line in text.splitlines() if "🕒 It is" in line] == [
         "[1/4]",
         "[2/4]",
         "[3/4]",
@@ -199,23 +216,108 @@ async def test_time_can_repeat_to_walk_through_a_year() -> None:
     assert "📎 chart.png (10 bytes)\n" in text  # no files_dir: nothing saved, no path
 
 
-async def test_time_follows_a_zone_change_and_reports_quiet_steps() -> None:
+async def test_time_stops_at_each_due_instant_so_each_arrives_on_time() -> None:
+    emu = FakeEmulator()
+    # Tuesday 18:00 in Berlin, and the Friday after at 12:00: both inside one step of a week.
+    tuesday, friday = START + timedelta(days=1, hours=9), START + timedelta(days=4, hours=3)
+    bot = FakeBot(emu, [friday, tuesday])
+    text = await session([":time +1w"], emu, bot)
+    assert bot.ran == [tuesday, friday, START + timedelta(weeks=1)]
+    assert bot.moves == [tuesday, friday, START + timedelta(weeks=1)]
+    assert "(late)" not in text
+    # Each arrives under its own time, then the step ends where it was asked to.
+    lines = [line for line in text.splitlines() if line.startswith(("🕒", "✉", "│ Due"))]
+    assert lines == [
+        "🕒 Tuesday 14 May 2024, 18:00 in Europe/Berlin",
+        "✉ Direct message",
+        "│ Due Tuesday, 14 May 2024 18:00, next one in 7 days.",
+        "🕒 Friday 17 May 2024, 12:00 in Europe/Berlin",
+        "✉ Direct message",
+        "│ Due Friday, 17 May 2024 12:00, next one in 7 days.",
+        "🕒 It is now Monday 20 May 2024, 09:00 in Europe/Berlin.",
+    ]
+
+
+async def test_down_jumps_and_the_bot_catches_up_late() -> None:
+    emu = FakeEmulator()
+    tuesday = START + timedelta(days=1, hours=9)
+    bot = FakeBot(emu, [tuesday, tuesday + timedelta(days=1)])
+    text = await session([":down +3d"], emu, bot)
+    back = START + timedelta(days=3)
+    assert bot.moves == bot.ran == [back]  # nothing ran while the bot was off
+    assert (
+        "🕒 The bot was off for 3 days. It is back on Thursday 16 May 2024, 09:00 in "
+        "Europe/Berlin and catches up on what it missed." in text
+    )
+    assert text.count("Check-in (late)") == 2  # the fake sends both; the real bot only one
+    assert ":down takes" not in text
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (":down +1d x3", "✗ say how long the bot is off, once, e.g. :down +3d"),
+        (":down", "✗ say how far to move the clock"),
+        (":down -1d", "✗ time only moves forward here"),
+    ],
+)
+async def test_bad_down_gets_one_clear_line(line: str, says: str) -> None:
     emu = FakeEmulator()
     bot = FakeBot(emu)
+    text = await session([line], emu, bot)
+    assert says in text and bot.moves == []
+
+
+async def test_a_job_the_bot_does_not_settle_does_not_hang_the_walk() -> None:
+    emu = FakeEmulator()
+    stuck = START + timedelta(hours=1)
+    bot = FakeBot(emu)
+
+    async def always(until: datetime) -> datetime | None:
+        return stuck
+
+    bot.next_due = always  # type: ignore[method-assign]
+    text = await session([":time +1d"], emu, bot)
+    assert bot.ran == [stuck, START + timedelta(days=1)]
+    assert "🕒 It is now Tuesday 14 May 2024, 09:00 in Europe/Berlin." in text
+
+
+async def test_time_next_goes_to_what_falls_due_next() -> None:
+    emu = FakeEmulator()
+    tuesday = START + timedelta(days=1, hours=9)
+    bot = FakeBot(emu, [tuesday, tuesday + timedelta(weeks=1)])
+    text = await session([":time next", ":time next x2", ":time next now"], emu, bot)
+    week_on = tuesday + timedelta(weeks=1)
+    assert bot.moves == [tuesday, tuesday, week_on, week_on]  # each due, then there
+    assert "🕒 It is now Tuesday 14 May 2024, 18:00 in Europe/Berlin." in text
+    assert "🕒 It is now Tuesday 21 May 2024, 18:00 in Europe/Berlin.  [1/2]" in text
+    assert "(nothing is due: no check-in or weekly post is scheduled)" in text
+    assert "✗ say :time next, or :time next x3" in text
+    assert text.count("✉ Direct message") == 2
+
+
+async def test_down_into_quiet_hours_says_when_it_comes() -> None:
+    emu = FakeEmulator()
+    bot = FakeBot(emu, [START + timedelta(days=3, hours=22)])  # held till the next morning
+    text = await session([":down +3d"], emu, bot)
+    assert (
+        "(nothing yet; the bot has something due Friday 17 May 2024, 07:00 in Europe/Berlin: "
+        "`:time next` goes there)"
+    ) in text
+    assert "(no new direct messages)" not in text
+
+
+async def test_time_follows_a_zone_change_and_reports_quiet_steps() -> None:
+    emu = FakeEmulator()
+    bot = FakeBot(emu, [START + timedelta(minutes=30)])
     bot.zone = None
     quiet = FakeBot(emu)
-    quiet.advance_clock = lambda step: _just_move(quiet, step)  # type: ignore[method-assign]
     text = await session([":time +3h"], emu, quiet)
     assert "(no new direct messages)" in text
 
     text = await session([":time +30m"], emu, bot)
     assert "It is now Monday 13 May 2024, 07:30 UTC (set your zone with /timezone)." in text
     assert "Due Monday, 13 May 2024 07:30" in text
-
-
-async def _just_move(bot: FakeBot, step: timedelta) -> datetime:
-    bot.clock += step
-    return bot.clock
 
 
 @pytest.mark.parametrize(
@@ -235,7 +337,7 @@ async def test_bad_console_input_gets_one_clear_line(line: str, says: str) -> No
     bot = FakeBot(emu)
     text = await session([line], emu, bot)
     assert says in text
-    assert bot.steps == [] and emu.dms == []
+    assert bot.moves == [] and emu.dms == []
 
 
 async def test_time_without_a_clock_says_it_cannot_move() -> None:
@@ -267,7 +369,6 @@ async def _silent(emu: FakeEmulator, content: str) -> dict[str, Any]:
 async def test_dms_off_and_on_tell_the_member_what_it_means() -> None:
     emu = FakeEmulator()
     bot = FakeBot(emu)
-    bot.advance_clock = lambda step: _just_move(bot, step)  # type: ignore[method-assign]
     text = await session([":dms off", ":time +1d", ":DMS ON", ":time +1d"], emu, bot)
     assert emu.dms_open == [False, True]
     assert "the bot can no longer DM you" in text
@@ -281,10 +382,10 @@ async def test_a_failing_clock_is_reported_and_the_console_goes_on() -> None:
     emu = FakeEmulator()
     bot = FakeBot(emu)
 
-    async def broken(step: timedelta) -> datetime:
+    async def broken(instant: datetime) -> datetime:
         raise RuntimeError("clock is frozen")
 
-    bot.advance_clock = broken  # type: ignore[method-assign]
+    bot.move_to = broken  # type: ignore[method-assign]
     text = await session([":time +1d", ":dms off"], emu, bot)
     assert "✗ The bot's clock did not move: clock is frozen" in text
     assert "the bot can no longer DM you" in text  # the console went on
@@ -305,7 +406,7 @@ async def test_help_lists_console_commands_and_the_welcome_names_them() -> None:
 async def test_old_dms_are_not_shown_again_and_buttons_come_from_the_latest_dm() -> None:
     emu = FakeEmulator()
     emu.post(BOT, "an old welcome")
-    bot = FakeBot(emu)
+    bot = FakeBot(emu, [IN_A_WEEK])
     text = await session([":time +7d"], emu, bot)
     assert "an old welcome" not in text
     assert "[1] Reflect" in text
@@ -313,7 +414,7 @@ async def test_old_dms_are_not_shown_again_and_buttons_come_from_the_latest_dm()
 
 async def test_a_terminal_gets_styles() -> None:
     emu = FakeEmulator()
-    bot = FakeBot(emu)
+    bot = FakeBot(emu, [IN_A_WEEK])
     text = await session([":time +7d"], emu, bot, stdout=Terminal())
     assert "\x1b[1;4mCheck-in\x1b[0m" in text  # the heading
     plain = SGR.sub("", text)
@@ -323,13 +424,13 @@ async def test_a_terminal_gets_styles() -> None:
 async def test_no_color_turns_styles_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     emu = FakeEmulator()
-    text = await session([":time +7d"], emu, FakeBot(emu), stdout=Terminal())
+    text = await session([":time +7d"], emu, FakeBot(emu, [IN_A_WEEK]), stdout=Terminal())
     assert "\x1b[" not in text
 
 
 async def test_a_failing_zone_lookup_falls_back_without_breaking_the_console() -> None:
     emu = FakeEmulator()
-    bot = FakeBot(emu)
+    bot = FakeBot(emu, [IN_A_WEEK])
 
     async def broken() -> str | None:
         raise RuntimeError("database is closed")
@@ -338,3 +439,15 @@ async def test_a_failing_zone_lookup_falls_back_without_breaking_the_console() -
     text = await session([":time +7d"], emu, bot)
     assert "UTC (set your zone with /timezone)" in text
     assert "Due Monday, 20 May 2024 07:00" in text
+
+
+def test_whole_days_keep_the_members_time_of_day_across_daylight_saving() -> None:
+    saturday_2230 = datetime(2027, 3, 27, 21, 30, tzinfo=UTC)  # 22:30 in Berlin, CET
+    a_week = console.later(saturday_2230, timedelta(weeks=1), "Europe/Berlin")
+    assert a_week == datetime(2027, 4, 3, 20, 30, tzinfo=UTC)  # 22:30 CEST: 167 hours on
+    night = datetime(2027, 3, 28, 0, 30, tzinfo=UTC)  # 01:30 CET, the night clocks go forward
+    hours = console.later(night, timedelta(hours=3), "Europe/Berlin")
+    assert hours == night + timedelta(hours=3)  # elapsed time: 05:30 CEST
+    assert console.later(saturday_2230, timedelta(weeks=1), None) == saturday_2230 + timedelta(
+        weeks=1
+    )
