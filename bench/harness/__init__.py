@@ -12,6 +12,8 @@
   on it, open and closed loads;
 * ``emulator_server``, ``jobs``: the emulator in a process of its own, and timed jobs
   (check-ins, weekly posts) delivered by real bots through it;
+* ``dm_load``: members writing to a bot in their DMs through that emulator, the answers
+  paired with the DMs and timed on the emulator's clock;
 * ``checkin_load``: members with a check-in due, as bench/checkins.py delivers them and
   bench/moderation.py takes for its baseline;
 * ``bot_names``: the only names taken from the bot's framework (cogs/).

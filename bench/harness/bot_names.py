@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from advice.schedule import zone
+from cogs.chat.fair_use import ANSWERS_PER_WINDOW, SLOW_DOWN
 from cogs.core.charts.service import chart_samples
+from cogs.core.conversation import Conversation
+from cogs.core.text import clean_text
 from cogs.journal import PER_PAGE
 from db.progress import ProgressData
 
@@ -16,4 +19,12 @@ def member_zone(data: ProgressData) -> tzinfo:
     return zone(data.timezone)
 
 
-__all__ = ["PER_PAGE", "chart_samples", "member_zone"]
+__all__ = [
+    "ANSWERS_PER_WINDOW",
+    "PER_PAGE",
+    "SLOW_DOWN",
+    "Conversation",
+    "chart_samples",
+    "clean_text",
+    "member_zone",
+]

@@ -1,6 +1,7 @@
 """Bots measured, each in a process of its own: Crossroads as an operator runs it (``python
 bot.py``, pointed at an emulator by ``DISCORD_EMULATOR_URL``) and the bare discord.py
-baseline (``python bench/bare_bot.py``)."""
+baseline (``python bench/bare_bot.py``), against an emulator in the benchmark's process
+(``BotProcess``) or in a process of its own (``spawn_bot``, ``wait_child_ready``)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.paths import BENCH, REPO
-from harness.processes import base_env, command_line, descendants, rss_bytes
+from harness.processes import Child, Children, alive, base_env, command_line, descendants, rss_bytes
 
 if TYPE_CHECKING:
+    from harness.emulator_process import EmulatorProcess
     from sandbox.emulator import Emulator
 
 CROSSROADS = "crossroads"
@@ -42,6 +44,59 @@ def profiled(args: list[str], profile: Path | None) -> list[str]:
     """``args`` of a Python script, run under cProfile with its statistics written to
     ``profile`` on exit (None: as they are)."""
     return args if profile is None else ["-m", "cProfile", "-o", str(profile), *args]
+
+
+def bot_command(
+    kind: str,
+    emulator_root: str,
+    *,
+    database_url: str | None = None,
+    data_key: str | None = None,
+    options: tuple[str, ...] = (),
+) -> tuple[list[str], dict[str, str]]:
+    """The script's arguments and whole environment of ``kind`` against an emulator:
+    Crossroads as ``bot.py run`` on its database, or the bare bot (with ``options``)."""
+    if kind == CROSSROADS:
+        assert database_url is not None and data_key is not None
+        return [str(CROSSROADS_SCRIPT), "run"], bot_env(emulator_root, database_url, data_key)
+    env = {**base_env(), "DISCORD_TOKEN": BOT_TOKEN, "DISCORD_EMULATOR_URL": emulator_root}
+    return [str(BENCH / "bare_bot.py"), *options], env
+
+
+def spawn_bot(
+    children: Children,
+    kind: str,
+    emulator: EmulatorProcess,
+    *,
+    label: str,
+    database_url: str | None = None,
+    data_key: str | None = None,
+    options: tuple[str, ...] = (),
+) -> Child:
+    """``kind`` in a process of its own against an emulator in another (see bot_command)."""
+    args, env = bot_command(
+        kind, emulator.root, database_url=database_url, data_key=data_key, options=options
+    )
+    return children.spawn(label, args, env)
+
+
+async def wait_child_ready(
+    child: Child,
+    kind: str,
+    emulator: EmulatorProcess,
+    *,
+    timeout: float = 120,  # noqa: ASYNC109
+) -> None:
+    """Until discord.py fired on_ready (the bot's log says so; it waits for its guilds first)
+    and its session is live on its emulator (``GET /ready``). Raises SystemExit with the
+    log's tail if the bot dies or never gets there."""
+    deadline = time.monotonic() + timeout
+    while not child.log_lines(READY_LINES[kind]):
+        if not alive(child.popen.pid) or time.monotonic() > deadline:
+            tail = "\n".join(child.log_lines("")[-25:])
+            raise SystemExit(f"the {kind} bot ({child.label}) never got ready:\n{tail}")
+        await asyncio.sleep(0.05)  # a log file to poll: nothing to wait on
+    await emulator.get("/ready", sessions="1", timeout="10")  # at once, once on_ready fired
 
 
 class BotProcess:
@@ -71,13 +126,7 @@ class BotProcess:
     ) -> BotProcess:
         """``profile``: run the bot under cProfile, its statistics written there on exit."""
         root = emulator.api_base.removesuffix("/api/v10")
-        if kind == CROSSROADS:
-            assert database_url is not None and data_key is not None
-            args = [str(CROSSROADS_SCRIPT), "run"]
-            env = bot_env(root, database_url, data_key)
-        else:
-            args = [str(BENCH / "bare_bot.py")]
-            env = {**base_env(), "DISCORD_TOKEN": BOT_TOKEN, "DISCORD_EMULATOR_URL": root}
+        args, env = bot_command(kind, root, database_url=database_url, data_key=data_key)
         log = workdir / f"{label or kind}.log"
         with open(log, "wb") as output:  # noqa: ASYNC230 (a new file: nothing to wait for)
             process = await asyncio.create_subprocess_exec(

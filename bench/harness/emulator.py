@@ -76,26 +76,53 @@ class Problems:
         return "\n".join(lines)
 
 
-class _TimedValidator(SpecValidator):
-    """The emulator's spec check, deferred to the batch's end or (inline) timed."""
+class DeferrableValidator(SpecValidator):
+    """An emulator's spec check, deferred or timed.
 
-    def __init__(self, spec: dict[str, JSON], emulator: BenchEmulator) -> None:
+    Checking a body against the spec costs the emulator up to ~25 ms (a journal page's embed;
+    jsonschema is slow on component unions), which the bot's answer would be timed with.
+    Deferred, each body is kept as it arrives (answered 2xx) and checked by ``check_deferred``,
+    off the clock: every body is still checked, and each bad one is still a violation. Inline,
+    each check is timed (``seconds``)."""
+
+    def __init__(self, spec: dict[str, JSON], emulator: Emulator, *, defer: bool) -> None:
         super().__init__(spec)
         self._emulator = emulator
+        self.defer = defer
+        self.unchecked: list[tuple[str, str, str]] = []  # (method, template, body as JSON)
+        self.seconds = 0.0  # spent checking bodies inline (not deferred)
+
+    @classmethod
+    def install(cls, emulator: Emulator, *, defer: bool) -> DeferrableValidator | None:
+        """Replace a started emulator's spec check with one (None: it validates nothing)."""
+        loaded = emulator._validator
+        if loaded is None:
+            return None
+        validator = cls(loaded._spec, emulator, defer=defer)  # a fresh one: nothing checked yet
+        emulator._validator = validator
+        return validator
 
     def validate(self, method: str, template: str, body: JSON) -> list[Problem]:
-        emulator = self._emulator
-        if emulator.defer_validation:
-            emulator.unchecked.append((method, template, json.dumps(body)))
+        if self.defer:
+            self.unchecked.append((method, template, json.dumps(body)))
             return []
         started = time.perf_counter()
         try:
             return super().validate(method, template, body)
         finally:
-            emulator.validation_seconds += time.perf_counter() - started
+            self.seconds += time.perf_counter() - started
 
-    def check_now(self, method: str, template: str, body: JSON) -> list[Problem]:
-        return super().validate(method, template, body)
+    def check_deferred(self) -> int:
+        """Check the bodies whose check was deferred, each bad one a violation; how many."""
+        unchecked, self.unchecked = self.unchecked, []
+        for method, template, body in unchecked:
+            problems = super().validate(method, template, json.loads(body))
+            if problems:
+                detail = "; ".join(f"{where}: {message}" for where, message in problems)
+                self._emulator._add_violation(
+                    method, template, "schema (checked after the batch)", detail
+                )
+        return len(unchecked)
 
 
 class BenchEmulator(Emulator):
@@ -106,31 +133,23 @@ class BenchEmulator(Emulator):
     def __init__(self, *, defer_validation: bool = True, **kwargs: Any) -> None:
         super().__init__(record_requests=True, **kwargs)
         self._violations_seen = 0
-        # Checking a body against the spec costs the emulator up to ~25 ms (a journal page's
-        # embed; jsonschema is slow on component unions), which the bot's answer would be
-        # timed with. Deferred, the check runs when the batch ends, off the clock: every body
-        # is still checked, and a batch with a bad one is still invalid, but answered 2xx.
+        # Deferred (see DeferrableValidator), the spec check runs when the batch ends.
         self.defer_validation = defer_validation
-        self.unchecked: list[tuple[str, str, str]] = []  # (method, template, body as JSON)
-        self.validation_seconds = 0.0  # spent checking bodies inline (not deferred)
-        self._timed: _TimedValidator | None = None
+        self._checks: DeferrableValidator | None = None
 
     async def start(self) -> None:
         await super().start()
-        loaded = self._validator
-        if loaded is not None:  # a fresh one, as every emulator's: nothing checked yet
-            self._timed = self._validator = _TimedValidator(loaded._spec, self)
+        self._checks = DeferrableValidator.install(self, defer=self.defer_validation)
+
+    @property
+    def validation_seconds(self) -> float:
+        """Spent checking bodies inline (not deferred)."""
+        return 0.0 if self._checks is None else self._checks.seconds
 
     def check_deferred(self) -> None:
         """Check the bodies whose check was deferred; each bad one is a violation."""
-        unchecked, self.unchecked = self.unchecked, []
-        if self._timed is None:
-            return
-        for method, template, body in unchecked:
-            problems = self._timed.check_now(method, template, json.loads(body))
-            if problems:
-                detail = "; ".join(f"{where}: {message}" for where, message in problems)
-                self._add_violation(method, template, "schema (checked after the batch)", detail)
+        if self._checks is not None:
+            self._checks.check_deferred()
 
     @property
     def root(self) -> str:

@@ -32,6 +32,12 @@ class EmulatorProcess:
             r.raise_for_status()
             return await r.json()
 
+    async def post(self, route: str, body: Any = None) -> Any:
+        timeout = aiohttp.ClientTimeout(total=300)
+        async with self.http.post(f"{self.control}{route}", json=body, timeout=timeout) as r:
+            r.raise_for_status()
+            return await r.json()
+
 
 async def start_emulator(
     children: Children,
@@ -40,13 +46,18 @@ async def start_emulator(
     rate_limit: float | None,
     *,
     helper: Path = EMULATOR_SERVER,
+    label: str = "emulator",
+    defer_validation: bool = False,
 ) -> EmulatorProcess:
     """`helper`: a script whose ``emulator`` mode takes the same arguments and prints the same
-    first line (bench/moderation.py's adds a server per member)."""
+    first line (bench/moderation.py's adds a server per member). `defer_validation`: request
+    bodies are checked against the spec when ``POST /check`` asks, off the clock."""
     args = [str(helper), "emulator", "--members", str(members), "--first-id", str(FIRST_MEMBER_ID)]
     if rate_limit is not None:
         args += ["--rate-limit", str(rate_limit)]
-    child = children.spawn("emulator", args, base_env(), stdout=subprocess.PIPE)
+    if defer_validation:
+        args.append("--defer-validation")
+    child = children.spawn(label, args, base_env(), stdout=subprocess.PIPE)
     assert child.popen.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(child.popen.stdout.readline), 120)
     if not line:

@@ -14,7 +14,17 @@ the benchmark to read. The first line on stdout is one JSON object ``{"root": ..
 * ``GET /ready?sessions=N``: returns once N gateway sessions are live;
 * ``GET /report``: everything, once the run is over: requests by route and status, the
   busiest one-second window, and every bot message in every member's DM (nonce, title,
-  whether marked late, the start of each embed field).
+  whether marked late, the start of each embed field);
+* ``POST /dm`` (``{"user_id": id, "text": ...}``): the member writes to the bot in their DM
+  (``send_dm``); answers ``{"id": <the message's id>}``;
+* ``GET /dm-log?after=N``: the messages posted in members' DMs, the members' and the bot's, in
+  the order the emulator stored them, from the N-th on: each with when it was stored
+  (``time.perf_counter`` of this process, taken as the emulator stores it: a member's just
+  before MESSAGE_CREATE goes to the bot, the bot's as its request is answered), and for the
+  bot's what it carried (nonce, content, embed titles, buttons, selects, size);
+* ``POST /check``: with ``--defer-validation``, the request bodies kept since the last call
+  checked against the spec now (each bad one a violation): the check costs the emulator
+  5-25 ms a body, which would otherwise be timed with the bot's answers.
 
 A benchmark whose emulator does more (bench/moderation.py's: a server per member) runs
 ``serve(ItsEmulator)`` from a mode of its own.
@@ -37,8 +47,10 @@ from typing import Any
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # bench/, for harness
 
-from sandbox import RestApi
+from harness.emulator import DeferrableValidator
+from sandbox import JSON, RestApi
 from sandbox.emulator import Emulator
 
 CREATE_DM_MESSAGE = re.compile(r"^POST /channels/\d+/messages$")
@@ -101,14 +113,80 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class DmLog:
+    """Every message stored in a member's DM, the member's and the bot's, in order, each with
+    when it was stored (``time.perf_counter``, taken first). A member's is stored just before
+    MESSAGE_CREATE goes to the bot, the bot's as the emulator answers its request."""
+
+    def __init__(self, emulator: Emulator, channels: set[int]) -> None:
+        self.emulator = emulator
+        self.channels = channels
+        self.entries: list[tuple[float, int, int, bool]] = []  # (at, channel, message, by bot)
+        self.answers = 0  # the bot's messages among them
+        world = emulator._world
+        stored = world.on_message
+
+        def on_message(message: dict[str, JSON]) -> None:
+            at = time.perf_counter()
+            if stored is not None:
+                stored(message)
+            channel = int(str(message["channel_id"]))
+            if channel in self.channels:
+                author = message["author"]
+                assert isinstance(author, dict)
+                by_bot = int(str(author["id"])) == emulator.bot_user_id
+                self.entries.append((at, channel, int(str(message["id"])), by_bot))
+                self.answers += by_bot
+
+        world.on_message = on_message
+
+    def since(self, first: int) -> list[dict[str, Any]]:
+        """The entries from the ``first``-th on, the bot's with what they carried."""
+        messages = self.emulator._world.messages
+        out: list[dict[str, Any]] = []
+        for at, channel, message_id, by_bot in self.entries[first:]:
+            entry: dict[str, Any] = {"at": at, "channel": channel, "id": message_id}
+            if by_bot:
+                message = messages[message_id]
+                embeds = message.get("embeds") or []
+                components = message.get("components") or []
+                assert isinstance(embeds, list) and isinstance(components, list)
+                kinds = [
+                    part.get("type")
+                    for row in components
+                    if isinstance(row, dict)
+                    for part in row.get("components") or []
+                    if isinstance(part, dict)
+                ]
+                sent = {key: message.get(key) for key in ("content", "embeds", "components")}
+                entry["answer"] = {
+                    "nonce": message.get("nonce"),
+                    "content": message.get("content", ""),
+                    "titles": [e.get("title") for e in embeds if isinstance(e, dict)],
+                    "buttons": kinds.count(2),
+                    "selects": kinds.count(3),
+                    "bytes": len(json.dumps(sent).encode()),
+                }
+            out.append(entry)
+        return out
+
+
 class Control:
     """What the control app answers about the emulator and its members."""
 
-    def __init__(self, emulator: Emulator, recorder: Recorder, members: list[int]) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        recorder: Recorder,
+        members: list[int],
+        checks: DeferrableValidator | None = None,
+    ) -> None:
         self.emulator = emulator
         self.recorder = recorder
         self.members = members
         self.channels = {str(user_id): emulator.dm_channel_id(user_id) for user_id in members}
+        self.dm_log = DmLog(emulator, set(self.channels.values()))
+        self.checks = checks  # with --defer-validation: the bodies to check when asked
         self.live_at: dict[int, float] = {}  # live gateway sessions -> when that many first were
 
     async def watch_sessions(self) -> None:
@@ -126,7 +204,11 @@ class Control:
             "non_2xx": sum(v for k, v in recorder.statuses.items() if not 200 <= k < 300),
             "rate_limited": emulator.rate_limited_count,
             "nonce_duplicates": emulator.nonce_duplicates,
+            "message_create_requests": emulator.message_create_requests,
             "violations": len(emulator.violations),
+            "unchecked_bodies": len(self.checks.unchecked) if self.checks else 0,
+            "dm_log": len(self.dm_log.entries),
+            "dm_answers": self.dm_log.answers,
             "dm_created": recorder.dm_created,
             "first_dm": recorder.first_dm,
             "last_dm": recorder.last_dm,
@@ -193,11 +275,28 @@ class Control:
         async def get_report(_: web.Request) -> web.Response:
             return web.json_response(self.report())
 
+        async def post_dm(request: web.Request) -> web.Response:
+            body = await request.json()
+            message = await self.emulator.send_dm(int(body["user_id"]), str(body["text"]))
+            return web.json_response({"id": int(str(message["id"]))})
+
+        async def get_dm_log(request: web.Request) -> web.Response:
+            return web.json_response(self.dm_log.since(int(request.query.get("after", "0"))))
+
+        async def post_check(_: web.Request) -> web.Response:
+            checked = self.checks.check_deferred() if self.checks else 0
+            return web.json_response(
+                {"checked": checked, "violations": len(self.emulator.violations)}
+            )
+
         control = web.Application()
         control.router.add_get("/channels", get_channels)
         control.router.add_get("/counters", get_counters)
         control.router.add_get("/ready", get_ready)
         control.router.add_get("/report", get_report)
+        control.router.add_post("/dm", post_dm)
+        control.router.add_get("/dm-log", get_dm_log)
+        control.router.add_post("/check", post_check)
         return control
 
 
@@ -209,8 +308,9 @@ async def run_emulator(args: argparse.Namespace, emulator_class: type[Emulator])
     members = [args.first_id + index for index in range(args.members)]
     for index, user_id in enumerate(members):
         emulator.add_user(f"member{index}", id=user_id)
-    control = Control(emulator, recorder, members)
     await emulator.start()
+    checks = DeferrableValidator.install(emulator, defer=True) if args.defer_validation else None
+    control = Control(emulator, recorder, members, checks)
     watcher = asyncio.create_task(control.watch_sessions())
     runner = web.AppRunner(control.app(), access_log=None)
     await runner.setup()
@@ -237,6 +337,11 @@ def serve(emulator_class: type[Emulator] = Emulator) -> None:
     emulator.add_argument("--members", type=int, required=True)
     emulator.add_argument("--first-id", type=int, required=True)
     emulator.add_argument("--rate-limit", type=float, default=None)
+    emulator.add_argument(
+        "--defer-validation",
+        action="store_true",
+        help="check request bodies against the spec when asked (POST /check), not as they come",
+    )
     asyncio.run(run_emulator(parser.parse_args(), emulator_class))
 
 
