@@ -22,7 +22,7 @@ from cogs.core.charts.pool import (
     pool_size,
 )
 from cogs.core.charts.samples import ComfortSample, LeaningSample
-from cogs.core.charts.worker import FRAME, PNG, READY, encode_request
+from cogs.core.charts.worker import FRAME, PNG, READY, TAKEN, encode_request
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -100,8 +100,8 @@ def test_the_worker_imports_only_what_it_draws_with(tmp_path: Path) -> None:
         (length,) = FRAME.unpack(out[: FRAME.size])
         replies.append(out[FRAME.size : FRAME.size + length])
         out = out[FRAME.size + length :]
-    assert [reply[:1] for reply in replies] == [READY, PNG], result.stderr.decode()[-2000:]
-    assert replies[1][1:].startswith(PNG_SIGNATURE)
+    assert [reply[:1] for reply in replies] == [READY, TAKEN, PNG], result.stderr.decode()[-2000:]
+    assert replies[2][1:].startswith(PNG_SIGNATURE)
     imported = {
         line.rsplit("|", 1)[1].strip()
         for line in result.stderr.decode().splitlines()
@@ -151,6 +151,40 @@ async def test_a_killed_worker_is_replaced(renderer: ChartRenderer) -> None:
     assert png.startswith(PNG_SIGNATURE)
     [second] = renderer.worker_pids()
     assert second != first
+
+
+async def test_killing_every_idle_worker_never_fails_the_next_chart() -> None:
+    charts = ChartRenderer(size=2)
+    try:
+        await charts.render(comfort(), [], labels=LABELS, tz=UTC)  # starts both workers
+        await until(lambda: len(charts.worker_pids()) == 2)
+        dead = charts.worker_pids()
+        for pid in dead:  # all at once, while idle, as the OOM killer might
+            os.kill(pid, signal.SIGKILL)
+        await until(lambda: not any(alive(pid) for pid in dead))
+        # Both are found dead as they are checked out and replaced before drawing: neither
+        # costs the member's one retry.
+        png = await charts.render(comfort(2), [], labels=LABELS, tz=UTC)
+        assert png.startswith(PNG_SIGNATURE)
+        assert set(charts.worker_pids()).isdisjoint(dead)
+    finally:
+        await charts.close()
+
+
+async def test_a_chart_right_after_every_worker_is_killed_is_still_drawn() -> None:
+    """Killed an instant before the chart, a worker may still look alive when checked out;
+    it never took the request, so its death is no reason to give up on the chart either."""
+    charts = ChartRenderer(size=2)
+    try:
+        for rating in (1, 2, 3):
+            await charts.render(comfort(rating), [], labels=LABELS, tz=UTC)
+            await until(lambda: len(charts.worker_pids()) == 2)
+            for pid in charts.worker_pids():
+                os.kill(pid, signal.SIGKILL)
+            png = await charts.render(comfort(rating + 1), [], labels=LABELS, tz=UTC)
+            assert png.startswith(PNG_SIGNATURE)
+    finally:
+        await charts.close()
 
 
 async def test_a_hung_worker_is_killed_and_replaced(renderer: ChartRenderer) -> None:

@@ -26,7 +26,7 @@ from advice.errors import UserFacingError
 from cogs.core.charts import worker as chart_worker
 from cogs.core.charts.cache import ChartCache, chart_key
 from cogs.core.charts.samples import ComfortSample, LeaningSample
-from cogs.core.charts.worker import FRAME, PNG, READY, encode_request
+from cogs.core.charts.worker import FRAME, PNG, READY, TAKEN, encode_request
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ class ChartUnavailable(UserFacingError):
 
 class ChartFailed(RuntimeError):
     """The chart code raised inside a worker: a bug to log with its traceback, not an outage."""
+
+
+class WorkerLost(ConnectionError):
+    """The worker was gone before it took the request: no fault of the chart asked for."""
 
 
 def pool_size() -> int:
@@ -137,19 +141,30 @@ class ChartRenderer:
         return await asyncio.shield(drawing)
 
     async def _draw(self, request: bytes) -> bytes:
-        for attempt in (1, 2):
+        retry = True  # the member's one retry, for a worker that dies or hangs on their chart
+        # Every worker found dead, each replacement, the retry: then a broken install (workers
+        # that never start) is reported rather than tried for ever.
+        for _ in range(2 * self.size + 2):
             worker = await self._checkout()
+            if not await self._sound(worker):
+                continue  # died while idle or starting: replaced, and not the member's retry
             self.busy += 1
             try:
-                await worker.ready()
                 async with asyncio.timeout(self.render_timeout_s):
                     png = await worker.draw(request)
             except ChartFailed:
                 self._idle.put_nowait(worker)  # it said what went wrong: it is still sound
                 raise
-            except (OSError, EOFError, TimeoutError) as error:
-                log.warning("chart worker died or hung (attempt %d): %r", attempt, error)
+            except WorkerLost as error:
+                log.warning("chart worker %s was gone before a chart: %r", worker.pid, error)
                 self._replace(worker)
+                continue
+            except (OSError, EOFError, TimeoutError) as error:
+                log.warning("chart worker died or hung on a chart (retry: %s): %r", retry, error)
+                self._replace(worker)
+                if not retry:
+                    break
+                retry = False
                 continue
             except BaseException:
                 # Cancelled mid-chart: the worker's reply may still come, and would be read
@@ -163,18 +178,41 @@ class ChartRenderer:
             return png
         raise ChartUnavailable()
 
+    async def _sound(self, worker: "_Worker") -> bool:
+        """Whether a checked-out worker can draw: started and still alive. One that is not
+        is replaced here, before a request is spent on it."""
+        try:
+            await worker.ready()
+        except (OSError, EOFError, TimeoutError) as error:
+            log.warning("chart worker failed to start: %r", error)
+        except BaseException:
+            self._idle.put_nowait(worker)  # cancelled while it loads: still of use to others
+            raise
+        else:
+            if worker.alive():
+                return True
+            log.warning("chart worker %s had died while idle", worker.pid)
+        self._replace(worker)
+        return False
+
     async def _checkout(self) -> "_Worker":
         if self._closed:
             raise ChartUnavailable()
         if not self._started:
-            self._started = True
-            for _ in range(self.size):  # they load matplotlib side by side
-                self._idle.put_nowait(self._launch())
+            self.start()
         worker = await self._idle.get()
         if self._closed:
             self._idle.put_nowait(worker)  # for the next one waiting, who will find it closed too
             raise ChartUnavailable()
         return worker
+
+    def start(self) -> None:
+        """Start the workers now rather than on the first chart (call with a running loop)."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        for _ in range(self.size):  # they load side by side
+            self._idle.put_nowait(self._launch())
 
     def _launch(self) -> "_Worker":
         worker = _Worker()
@@ -228,10 +266,35 @@ class _Worker:
             raise ConnectionError("the chart worker was stopped")
         self._started.result()  # raises what stopped it from starting
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def alive(self) -> bool:
+        """False once the process has ended, even before the event loop has heard of it (a
+        dead child stays a zombie until reaped); only for a started worker."""
+        process = self._started.result()
+        if process.returncode is not None or _pipes(process)[1].at_eof():
+            return False
+        try:
+            with open(f"/proc/{process.pid}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False  # reaped already
+        except OSError:
+            return True  # no /proc (not Linux): returncode is all there is to go by
+        return state not in (b"Z", b"X")
+
     async def draw(self, request: bytes) -> bytes:
         stdin, stdout = _pipes(self._started.result())
-        stdin.write(FRAME.pack(len(request)) + request)
-        await stdin.drain()
+        try:
+            stdin.write(FRAME.pack(len(request)) + request)
+            await stdin.drain()
+            taken = await _read_frame(stdout)
+        except (OSError, EOFError) as error:
+            raise WorkerLost(repr(error)) from error
+        if taken != TAKEN:
+            raise ConnectionError(f"the chart worker answered {taken[:1]!r} to a request")
         reply = await _read_frame(stdout)
         if reply[:1] == PNG:
             return reply[1:]

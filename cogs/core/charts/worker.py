@@ -10,6 +10,9 @@ Over stdin/stdout, every message is a frame: a 4-byte big-endian length, then th
 
 * worker -> bot, once, when matplotlib is loaded: ``READY``.
 * bot -> worker: a request (``encode_request``).
+* worker -> bot, as soon as it has read the request: ``TAKEN``. A worker that dies before
+  this was dead (or dying) already, whatever the request; one that dies after it may have
+  died of the request, and a chart is retried only once.
 * worker -> bot: ``PNG`` + the picture, or ``ERROR`` + the traceback if the chart code raised.
 
 End of stdin ends the worker, so it never outlives the bot, however the bot ends.
@@ -33,7 +36,7 @@ from typing import BinaryIO
 from cogs.core.charts.samples import ComfortSample, LeaningSample
 
 FRAME = struct.Struct(">I")
-READY, PNG, ERROR = b"R", b"P", b"E"
+READY, TAKEN, PNG, ERROR = b"R", b"T", b"P", b"E"
 MARSHAL_FORMAT = 2
 NICENESS = 5  # a third of the weight of a process at the default 0, such as the bot
 
@@ -106,6 +109,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     gc.freeze()
     write_frame(replies, READY)
     while (request := read_frame(requests)) is not None:
+        write_frame(replies, TAKEN)
         try:
             reply = PNG + draw(request)
         except Exception:
