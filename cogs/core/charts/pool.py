@@ -1,9 +1,10 @@
 """Charts render in a small pool of worker processes, never in the bot's process.
 
-matplotlib, FreeType and PIL hold the GIL through long C calls; rendered in threads, twenty
-concurrent /progress charts stalled the event loop for 56-108 ms at p99 (bench/journal.py).
-In separate processes they cannot touch the loop at all, and with one per CPU the bot may use,
-concurrent charts are drawn side by side rather than one after another.
+Drawing holds the GIL through long C calls (Pillow's FreeType text, fills, PNG encoding; with
+matplotlib, rendered in threads, twenty concurrent /progress charts stalled the event loop for
+56-108 ms at p99, bench/journal.py). In separate processes they cannot touch the loop at all,
+and with one per CPU the bot may use, concurrent charts are drawn side by side rather than one
+after another.
 
 Workers are plain subprocesses running ``cogs.core.charts.worker`` (see there for what they
 speak), not multiprocessing's: a spawned multiprocessing child re-imports the parent's
@@ -17,27 +18,22 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import timedelta, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from advice.errors import UserFacingError
 from cogs.core.charts import worker as chart_worker
 from cogs.core.charts.cache import ChartCache, chart_key
-from cogs.core.charts.samples import ComfortSample, LeaningSample
+from cogs.core.charts.samples import Journey
 from cogs.core.charts.worker import FRAME, PNG, READY, TAKEN, encode_request
 
 log = logging.getLogger(__name__)
 
-RENDER_TIMEOUT_S = 30  # far above a real chart (~0.2 s); only a hung worker gets here
-START_TIMEOUT_S = 60  # loading matplotlib takes ~1 s, longer on a busy machine
+RENDER_TIMEOUT_S = 30  # far above a real chart (~30 ms); only a hung worker gets here
+START_TIMEOUT_S = 60  # a worker starts in ~0.2 s; far longer only on a starved machine
 STOP_TIMEOUT_S = 5  # for the chart a worker may be drawing when the bot stops
-MAX_WORKERS = 4  # ~70 MiB each; past four CPUs, charts are not what members wait on
-CACHE_BYTES = 4 * 2**20  # a chart is 20-110 KiB: the latest of some hundred members
+MAX_WORKERS = 4  # ~20 MiB each; past four CPUs, charts are not what members wait on
+CACHE_BYTES = 4 * 2**20  # a chart is 15-40 KiB: the latest of a hundred-odd members
 WORKER_COMMAND = (sys.executable, "-m", chart_worker.__name__)
-# A chart does no linear algebra: one BLAS thread, not one per core, in every worker.
-WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 ROOT = Path(__file__).resolve().parents[3]  # where `cogs` imports from, for `-m`
 
 
@@ -64,18 +60,11 @@ def pool_size() -> int:
     return max(1, min(usable, MAX_WORKERS))
 
 
-def zone_name(tz: tzinfo) -> str:
-    if isinstance(tz, ZoneInfo) and tz.key:
-        return tz.key
-    if tz.utcoffset(None) == timedelta(0):
-        return "UTC"
-    raise ValueError(f"a chart is read in an IANA zone, not {tz!r}")
-
-
 class ChartRenderer:
-    """The bot's charts: a pool of workers, all started on first use; one that dies or hangs is
-    replaced; all stop with the bot, and nothing starts again after that. With the member's id,
-    their latest chart is served again for as long as what it was drawn from is unchanged."""
+    """The bot's charts: a pool of workers, all started by ``start()`` or on first use; one
+    that dies or hangs is replaced; all stop with the bot, and nothing starts again after that.
+    With the member's id, their latest chart is served again for as long as what it was drawn
+    from is unchanged."""
 
     def __init__(
         self,
@@ -104,18 +93,11 @@ class ChartRenderer:
             if w.process is not None and w.process.returncode is None
         )
 
-    async def render(
-        self,
-        comfort: Sequence[ComfortSample],
-        leanings: Sequence[LeaningSample],
-        *,
-        labels: Mapping[str, str],
-        tz: tzinfo,
-        member: int | None = None,
-    ) -> bytes:
+    async def render(self, journey: Journey, *, member: int | None = None) -> bytes:
+        """The PNG of ``journey``; with the member's id, kept as their latest chart."""
         if self._closed:
             raise ChartUnavailable()
-        request = encode_request(comfort, leanings, labels, zone_name(tz))
+        request = encode_request(journey)
         if member is None:
             return await self._draw(request)
         key = chart_key(request)
@@ -146,10 +128,10 @@ class ChartRenderer:
         # that never start) is reported rather than tried for ever.
         for _ in range(2 * self.size + 2):
             worker = await self._checkout()
-            if not await self._sound(worker):
-                continue  # died while idle or starting: replaced, and not the member's retry
             self.busy += 1
             try:
+                if not await self._sound(worker):
+                    continue  # died idle or starting: replaced, and not the member's retry
                 async with asyncio.timeout(self.render_timeout_s):
                     png = await worker.draw(request)
             except ChartFailed:
@@ -185,9 +167,6 @@ class ChartRenderer:
             await worker.ready()
         except (OSError, EOFError, TimeoutError) as error:
             log.warning("chart worker failed to start: %r", error)
-        except BaseException:
-            self._idle.put_nowait(worker)  # cancelled while it loads: still of use to others
-            raise
         else:
             if worker.alive():
                 return True
@@ -250,7 +229,6 @@ class _Worker:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
-            env={**os.environ, **WORKER_ENV},
         )
         if await _read_frame(_pipes(self.process)[1]) != READY:
             raise ConnectionError("the chart worker did not start")
@@ -258,7 +236,7 @@ class _Worker:
         return self.process
 
     async def ready(self) -> None:
-        """Wait until it has loaded matplotlib (not part of a chart's time), or say why not."""
+        """Wait until it has loaded Pillow (not part of a chart's time), or say why not."""
         await asyncio.wait({self._started}, timeout=START_TIMEOUT_S)
         if not self._started.done():
             raise TimeoutError("the chart worker did not start in time")
@@ -309,7 +287,7 @@ class _Worker:
 
     async def stop(self) -> None:
         """End of input ends a worker once its current chart is sent; a lingering one is
-        killed, and so is one still loading matplotlib (it has nothing to finish)."""
+        killed, and so is one still starting (it has nothing to finish)."""
         if not self._started.done():
             self.kill()
         await asyncio.wait({self._started})
