@@ -49,8 +49,9 @@ NOTHING_PLACEHOLDER = "Nothing to chart yet: reflect on a point or record where 
 NO_DECISION = "No decision yet: /decide records where you stand."
 
 WIDTH = 800
-MARGIN_LEFT, MARGIN_RIGHT = 18, 22
-GUTTER = 118  # the decision levels' names; the rows' counts
+MARGIN_LEFT, MARGIN_RIGHT = 16, 22
+GUTTER = 124  # the decision levels' names; the rows' counts
+LABEL_GAP = 14  # between those and the axis: a mark at the start is drawn on it
 TITLE_TOP = 12
 MARKERS_TOP = 58  # "3 mo", "6 mo", "today" above the rows
 ROWS_TOP = 84
@@ -67,7 +68,7 @@ BACKGROUND = (255, 255, 255)
 TEXT = (34, 34, 34)
 QUIET = (89, 89, 89)
 BAND_FILL = (234, 234, 234)
-AHEAD_FILL = (245, 245, 245)
+AHEAD_FILL = (243, 243, 243)
 GRID = (214, 214, 214)
 REVISIT = (110, 110, 110)
 RING = (51, 51, 51)
@@ -244,7 +245,7 @@ class JourneyLayout:
             colour = TEXT if marks else QUIET
             c.text((MARGIN_LEFT, band - 4), title, TEXT_SIZE, colour, anchor="ld", boxed=True)
             count = f"{len(marks)}x" if marks else "none"
-            c.text((self.x0 - 10, band + BAND / 2), count, SMALL_SIZE, QUIET, anchor="rm")
+            c.text((self.x0 - LABEL_GAP, band + BAND / 2), count, SMALL_SIZE, QUIET, anchor="rm")
             y = band + BAND / 2
             for mark in marks:
                 x = self.x(_seconds(mark.at))
@@ -261,10 +262,12 @@ class JourneyLayout:
         heading = (MARGIN_LEFT, self.lean_heading)
         c.text(heading, "Where you lean", TEXT_SIZE, TEXT, anchor="lt", boxed=True)
         for level, name in LEANINGS:
-            c.text((self.x0 - 10, self._lean_y(level)), name, SMALL_SIZE, QUIET, anchor="rm")
+            at = (self.x0 - LABEL_GAP, self._lean_y(level))
+            c.text(at, name, SMALL_SIZE, QUIET, anchor="rm")
         if not self.leanings:
             middle = (self.x0 + self.x1) / 2
-            c.text((middle, self._lean_y(1)), NO_DECISION, SMALL_SIZE, QUIET, anchor="mm")
+            at = (middle, self._lean_y(1))
+            c.text(at, NO_DECISION, SMALL_SIZE, QUIET, anchor="mm", boxed=True)
             return
         points: list[tuple[float, float]] = []
         for sample in self.leanings:
