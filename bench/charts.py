@@ -249,7 +249,10 @@ def old_drawing(rev: str, into: Path) -> Drawing | str:
     except (OSError, subprocess.CalledProcessError) as error:
         return f"git cannot give {rev}'s chart package ({error})"
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: no path outside `into`
+            tar.extractall(into, filter="data")
+        else:
+            tar.extractall(into)  # only our own repository's files
     probe = subprocess.run(
         [sys.executable, "-c", "import matplotlib"], capture_output=True, check=False
     )
