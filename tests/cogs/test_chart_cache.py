@@ -4,18 +4,23 @@ they change (whichever process wrote), and never more than its byte budget."""
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from cogs.core.charts.cache import ChartCache, chart_key
 from cogs.core.charts.pool import ChartRenderer
-from cogs.core.charts.samples import ComfortSample, LeaningSample
+from cogs.core.charts.samples import Journey, LeaningSample, Mark
 from cogs.core.charts.worker import encode_request
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
-LABELS = {"purpose": "Why you want it", "money": "Money"}
+POINTS = [("purpose", "Know why you want it"), ("money", "Less money, longer horizon")]
 ALICE, BOB = 1, 2
+
+
+def journey(
+    marks: list[Mark], leanings: list[LeaningSample] | None = None, zone: str = "UTC"
+) -> Journey:
+    return Journey(POINTS, marks, leanings or [], AT, AT + timedelta(days=30), zone)
 
 
 def key(text: str) -> bytes:
@@ -55,16 +60,18 @@ def test_the_least_recently_used_go_first_and_the_budget_holds() -> None:
 def test_equal_inputs_give_equal_keys_however_they_were_built() -> None:
     # Two reads of the same rows may share one string object between samples, or not.
     slug = "".join("purpose")
-    shared = [ComfortSample(slug, AT, 3), ComfortSample(slug, AT + timedelta(days=1), 4)]
+    shared = [Mark(slug, AT, 3), Mark(slug, AT + timedelta(days=1), None)]
     apart = [
-        ComfortSample("".join("purpose"), AT, 3),
-        ComfortSample("".join("purpose"), AT + timedelta(days=1), 4),
+        Mark("".join("purpose"), AT, 3),
+        Mark("".join("purpose"), AT + timedelta(days=1), None),
     ]
     leanings = [LeaningSample(AT, 1)]
-    one = encode_request(shared, leanings, LABELS, "UTC")
-    assert chart_key(one) == chart_key(encode_request(apart, leanings, dict(LABELS), "UTC"))
-    changed = encode_request(shared, [LeaningSample(AT, 2)], LABELS, "UTC")
+    one = encode_request(journey(shared, leanings))
+    assert chart_key(one) == chart_key(encode_request(journey(apart, list(leanings))))
+    changed = encode_request(journey(shared, [LeaningSample(AT, 2)]))
     assert chart_key(changed) != chart_key(one)
+    rated = encode_request(journey([shared[0], shared[1]._replace(comfort=4)], leanings))
+    assert chart_key(rated) != chart_key(one)
 
 
 @pytest.fixture
@@ -75,39 +82,36 @@ async def charts() -> AsyncIterator[ChartRenderer]:
 
 
 async def test_a_repeated_chart_is_not_drawn_again(charts: ChartRenderer) -> None:
-    comfort = [ComfortSample("purpose", AT, 4)]
-    first = await charts.render(comfort, [], labels=LABELS, tz=UTC, member=ALICE)
-    again = await charts.render(list(comfort), [], labels=dict(LABELS), tz=UTC, member=ALICE)
+    marks = [Mark("purpose", AT, 4)]
+    first = await charts.render(journey(marks), member=ALICE)
+    again = await charts.render(journey(list(marks)), member=ALICE)
     assert again == first and charts.drawn == 1
-    # Anything the picture depends on draws it anew: a new rating, a new zone.
-    rated = await charts.render(
-        [*comfort, ComfortSample("money", AT + timedelta(days=1), 2)],
-        [],
-        labels=LABELS,
-        tz=UTC,
-        member=ALICE,
-    )
-    assert rated != first and charts.drawn == 2
-    await charts.render(comfort, [], labels=LABELS, tz=ZoneInfo("Pacific/Chatham"), member=ALICE)
+    # Anything the picture depends on draws it anew: a new reflection (rated or not), a new
+    # zone, a new day.
+    unrated = [*marks, Mark("money", AT + timedelta(days=1), None)]
+    assert await charts.render(journey(unrated), member=ALICE) != first
+    assert charts.drawn == 2
+    await charts.render(journey(marks, zone="Pacific/Chatham"), member=ALICE)
     assert charts.drawn == 3
+    tomorrow = journey(marks)._replace(until=AT + timedelta(days=31))
+    await charts.render(tomorrow, member=ALICE)
+    assert charts.drawn == 4
     # Without a member (the year-end summary) nothing is kept.
-    await charts.render(comfort, [], labels=LABELS, tz=UTC)
-    await charts.render(comfort, [], labels=LABELS, tz=UTC)
-    assert charts.drawn == 5
+    await charts.render(journey(marks))
+    await charts.render(journey(marks))
+    assert charts.drawn == 6
 
 
 async def test_the_same_chart_asked_for_at_once_is_drawn_once(charts: ChartRenderer) -> None:
-    comfort = [ComfortSample("purpose", AT, 2)]
-    pngs = await asyncio.gather(
-        *(charts.render(comfort, [], labels=LABELS, tz=UTC, member=ALICE) for _ in range(3))
-    )
+    chart = journey([Mark("purpose", AT, 2)])
+    pngs = await asyncio.gather(*(charts.render(chart, member=ALICE) for _ in range(3)))
     assert len(set(pngs)) == 1 and charts.drawn == 1
 
 
 async def test_one_asker_giving_up_leaves_the_chart_to_the_others(charts: ChartRenderer) -> None:
-    comfort = [ComfortSample("purpose", AT, 5)]
-    impatient = asyncio.create_task(charts.render(comfort, [], labels=LABELS, tz=UTC, member=BOB))
-    patient = asyncio.create_task(charts.render(comfort, [], labels=LABELS, tz=UTC, member=BOB))
+    chart = journey([Mark("purpose", AT, 5)])
+    impatient = asyncio.create_task(charts.render(chart, member=BOB))
+    patient = asyncio.create_task(charts.render(chart, member=BOB))
     await asyncio.sleep(0)  # both are waiting for the one drawing
     impatient.cancel()
     png = await patient

@@ -1,9 +1,10 @@
 """Charts render in a small pool of worker processes, never in the bot's process.
 
-matplotlib, FreeType and PIL hold the GIL through long C calls; rendered in threads, twenty
-concurrent /progress charts stalled the event loop for 56-108 ms at p99 (bench/journal.py).
-In separate processes they cannot touch the loop at all, and with one per CPU the bot may use,
-concurrent charts are drawn side by side rather than one after another.
+Drawing holds the GIL through long C calls (Pillow's FreeType text, fills, PNG encoding; with
+matplotlib, rendered in threads, twenty concurrent /progress charts stalled the event loop for
+56-108 ms at p99, bench/journal.py). In separate processes they cannot touch the loop at all,
+and with one per CPU the bot may use, concurrent charts are drawn side by side rather than one
+after another.
 
 Workers are plain subprocesses running ``cogs.core.charts.worker`` (see there for what they
 speak), not multiprocessing's: a spawned multiprocessing child re-imports the parent's
@@ -17,27 +18,22 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import timedelta, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from advice.errors import UserFacingError
 from cogs.core.charts import worker as chart_worker
 from cogs.core.charts.cache import ChartCache, chart_key
-from cogs.core.charts.samples import ComfortSample, LeaningSample
-from cogs.core.charts.worker import FRAME, PNG, READY, encode_request
+from cogs.core.charts.samples import Journey
+from cogs.core.charts.worker import FRAME, PNG, READY, TAKEN, encode_request
 
 log = logging.getLogger(__name__)
 
-RENDER_TIMEOUT_S = 30  # far above a real chart (~0.2 s); only a hung worker gets here
-START_TIMEOUT_S = 60  # loading matplotlib takes ~1 s, longer on a busy machine
+RENDER_TIMEOUT_S = 30  # far above a real chart (~30 ms); only a hung worker gets here
+START_TIMEOUT_S = 60  # a worker starts in ~0.2 s; far longer only on a starved machine
 STOP_TIMEOUT_S = 5  # for the chart a worker may be drawing when the bot stops
-MAX_WORKERS = 4  # ~70 MiB each; past four CPUs, charts are not what members wait on
-CACHE_BYTES = 4 * 2**20  # a chart is 20-110 KiB: the latest of some hundred members
+MAX_WORKERS = 4  # ~20 MiB each; past four CPUs, charts are not what members wait on
+CACHE_BYTES = 4 * 2**20  # a chart is 15-40 KiB: the latest of a hundred-odd members
 WORKER_COMMAND = (sys.executable, "-m", chart_worker.__name__)
-# A chart does no linear algebra: one BLAS thread, not one per core, in every worker.
-WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 ROOT = Path(__file__).resolve().parents[3]  # where `cogs` imports from, for `-m`
 
 
@@ -50,6 +46,10 @@ class ChartFailed(RuntimeError):
     """The chart code raised inside a worker: a bug to log with its traceback, not an outage."""
 
 
+class WorkerLost(ConnectionError):
+    """The worker was gone before it took the request: no fault of the chart asked for."""
+
+
 def pool_size() -> int:
     """One worker per CPU this process may use (what Python 3.13's os.process_cpu_count()
     counts), at least one and at most MAX_WORKERS."""
@@ -60,18 +60,11 @@ def pool_size() -> int:
     return max(1, min(usable, MAX_WORKERS))
 
 
-def zone_name(tz: tzinfo) -> str:
-    if isinstance(tz, ZoneInfo) and tz.key:
-        return tz.key
-    if tz.utcoffset(None) == timedelta(0):
-        return "UTC"
-    raise ValueError(f"a chart is read in an IANA zone, not {tz!r}")
-
-
 class ChartRenderer:
-    """The bot's charts: a pool of workers, all started on first use; one that dies or hangs is
-    replaced; all stop with the bot, and nothing starts again after that. With the member's id,
-    their latest chart is served again for as long as what it was drawn from is unchanged."""
+    """The bot's charts: a pool of workers, all started by ``start()`` or on first use; one
+    that dies or hangs is replaced; all stop with the bot, and nothing starts again after that.
+    With the member's id, their latest chart is served again for as long as what it was drawn
+    from is unchanged."""
 
     def __init__(
         self,
@@ -100,18 +93,11 @@ class ChartRenderer:
             if w.process is not None and w.process.returncode is None
         )
 
-    async def render(
-        self,
-        comfort: Sequence[ComfortSample],
-        leanings: Sequence[LeaningSample],
-        *,
-        labels: Mapping[str, str],
-        tz: tzinfo,
-        member: int | None = None,
-    ) -> bytes:
+    async def render(self, journey: Journey, *, member: int | None = None) -> bytes:
+        """The PNG of ``journey``; with the member's id, kept as their latest chart."""
         if self._closed:
             raise ChartUnavailable()
-        request = encode_request(comfort, leanings, labels, zone_name(tz))
+        request = encode_request(journey)
         if member is None:
             return await self._draw(request)
         key = chart_key(request)
@@ -137,19 +123,30 @@ class ChartRenderer:
         return await asyncio.shield(drawing)
 
     async def _draw(self, request: bytes) -> bytes:
-        for attempt in (1, 2):
+        retry = True  # the member's one retry, for a worker that dies or hangs on their chart
+        # Every worker found dead, each replacement, the retry: then a broken install (workers
+        # that never start) is reported rather than tried for ever.
+        for _ in range(2 * self.size + 2):
             worker = await self._checkout()
             self.busy += 1
             try:
-                await worker.ready()
+                if not await self._sound(worker):
+                    continue  # died idle or starting: replaced, and not the member's retry
                 async with asyncio.timeout(self.render_timeout_s):
                     png = await worker.draw(request)
             except ChartFailed:
                 self._idle.put_nowait(worker)  # it said what went wrong: it is still sound
                 raise
-            except (OSError, EOFError, TimeoutError) as error:
-                log.warning("chart worker died or hung (attempt %d): %r", attempt, error)
+            except WorkerLost as error:
+                log.warning("chart worker %s was gone before a chart: %r", worker.pid, error)
                 self._replace(worker)
+                continue
+            except (OSError, EOFError, TimeoutError) as error:
+                log.warning("chart worker died or hung on a chart (retry: %s): %r", retry, error)
+                self._replace(worker)
+                if not retry:
+                    break
+                retry = False
                 continue
             except BaseException:
                 # Cancelled mid-chart: the worker's reply may still come, and would be read
@@ -163,18 +160,38 @@ class ChartRenderer:
             return png
         raise ChartUnavailable()
 
+    async def _sound(self, worker: "_Worker") -> bool:
+        """Whether a checked-out worker can draw: started and still alive. One that is not
+        is replaced here, before a request is spent on it."""
+        try:
+            await worker.ready()
+        except (OSError, EOFError, TimeoutError) as error:
+            log.warning("chart worker failed to start: %r", error)
+        else:
+            if worker.alive():
+                return True
+            log.warning("chart worker %s had died while idle", worker.pid)
+        self._replace(worker)
+        return False
+
     async def _checkout(self) -> "_Worker":
         if self._closed:
             raise ChartUnavailable()
         if not self._started:
-            self._started = True
-            for _ in range(self.size):  # they load matplotlib side by side
-                self._idle.put_nowait(self._launch())
+            self.start()
         worker = await self._idle.get()
         if self._closed:
             self._idle.put_nowait(worker)  # for the next one waiting, who will find it closed too
             raise ChartUnavailable()
         return worker
+
+    def start(self) -> None:
+        """Start the workers now rather than on the first chart (call with a running loop)."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        for _ in range(self.size):  # they load side by side
+            self._idle.put_nowait(self._launch())
 
     def _launch(self) -> "_Worker":
         worker = _Worker()
@@ -212,7 +229,6 @@ class _Worker:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
-            env={**os.environ, **WORKER_ENV},
         )
         if await _read_frame(_pipes(self.process)[1]) != READY:
             raise ConnectionError("the chart worker did not start")
@@ -220,7 +236,7 @@ class _Worker:
         return self.process
 
     async def ready(self) -> None:
-        """Wait until it has loaded matplotlib (not part of a chart's time), or say why not."""
+        """Wait until it has loaded Pillow (not part of a chart's time), or say why not."""
         await asyncio.wait({self._started}, timeout=START_TIMEOUT_S)
         if not self._started.done():
             raise TimeoutError("the chart worker did not start in time")
@@ -228,10 +244,35 @@ class _Worker:
             raise ConnectionError("the chart worker was stopped")
         self._started.result()  # raises what stopped it from starting
 
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def alive(self) -> bool:
+        """False once the process has ended, even before the event loop has heard of it (a
+        dead child stays a zombie until reaped); only for a started worker."""
+        process = self._started.result()
+        if process.returncode is not None or _pipes(process)[1].at_eof():
+            return False
+        try:
+            with open(f"/proc/{process.pid}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False  # reaped already
+        except OSError:
+            return True  # no /proc (not Linux): returncode is all there is to go by
+        return state not in (b"Z", b"X")
+
     async def draw(self, request: bytes) -> bytes:
         stdin, stdout = _pipes(self._started.result())
-        stdin.write(FRAME.pack(len(request)) + request)
-        await stdin.drain()
+        try:
+            stdin.write(FRAME.pack(len(request)) + request)
+            await stdin.drain()
+            taken = await _read_frame(stdout)
+        except (OSError, EOFError) as error:
+            raise WorkerLost(repr(error)) from error
+        if taken != TAKEN:
+            raise ConnectionError(f"the chart worker answered {taken[:1]!r} to a request")
         reply = await _read_frame(stdout)
         if reply[:1] == PNG:
             return reply[1:]
@@ -246,7 +287,7 @@ class _Worker:
 
     async def stop(self) -> None:
         """End of input ends a worker once its current chart is sent; a lingering one is
-        killed, and so is one still loading matplotlib (it has nothing to finish)."""
+        killed, and so is one still starting (it has nothing to finish)."""
         if not self._started.done():
             self.kill()
         await asyncio.wait({self._started})

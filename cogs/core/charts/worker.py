@@ -1,15 +1,18 @@
 """The chart worker: a small process that draws /progress charts, one request at a time.
 
 ``pool.ChartRenderer`` starts a few of these as ``python -m cogs.core.charts.worker``.
-A worker imports only what it draws with (the chart module: matplotlib, numpy, PIL), never
+A worker imports only what it draws with (the chart module and Pillow), never
 ``bot.py``, discord.py, SQLAlchemy or the cogs, which is why the packages above it
 (``cogs``, ``cogs.core``, ``cogs.core.charts``) import nothing. The bot's side imports this
 module too, for the format below; at import it loads nothing heavy.
 
 Over stdin/stdout, every message is a frame: a 4-byte big-endian length, then the bytes.
 
-* worker -> bot, once, when matplotlib is loaded: ``READY``.
+* worker -> bot, once, when Pillow is loaded and a first chart drawn: ``READY``.
 * bot -> worker: a request (``encode_request``).
+* worker -> bot, as soon as it has read the request: ``TAKEN``. A worker that dies before
+  this was dead (or dying) already, whatever the request; one that dies after it may have
+  died of the request, and a chart is retried only once.
 * worker -> bot: ``PNG`` + the picture, or ``ERROR`` + the traceback if the chart code raised.
 
 End of stdin ends the worker, so it never outlives the bot, however the bot ends.
@@ -26,54 +29,55 @@ import signal
 import struct
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from cogs.core.charts.samples import ComfortSample, LeaningSample
+from cogs.core.charts.samples import Journey, LeaningSample, Mark
 
 FRAME = struct.Struct(">I")
-READY, PNG, ERROR = b"R", b"P", b"E"
+READY, TAKEN, PNG, ERROR = b"R", b"T", b"P", b"E"
 MARSHAL_FORMAT = 2
 NICENESS = 5  # a third of the weight of a process at the default 0, such as the bot
 
 
-def encode_request(
-    comfort: Sequence[ComfortSample],
-    leanings: Sequence[LeaningSample],
-    labels: Mapping[str, str],
-    zone: str,
-) -> bytes:
-    """What the chart is drawn from, as plain values: instants as POSIX seconds, the member's
-    zone as its IANA name."""
+def encode_request(journey: Journey) -> bytes:
+    """What the chart is drawn from, as plain values: instants as POSIX seconds, no rating as
+    0, the member's zone as its IANA name."""
     return marshal.dumps(
         (
-            [(s.slug, _seconds(s.at), s.rating) for s in comfort],
-            [(_seconds(s.at), s.leaning) for s in leanings],
-            dict(labels),
-            zone,
+            [tuple(point) for point in journey.points],
+            [(m.slug, _seconds(m.at), m.comfort or 0) for m in journey.marks],
+            [(_seconds(s.at), s.leaning) for s in journey.leanings],
+            _seconds(journey.start),
+            _seconds(journey.until),
+            journey.zone,
         ),
         MARSHAL_FORMAT,
     )
 
 
+def decode_request(request: bytes) -> Journey:
+    points, marks, leanings, start, until, zone = marshal.loads(request)
+    return Journey(
+        points=[(slug, title) for slug, title in points],
+        marks=[Mark(slug, _instant(at), comfort or None) for slug, at, comfort in marks],
+        leanings=[LeaningSample(_instant(at), leaning) for at, leaning in leanings],
+        start=_instant(start),
+        until=_instant(until),
+        zone=zone,
+    )
+
+
 def _seconds(at: datetime) -> float:
-    # Samples are aware UTC; a naive one is read as UTC, as the chart itself does.
+    # Instants are aware UTC; a naive one is read as UTC, as the chart itself does.
     return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
 
 
 def draw(request: bytes) -> bytes:
-    from zoneinfo import ZoneInfo
+    from cogs.core.charts.drawing import render_journey_chart
 
-    from cogs.core.charts.drawing import render_progress_chart
-
-    comfort, leanings, labels, zone = marshal.loads(request)
-    return render_progress_chart(
-        [ComfortSample(slug, _instant(at), rating) for slug, at, rating in comfort],
-        [LeaningSample(_instant(at), leaning) for at, leaning in leanings],
-        labels=labels,
-        tz=ZoneInfo(zone),
-    )
+    return render_journey_chart(decode_request(request))
 
 
 def _instant(seconds: float) -> datetime:
@@ -98,21 +102,25 @@ def write_frame(stream: BinaryIO, body: bytes) -> None:
 def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     import gc
 
-    import cogs.core.charts.drawing  # noqa: F401  (matplotlib loads before the worker says ready)
+    from cogs.core.charts.drawing import warm_up
 
+    # Pillow loads its PNG plugin and each font on first use: that is the worker's cost, not
+    # the first member's.
+    warm_up()
     give_back = _heap_trimmer()
     # What is loaded by now lives as long as the worker: keep it out of every collection, so
     # the collection after each chart only walks that chart's objects.
     gc.freeze()
     write_frame(replies, READY)
     while (request := read_frame(requests)) is not None:
+        write_frame(replies, TAKEN)
         try:
             reply = PNG + draw(request)
         except Exception:
             reply = ERROR + traceback.format_exc().encode()
         write_frame(replies, reply)
-        # A figure is a web of reference cycles: free it now, not at some later collection,
-        # then hand the freed heap back, so an idle worker holds what matplotlib needs.
+        # Free what the chart left now, not at some later collection, then hand the freed
+        # heap back (a chart's canvas is a few MiB), so an idle worker holds only Pillow.
         gc.collect()
         give_back()
 
