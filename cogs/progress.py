@@ -1,12 +1,9 @@
 """/progress: how your thinking moved, as an embed and a chart (drawn off the bot's process)."""
 
-import io
-
 import discord
 from discord import app_commands
 
 from cogs.core.bot import CrossroadsBot
-from cogs.core.charts.service import CHART_FILENAME
 from cogs.core.cog import FeatureCog
 from cogs.core.reply import reply
 from cogs.core.summary import progress_embed, start_message
@@ -24,11 +21,9 @@ class Progress(FeatureCog):
         if data.empty:
             await reply(interaction, start_message(self.bot.content))
             return
-        embed = progress_embed(self.bot.content, data, now=self.bot.clock.now())
-        png = await self.bot.charts.progress_chart(
-            data, self.bot.content, member=interaction.user.id
-        )
-        await reply(interaction, embed=embed, files=[discord.File(io.BytesIO(png), CHART_FILENAME)])
+        chart = await self.bot.charts.chart(data, self.bot.content, member=interaction.user.id)
+        embed = progress_embed(self.bot.content, data, now=self.bot.clock.now(), chart=chart)
+        await reply(interaction, embed=embed, files=[chart.file()] if chart else [])
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -14,7 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.errors import InvalidInput, NotFound
 from advice.journey import YEAR, PromptKind
-from advice.schedule import DEFAULT_HOUR, EARLIEST_HOUR, LATEST_HOUR, WEEKDAYS, Cadence, Rule, zone
+from advice.schedule import (
+    DEFAULT_HOUR,
+    EARLIEST_HOUR,
+    LATEST_HOUR,
+    WEEKDAYS,
+    Cadence,
+    Rule,
+    starting_weekday,
+    zone,
+)
 from advice.timezones import likely_zone
 from cogs.checkin import render
 from cogs.checkin.delivery import Delivery
@@ -77,7 +86,7 @@ class Checkins(TimedJobCog):
     @checkin.command(name="start", description="Get a check-in by DM across the year, at your hour")
     @app_commands.describe(
         cadence="How often (default: weekly)",
-        weekday="Which day (default: today, in your time zone)",
+        weekday="Which day (default: today if your hour is still ahead, else tomorrow)",
         hour=f"Your local hour, {EARLIEST_HOUR} to {LATEST_HOUR} (default {DEFAULT_HOUR})",
     )
     @app_commands.choices(
@@ -120,7 +129,8 @@ class Checkins(TimedJobCog):
             await reply(interaction, CHECKINS_OFF_HERE)
             return
         if weekday is None:
-            weekday = now.astimezone(zone(zone_name)).weekday()
+            last = plan.last_delivered_at if plan is not None else None
+            weekday = starting_weekday(hour, zone(zone_name), now, last_delivered=last)
         rule = Rule(Cadence(cadence), weekday, hour, zone_name)
         running = plan is not None and plan.status in (PlanStatus.ACTIVE, PlanStatus.PAUSED)
         async with self.bot.member_transaction(interaction) as session:

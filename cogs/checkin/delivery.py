@@ -6,7 +6,6 @@ recorded, whoever takes the claim over sends the same nonce, and Discord hands b
 message instead of a second. Sending happens outside any transaction.
 """
 
-import io
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +19,6 @@ from advice.journey import PromptKind
 from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_hours, quiet
 from cogs.checkin import render
 from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
-from cogs.core.charts.service import CHART_FILENAME
 from cogs.core.jobs.cog import BotDispatcher
 from cogs.core.jobs.dispatcher import MAX_ATTEMPTS
 from cogs.core.jobs.pace import Pacer, backoff
@@ -196,9 +194,9 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
     async def _summary(self, user_id: int, now: datetime) -> dict[str, Any]:
         async with self.bot.database.read() as session:
             data = await progress_data(session, self.bot.cipher, user_id=user_id)
-        embed = render.summary_embed(self.bot.content, data, now=now)
-        png = await self.bot.charts.progress_chart(data, self.bot.content)
-        return {"embed": embed, "file": discord.File(io.BytesIO(png), CHART_FILENAME)}
+        chart = await self.bot.charts.chart(data, self.bot.content)
+        embed = render.summary_embed(self.bot.content, data, now=now, chart=chart)
+        return {"embed": embed, **({"file": chart.file()} if chart else {})}
 
     async def _delivered(self, outgoing: Outgoing, message_id: int) -> bool:
         """Record a check-in Discord accepted. If that fails, record only that it was sent:

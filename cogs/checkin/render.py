@@ -8,6 +8,7 @@ from advice.checkins import REPLY_WINDOW
 from advice.content import Content, Point
 from advice.journey import PromptKind
 from advice.schedule import QUIET_FROM_HOUR, QUIET_UNTIL_HOUR, Rule
+from cogs.core.charts.service import Chart
 from cogs.core.entries import rating_buttons
 from cogs.core.routing import RenderedView, RoutedButton
 from cogs.core.style import PERSONAL_COLOUR, when
@@ -119,9 +120,11 @@ def checkin_view(checkin_id: int) -> discord.ui.View:
     return view
 
 
-def summary_embed(content: Content, data: ProgressData, *, now: datetime) -> discord.Embed:
+def summary_embed(
+    content: Content, data: ProgressData, *, now: datetime, chart: Chart | None
+) -> discord.Embed:
     """The year's close: everything /progress shows, and the question the essay ends on."""
-    embed = progress_embed(content, data, now=now)
+    embed = progress_embed(content, data, now=now, chart=chart)
     embed.title = "Your year, and where it leaves you"
     embed.description = (
         f"A year ago you set out to answer one question: *{content.frame.title}*\n\n"

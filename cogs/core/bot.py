@@ -98,7 +98,7 @@ class CrossroadsBot(commands.AutoShardedBot):
         self.job_lease = job_lease
         self.requests_per_second = requests_per_second
         # Chart workers, shared by /progress and the year-end summary; started on first use.
-        self.charts = Charts()
+        self.charts = Charts(clock=clock)
         # What members write in their own words: the matcher, and their last messages.
         self.conversation = Conversation(content, clock)
 

@@ -7,11 +7,12 @@ import discord
 
 from advice.content import Content
 from advice.progress import consistency, coverage, decision_trend, then_vs_now
-from cogs.core.charts.service import CHART_FILENAME
+from cogs.core.charts.service import CHART_FILENAME, Chart
 from db.journal import Mark
 from db.progress import ProgressData
 
 FIELD_MAX = 1024
+FOOTER_MAX = 2048
 
 
 def _day(at: datetime) -> str:
@@ -22,7 +23,11 @@ def _rating(value: int | None) -> str:
     return f"{value}/5" if value else "no rating"
 
 
-def progress_embed(content: Content, data: ProgressData, *, now: datetime) -> discord.Embed:
+def progress_embed(
+    content: Content, data: ProgressData, *, now: datetime, chart: Chart | None = None
+) -> discord.Embed:
+    """Coverage, consistency, then-vs-now and the decision trend; with `chart`, the picture
+    of the journey and, under it, what it shows in words (for those who cannot see it)."""
     covered = {mark.point for mark in data.marks}
     embed = discord.Embed(title="Your progress", colour=discord.Colour.blurple())
     embed.description = f"**Points reflected on:** {coverage(covered, content.slugs).bar()}"
@@ -54,7 +59,9 @@ def progress_embed(content: Content, data: ProgressData, *, now: datetime) -> di
         value=trend[:FIELD_MAX] + "\nRecord today with `/decide`.",
         inline=False,
     )
-    embed.set_image(url=f"attachment://{CHART_FILENAME}")
+    if chart is not None:
+        embed.set_image(url=f"attachment://{CHART_FILENAME}")
+        embed.set_footer(text=chart.description[:FOOTER_MAX])
     return embed
 
 

@@ -98,6 +98,24 @@ async def test_start_sends_a_welcome_dm_and_schedules_the_first_checkin(
     assert len(world.emulator.dm_messages(world.alice)) == 1
 
 
+async def test_start_in_the_evening_sends_the_first_tomorrow_not_in_a_week(world: World) -> None:
+    world.clock.set(datetime(2026, 1, 5, 19, 40, tzinfo=UTC))  # Monday 20:40 in Berlin
+    reply = await start_berlin(world, world.alice)
+    tuesday_18 = datetime(2026, 1, 6, 17, tzinfo=UTC)
+    assert "Every week on Tuesday at 18:00" in reply["content"]
+    assert f"<t:{unix(tuesday_18)}:F>" in reply["content"]
+    [welcome] = world.emulator.dm_messages(world.alice)
+    assert f"<t:{unix(tuesday_18)}:F>" in text_of(welcome)
+    world.clock.set(tuesday_18 + timedelta(seconds=30))
+    assert await tick(world) == 1
+    [pending] = [r for r in await checkins(world, world.alice) if r.state == "pending"]
+    assert pending.due_at == tuesday_18 + timedelta(weeks=1)  # it keeps that weekday
+    # With a weekday given, the next such weekday: Monday's 18:00 has passed, so next Monday.
+    monday = await answer(world, world.bob, "checkin start", weekday=0)
+    assert "Every week on Monday at 18:00" in monday["content"]
+    assert f"<t:{unix(datetime(2026, 1, 12, 18, tzinfo=UTC))}:F>" in monday["content"]
+
+
 async def test_start_without_a_time_zone_uses_utc_and_suggests_one(world: World) -> None:
     reply = await answer(world, world.alice, "checkin start", weekday=2, hour=9)
     assert "UTC" in reply["content"]

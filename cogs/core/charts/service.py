@@ -6,9 +6,6 @@ from, which titles and zone apply, or that workers draw it.
     chart = await bot.charts.chart(data, content, member=member_id)  # None: nothing to show
     if chart is not None:
         files = [chart.file()]  # the PNG, with chart.description as its alt text
-
-``progress_chart`` (the PNG alone, a line of text when there is nothing) is kept for callers
-that do not show the description yet.
 """
 
 import io
@@ -97,10 +94,3 @@ class Charts(ChartRenderer):
             return None
         png = await self.render(journey, member=member)
         return Chart(png, describe_journey(journey))
-
-    async def progress_chart(
-        self, data: ProgressData, content: Content, *, member: int | None = None
-    ) -> bytes:
-        """The member's chart as a PNG alone (a line of text when there is nothing yet)."""
-        journey = journey_of(data, content, now=self.clock.now())
-        return await self.render(journey, member=member)
