@@ -139,15 +139,24 @@ class Chat(FeatureCog):
             extra = {"embeds": answer.embeds, "view": answer.view}
         if reply_to:
             extra["reference"] = message.to_reference(fail_if_not_exists=False)
-        try:
-            await message.channel.send(
-                content,
-                nonce=f"cr-c-{message.id}",
-                allowed_mentions=discord.AllowedMentions.none(),
-                **extra,
-            )
-        except discord.HTTPException as error:
-            log.warning("could not answer a message: %s", error)
+        tries = [extra]
+        if reply_to:  # a reply needs Read Message History; without it, answer beside the message
+            tries.append({k: v for k, v in extra.items() if k != "reference"})
+        for attempt, kwargs in enumerate(tries, start=1):
+            try:
+                await message.channel.send(
+                    content,
+                    nonce=f"cr-c-{message.id}",
+                    allowed_mentions=discord.AllowedMentions.none(),
+                    **kwargs,
+                )
+                return
+            except discord.Forbidden as error:
+                if attempt == len(tries):
+                    log.warning("could not answer a message: %s", error)
+            except discord.HTTPException as error:
+                log.warning("could not answer a message: %s", error)
+                return
 
     # --- buttons ---------------------------------------------------------------------------
 

@@ -145,7 +145,7 @@ def point_buttons(
     keep = RoutedButton(
         route=KEEP_ROUTE,
         args=(owner, point.slug, message_id),
-        label=f"Keep as my reflection: {point.label}"[:80],
+        label=f"Keep as reflection: {point.title}"[:80],
         emoji="📌",
         style=discord.ButtonStyle.primary,
     )

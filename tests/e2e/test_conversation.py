@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from cogs.chat.fair_use import ANSWERS_PER_WINDOW
 from db.journal import marks
-from db.models import Reflection
+from db.models import GuildMember, Reflection
 from tests.e2e.conftest import World, answer, text_of
 
 JSON = dict[str, Any]
@@ -246,3 +246,49 @@ async def test_a_checkin_reply_offers_a_rating_and_a_way_out(world_any_db: World
 async def test_the_emulator_counts_no_repeated_sends(world: World) -> None:
     await dm(world, world.alice, MONEY_AND_PHD)
     assert world.emulator.deduplicated_nonces == 0
+
+
+async def test_without_read_message_history_a_mention_is_answered_beside_it(world: World) -> None:
+    read_message_history = 1 << 16
+    bot_id = world.emulator.bot_user_id
+    world.emulator.set_permissions(world.channel_id, bot_id, deny=read_message_history)
+    asked = await world.emulator.mention_bot(world.alice, world.channel_id, "money worries")
+    reply = await world.emulator.wait_for_message(world.channel_id, after=asked)
+    assert not reply.get("message_reference") and reply["mentions"] == []
+    assert "Less money, longer horizon" in reply["content"]
+
+
+async def test_installed_to_your_own_account_the_private_commands_go_with_you(
+    world: World,
+) -> None:
+    """Discord's user install: the private commands work in the member's DMs and in a server
+    that never added the bot; what acts on a server stays with servers that did."""
+    commands = {c["name"]: c for c in world.emulator.registered_commands()}
+    for name in ("advice", "reflect", "journal", "decide", "progress", "timezone", "checkin"):
+        assert sorted(commands[name]["integration_types"]) == [0, 1], name
+        assert sorted(commands[name]["contexts"]) == [0, 1, 2], name
+    for name in ("mydata", "help"):
+        assert sorted(commands[name]["integration_types"]) == [0, 1], name
+    for name in ("config", "stats", "share"):
+        assert commands[name]["integration_types"] == [0], name
+        assert commands[name]["contexts"] == [0], name
+
+    loner = world.emulator.add_user("loner")
+    world.emulator.install_for_user(loner)
+    elsewhere = world.emulator.add_guild("A server without the bot", bot=False)
+    far = world.emulator.add_text_channel(elsewhere, "general")
+    world.emulator.add_member(elsewhere, loner)
+    in_dm = await world.emulator.slash(loner, "advice purpose")
+    assert "Know why you want it" in text_of(await in_dm.message()) and in_dm.is_ephemeral()
+    there = await world.emulator.slash(
+        loner, "decide", options={"leaning": "leaning yes"}, guild_id=elsewhere, channel_id=far
+    )
+    assert "leaning yes" in text_of(await there.message()).lower() and there.is_ephemeral()
+    # The bot is not in that server: it is not counted among the server's members (/stats).
+    async with world.database.read() as session:
+        members = await session.scalars(
+            select(GuildMember.guild_id).where(GuildMember.user_id == loner)
+        )
+        assert list(members) == []
+    with pytest.raises((PermissionError, LookupError)):
+        await world.emulator.slash(loner, "config show", guild_id=elsewhere, channel_id=far)

@@ -202,8 +202,11 @@ async def seen(arena: Arena, actor: int, sent: Sent, before: Before) -> Seen:
             messages.append(await sent.message(timeout=1))
         messages += sent.followups
         callbacks = [c.get("data") or {} for c in sent.callbacks]
-    for channel, count in before.channel_counts.items():
-        messages += emulator.channel_messages(channel)[count:]
+    bot = str(emulator.bot_user_id)
+    for channel, count in before.channel_counts.items():  # the bot's posts, not the members'
+        messages += [
+            m for m in emulator.channel_messages(channel)[count:] if m["author"]["id"] == bot
+        ]
     messages += [
         m
         for m in emulator.dm_messages(actor)[before.dm_count :]
@@ -232,12 +235,21 @@ async def answered(arena: Arena, actor: int, sent: Sent, before: Before) -> str 
         return _gist(await sent.message(timeout=1))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ANSWER_TIMEOUT
-    while loop.time() < deadline:  # a DM is answered by a DM
-        replies = [
-            m
-            for m in arena.emulator.dm_messages(actor)[before.dm_count :]
-            if int(m["author"]["id"]) != actor
-        ]
+    bot = str(arena.emulator.bot_user_id)
+    while loop.time() < deadline:  # a DM is answered by a DM, a mention in its channel
+        channel = int(str(sent["channel_id"]))
+        if channel != arena.emulator.dm_channel_id(actor):
+            replies = [
+                m
+                for m in arena.emulator.channel_messages(channel)
+                if m["author"]["id"] == bot and int(m["id"]) > int(str(sent["id"]))
+            ]
+        else:
+            replies = [
+                m
+                for m in arena.emulator.dm_messages(actor)[before.dm_count :]
+                if int(m["author"]["id"]) != actor
+            ]
         if replies:
             return _gist(replies[0])
         await asyncio.sleep(0.005)
