@@ -131,11 +131,14 @@ async def check_keys(session: AsyncSession, cipher: TextCipher) -> KeyCheck:
         outside += [
             and_(column.key_id > low, column.key_id < high) for low, high in pairwise(known)
         ]
-        rows = await session.execute(
-            select(column.key_id, func.count()).where(or_(*outside)).group_by(column.key_id)
-        )
-        for kid, n in rows:
-            missing[kid] = missing.get(kid, 0) + n
+        # Probe first (a few index searches); count only when something is there, since
+        # grouping makes SQLite scan the whole index.
+        if await session.scalar(select(column.key_id).where(or_(*outside)).limit(1)):
+            rows = await session.execute(
+                select(column.key_id, func.count()).where(or_(*outside)).group_by(column.key_id)
+            )
+            for kid, n in rows:
+                missing[kid] = missing.get(kid, 0) + n
         for kid in known:
             if kid not in used and await session.scalar(
                 select(column.table.c.id).where(column.key_id == kid).limit(1)
