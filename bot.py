@@ -313,11 +313,16 @@ class KeySource:
                 f"{self.previous} from your backup, then run `python bot.py rotate-key`. "
                 "Nothing was changed."
             )
-        given = "nor DATA_KEY_PREVIOUS opens" if self.previous_set else "opens"
+        current = f"DATA_KEY (key {cipher.key_id})"
+        opens = (
+            f"neither {current} nor DATA_KEY_PREVIOUS opens"
+            if self.previous_set
+            else f"{current} does not open"
+        )
         return (
-            f"DATA_KEY_PREVIOUS: {what}, which neither DATA_KEY (key {cipher.key_id}) {given} "
-            "(a rotation is unfinished); set DATA_KEY_PREVIOUS to that key, then run "
-            "`python bot.py rotate-key`. Nothing was changed."
+            f"DATA_KEY_PREVIOUS: {what}, which {opens} (a rotation is unfinished); set "
+            "DATA_KEY_PREVIOUS to that key, then run `python bot.py rotate-key`. "
+            "Nothing was changed."
         )
 
 

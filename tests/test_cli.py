@@ -708,3 +708,37 @@ async def test_the_readmes_pg_dump_and_pg_restore_restore_every_entry(tmp_path: 
     assert during == list(range(10_000, 10_000 + len(during))) and 5 <= len(during) <= committed
     assert {n: found.reflections[n] for n in written.reflections} == written.reflections
     assert found.reasons == written.reasons
+
+
+async def test_rotate_key_stops_on_sigterm_and_the_bot_then_needs_the_previous_key(
+    tmp_path: Path,
+) -> None:
+    from db.crypto import TextCipher, key_id
+    from tests.db.sealing import seed
+
+    rotation = Rotation(tmp_path, "DATA_KEY")
+    database = await rotation.open()
+    try:
+        await seed(database, TextCipher(rotation.old), 20_000, members=200)
+        process = await rotation.start("--batch-size", "100")
+        async with asyncio.timeout(60):
+            while await rows_under_other_keys(database, key_id(rotation.old)) < 1_000:
+                assert process.returncode is None
+                await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 1, err.decode()[-2000:]
+        assert "stopping after this batch" in err.decode()
+        assert "rotate-key: stopped with" in out.decode() and "again to finish" in out.decode()
+        assert 1_000 <= await rows_under_other_keys(database, key_id(rotation.old)) < 20_000
+    finally:
+        await database.dispose()
+
+    # DATA_KEY_PREVIOUS dropped too early: the bot refuses before it connects, naming it.
+    without_previous = rotation.settings | {"DATA_KEY_PREVIOUS": ""}
+    code, _, err, _ = await run_against_emulator(
+        tmp_path, DISCORD_TOKEN="invalid-token", **without_previous
+    )
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("crossroads: DATA_KEY_PREVIOUS: "), last
+    assert f"key {key_id(rotation.old)}" in last and "rotate-key" in last
