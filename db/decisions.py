@@ -29,11 +29,13 @@ async def add_decision(
     now: datetime,
 ) -> None:
     await ensure_user(session, user_id, now=now)
+    sealed, key_id = cipher.seal(reason, owner_id=user_id) if reason else (None, None)
     session.add(
         Decision(
             user_id=user_id,
             leaning=int(leaning),
-            reason=cipher.encrypt(reason, owner_id=user_id) if reason else None,
+            reason=sealed,
+            key_id=key_id,
             created_at=now,
         )
     )
@@ -46,15 +48,15 @@ async def decision_history(
     """Oldest first. Without reasons nothing is decrypted (or even read)."""
     reason = Decision.reason if with_reasons else null().label("reason")
     rows = await session.execute(
-        select(Decision.leaning, reason, Decision.created_at)
+        select(Decision.leaning, reason, Decision.key_id, Decision.created_at)
         .where(Decision.user_id == user_id)
         .order_by(Decision.created_at, Decision.id)
     )
     return [
         Stance(
             leaning=Leaning(leaning),
-            reason=cipher.decrypt(sealed, owner_id=user_id) if sealed else None,
+            reason=cipher.decrypt(sealed, owner_id=user_id, key_id=key_id) if sealed else None,
             created_at=created_at,
         )
-        for leaning, sealed, created_at in rows
+        for leaning, sealed, key_id, created_at in rows
     ]

@@ -47,7 +47,7 @@ def _entry(row: Reflection, cipher: TextCipher) -> Entry:
         id=row.id,
         point=row.point,
         kind=PromptKind(row.kind),
-        text=cipher.decrypt(row.body, owner_id=row.user_id),
+        text=cipher.decrypt(row.body, owner_id=row.user_id, key_id=row.key_id),
         comfort=row.comfort,
         created_at=row.created_at,
         edited_at=row.edited_at,
@@ -81,12 +81,14 @@ async def add_reflection(
         user.journey_started_at = now
     kind = prompt_kind(await first_reflection_at(session, user_id=user_id, point=point), now)
     insert = dialect_insert(session, Reflection)
+    body, key_id = cipher.seal(text, owner_id=user_id)
     reflection_id = await session.scalar(
         insert.values(
             user_id=user_id,
             point=point,
             kind=kind.value,
-            body=cipher.encrypt(text, owner_id=user_id),
+            body=body,
+            key_id=key_id,
             comfort=comfort,
             submission_key=submission_key,
             created_at=now,
@@ -169,7 +171,8 @@ async def edit_entry(
     One UPDATE ... RETURNING, so an edit racing a delete finds no row (NotFound) instead of
     failing halfway on a row that vanished after it was read.
     """
-    values: dict[str, object] = {"body": cipher.encrypt(text, owner_id=user_id), "edited_at": now}
+    body, key_id = cipher.seal(text, owner_id=user_id)
+    values: dict[str, object] = {"body": body, "key_id": key_id, "edited_at": now}
     if comfort is not None:
         values["comfort"] = comfort
     row = (

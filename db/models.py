@@ -150,6 +150,8 @@ class Reflection(Base):
         # Covers /progress's scan (no text), so it never touches the table itself.
         Index("ix_reflections_user_created", "user_id", "created_at", "id", "point", "comfort"),
         Index("ix_reflections_user_point_created", "user_id", "point", "created_at"),
+        # Which keys still seal something, in a few index probes (start-up, rotate-key).
+        Index("ix_reflections_key_id", "key_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -157,6 +159,8 @@ class Reflection(Base):
     point: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(10))  # advice.journey.PromptKind
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    # db.crypto.key_id of the key that sealed `body`; None: written before key ids were kept.
+    key_id: Mapped[str | None] = mapped_column(String(16))
     comfort: Mapped[int | None] = mapped_column(SmallInteger)
     submission_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -167,12 +171,17 @@ class Decision(Base):
     """One `/decide`: where the member stood that day. Kept as a history, never overwritten."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_decisions_user_created", "user_id", "created_at"),
+        Index("ix_decisions_key_id", "key_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     leaning: Mapped[int] = mapped_column(SmallInteger)  # advice.progress.Leaning
     reason: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted
+    # The key that sealed `reason` (db.crypto.key_id); None without a reason, or from before.
+    key_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -7,7 +7,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.crypto import DecryptionFailed, TextCipher
+from db.crypto import TextCipher
 from db.decisions import decision_history
 from db.journal import recent_entries
 from db.locks import LOCK_ORDER
@@ -62,40 +62,6 @@ async def has_encrypted_text(session: AsyncSession) -> bool:
         select(Decision.id).where(Decision.reason.is_not(None)).limit(1)
     )
     return reflection is not None or decision is not None
-
-
-async def is_key_for_stored_text(session: AsyncSession, cipher: TextCipher) -> bool:
-    """Whether `cipher` is the key the stored writing was sealed with (True when there is none).
-
-    Reads two rows, not everything: the newest reflection and the newest decision reason.
-    One of them opening is enough, so a single damaged row cannot stop the bot; under a
-    wrong key neither opens. Each is sealed to its member's id, which is passed along.
-    """
-    newest = [
-        (
-            await session.execute(
-                select(Reflection.body, Reflection.user_id).order_by(Reflection.id.desc()).limit(1)
-            )
-        ).first(),
-        (
-            await session.execute(
-                select(Decision.reason, Decision.user_id)
-                .where(Decision.reason.is_not(None))
-                .order_by(Decision.id.desc())
-                .limit(1)
-            )
-        ).first(),
-    ]
-    sealed = [(blob, owner) for blob, owner in filter(None, newest) if blob is not None]
-    return not sealed or any(_opens(cipher, blob, owner) for blob, owner in sealed)
-
-
-def _opens(cipher: TextCipher, blob: bytes, owner_id: int) -> bool:
-    try:
-        cipher.decrypt(blob, owner_id=owner_id)
-    except DecryptionFailed:
-        return False
-    return True
 
 
 async def export(

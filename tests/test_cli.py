@@ -4,12 +4,18 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from sandbox import Emulator
+from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
+
+if TYPE_CHECKING:
+    from db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "smoke-test-token-3f9a"
@@ -253,7 +259,6 @@ async def test_a_wrong_data_key_stops_start_up_with_one_line(
 ) -> None:
     """Before the bot connects to Discord: a token Discord would reject is never tried."""
     from db.crypto import generate_key
-    from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
 
     if backend == "postgresql":
         if not TEST_DATABASE_URL:
@@ -272,3 +277,468 @@ async def test_a_wrong_data_key_stops_start_up_with_one_line(
     assert code == 2 and "Traceback" not in err, err[-2000:]
     last = err.strip().splitlines()[-1]
     assert last.startswith("crossroads: DATA_KEY") and "does not decrypt" in last, last
+
+
+# Rotating the key and backups ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"DATA_KEY_PREVIOUS": "too-short"},
+        {"DATA_KEY_PREVIOUS": "SAME"},
+        {"DATA_KEY_PREVIOUS": "NEW", "DATA_KEY": ""},
+    ],
+)
+async def test_bad_previous_key_settings_are_one_line_naming_it(
+    tmp_path: Path, settings: dict[str, str]
+) -> None:
+    from db.crypto import generate_key
+
+    key = generate_key()
+    given = {"DATA_KEY": key, "DISCORD_TOKEN": TOKEN} | settings
+    given = {k: {"SAME": key, "NEW": generate_key()}.get(v, v) for k, v in given.items()}
+    for command in ("run", "rotate-key"):
+        code, _, err = await run_cli(tmp_path, command, **given)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert err.startswith("crossroads: DATA_KEY_PREVIOUS"), err
+
+
+class Rotation:
+    """A database with sealed writing and the keys around it, for `python bot.py rotate-key`:
+    on SQLite with its key file, or with DATA_KEY and DATA_KEY_PREVIOUS (SQLite or
+    PostgreSQL)."""
+
+    def __init__(self, tmp_path: Path, mode: str) -> None:
+        from db.crypto import generate_key, parse_key
+
+        self.tmp_path, self.mode = tmp_path, mode
+        self.url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+        if mode == "postgresql":
+            if not TEST_DATABASE_URL:
+                pytest.skip("TEST_DATABASE_URL is not set: the PostgreSQL case was skipped")
+            self.url = TEST_DATABASE_URL
+        self.key_file = tmp_path / "cli.key"
+        self.old = parse_key(generate_key())
+        self.new = parse_key(generate_key())
+
+    @property
+    def settings(self) -> dict[str, str]:
+        if self.mode == "key file":
+            return {"DATABASE_URL": self.url}
+        return {
+            "DATABASE_URL": self.url,
+            "DATA_KEY": _encoded(self.new),
+            "DATA_KEY_PREVIOUS": _encoded(self.old),
+        }
+
+    async def open(self) -> "Database":
+        from db import Database
+        from db.crypto import write_key_file
+        from db.migrate import upgrade
+
+        if self.mode == "postgresql":
+            await reset_postgres_schema(self.url)
+        if self.mode == "key file":
+            write_key_file(self.key_file, self.old)
+        database = Database(self.url)
+        await upgrade(database)
+        return database
+
+    def finish_keys(self) -> None:
+        """Key-file mode: the new key is whatever rotate-key wrote."""
+        from db.crypto import read_key_file
+
+        if self.mode == "key file":
+            self.new = read_key_file(self.key_file)
+
+    def start(self, *args: str) -> "Coroutine[Any, Any, asyncio.subprocess.Process]":
+        return asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bot.py"),
+            "rotate-key",
+            *args,
+            cwd=self.tmp_path,
+            env=cli_env(self.tmp_path, **self.settings),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+
+def _encoded(key: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(key).decode()
+
+
+async def rows_under_other_keys(database: "Database", old_id: str) -> int:
+    from sqlalchemy import func, select
+
+    from db.models import Reflection
+
+    async with database.read() as session:
+        return (
+            await session.scalar(
+                select(func.count()).where(
+                    Reflection.key_id.is_not(None), Reflection.key_id != old_id
+                )
+            )
+            or 0
+        )
+
+
+@pytest.mark.parametrize("mode", ["key file", "DATA_KEY", "postgresql"])
+async def test_rotate_key_killed_mid_way_loses_nothing_and_the_next_run_finishes(
+    tmp_path: Path, mode: str
+) -> None:
+    from db.crypto import TextCipher, key_id, previous_key_file, read_key_file
+    from db.rotation import check_keys
+    from tests.db.sealing import read_back, seed
+
+    rotation = Rotation(tmp_path, mode)
+    database = await rotation.open()
+    try:
+        written = await seed(database, TextCipher(rotation.old), 20_000, members=200)
+        process = await rotation.start("--batch-size", "100")
+        try:
+            # Killed once at least 20 batches are in: wherever it is then, mid-batch included.
+            async with asyncio.timeout(60):
+                while await rows_under_other_keys(database, key_id(rotation.old)) < 2_000:
+                    assert process.returncode is None, await process.stderr.read()  # type: ignore[union-attr]
+                    await asyncio.sleep(0.01)
+            process.kill()
+            await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == -signal.SIGKILL
+        rotation.finish_keys()
+        halfway = await rows_under_other_keys(database, key_id(rotation.old))
+        assert 2_000 <= halfway < len(written.reflections)
+        if mode == "key file":
+            assert read_key_file(previous_key_file(rotation.key_file)) == rotation.old
+        both = TextCipher(rotation.new, previous=[rotation.old])
+        async with database.read() as session:  # the bot starts and reads everything meanwhile
+            assert (await check_keys(session, both)).ok
+            assert not (await check_keys(session, TextCipher(rotation.new))).ok
+        assert (await read_back(database, both)).reflections == written.reflections
+
+        out, err = await asyncio.wait_for((await rotation.start()).communicate(), 120)
+        report = out.decode()
+        assert "rotate-key: done" in report, report + err.decode()[-2000:]
+        if mode == "key file":
+            assert "resuming the rotation" in report
+            assert not previous_key_file(rotation.key_file).exists()
+            assert read_key_file(rotation.key_file) == rotation.new
+            assert "destroy that copy" in report
+        else:
+            assert "Remove DATA_KEY_PREVIOUS" in report and "destroy it" in report
+        assert "rotated " in err.decode()  # progress, on stderr
+
+        alone = TextCipher(rotation.new)
+        found = await read_back(database, alone, key_id=key_id(rotation.new))
+        assert found.reflections == written.reflections and found.reasons == written.reasons
+        assert found.rows == written.total
+        async with database.read() as session:
+            assert (await check_keys(session, alone)).ok
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize("mode", ["key file", "postgresql"])
+async def test_rotate_key_while_the_bot_writes_and_edits(tmp_path: Path, mode: str) -> None:
+    """The bot keeps running: it reads what rotate-key re-sealed and what it wrote itself,
+    and its own writes (with the new key, on SQLite as soon as it sees the new key file)
+    are never undone."""
+    from advice.progress import Leaning
+    from db.crypto import KeyFileCipher, TextCipher, key_id
+    from db.decisions import add_decision
+    from db.journal import add_reflection, edit_entry, recent_entries
+    from tests.db.sealing import numbered_rows, read_back, seed
+
+    rotation = Rotation(tmp_path, mode)
+    database = await rotation.open()
+    try:
+        written = await seed(database, TextCipher(rotation.old), 5_000, members=20)
+        rows = await numbered_rows(database, TextCipher(rotation.old))
+        if mode == "key file":
+            bot: TextCipher = KeyFileCipher(rotation.key_file)
+        else:  # restarted with DATA_KEY and DATA_KEY_PREVIOUS before rotate-key runs
+            bot = TextCipher(rotation.new, previous=[rotation.old])
+        process = await rotation.start("--batch-size", "200")
+        finished = asyncio.create_task(process.wait())
+        number = 10_000
+        while not finished.done():
+            now = datetime.now(UTC)
+            owner = 5000 + number % 20
+            async with database.transaction() as session:
+                words = f"#{number} written while rotating"
+                await add_reflection(
+                    session,
+                    bot,
+                    user_id=owner,
+                    point="money",
+                    text=words,
+                    comfort=2,
+                    submission_key=None,
+                    now=now,
+                )
+                reason = f"#{number} why: rotating"
+                await add_decision(
+                    session, bot, user_id=owner, leaning=Leaning.YES, reason=reason, now=now
+                )
+                row_id, edited_owner = rows[number % 5_000]
+                edit = f"#{number % 5_000} edited at {number}"
+                await edit_entry(
+                    session,
+                    bot,
+                    user_id=edited_owner,
+                    entry_id=row_id,
+                    text=edit,
+                    comfort=None,
+                    now=now,
+                )
+            written.reflections[number] = words
+            written.reasons[number] = reason
+            written.reflections[number % 5_000] = edit
+            async with database.read() as session:  # and reads, each row with its own key
+                await recent_entries(session, bot, user_id=owner, limit=20)
+            number += 1
+            await asyncio.sleep(0.005)
+        out, err = await process.communicate()
+        assert process.returncode == 0, out.decode() + err.decode()[-2000:]
+        assert number > 10_050  # the bot wrote all along
+        rotation.finish_keys()
+        found = await read_back(database, TextCipher(rotation.new), key_id=key_id(rotation.new))
+        assert found.reflections == written.reflections and found.reasons == written.reasons
+        if mode == "key file":  # it lets go of the old key too, at its next look
+            for _ in range(50):
+                if bot.key_ids == (key_id(rotation.new),):
+                    break
+                await asyncio.sleep(0.1)
+            assert bot.key_ids == (key_id(rotation.new),)
+    finally:
+        await database.dispose()
+
+
+async def test_backup_under_concurrent_writes_restores_every_entry(tmp_path: Path) -> None:
+    """`python bot.py backup` while the bot writes; the copy, put in a fresh place with its
+    key, starts the bot's database layer and every entry in it opens: one consistent
+    moment, all of it (each write's reflection and decision together, none after a gap)."""
+    import shutil
+
+    import bot
+    from advice.progress import Leaning
+    from db import Database
+    from db.crypto import KeyFileCipher, load_or_create_key_file
+    from db.decisions import add_decision, decision_history
+    from db.journal import add_reflection, recent_entries
+    from db.migrate import upgrade
+    from tests.db.sealing import MARK, seed
+
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    await upgrade(database)
+    load_or_create_key_file(tmp_path / "cli.key")
+    cipher = KeyFileCipher(tmp_path / "cli.key")
+    written = await seed(database, cipher, 5_000, members=20)
+    committed: list[int] = []
+
+    async def write_until(done: asyncio.Event) -> None:
+        number = 10_000
+        while not done.is_set():
+            now = datetime.now(UTC)
+            async with database.transaction() as session:
+                await add_reflection(
+                    session,
+                    cipher,
+                    user_id=5000 + number % 20,
+                    point="fame",
+                    text=f"#{number} during the backup",
+                    comfort=4,
+                    submission_key=None,
+                    now=now,
+                )
+                await add_decision(
+                    session,
+                    cipher,
+                    user_id=5000 + number % 20,
+                    leaning=Leaning.NO,
+                    reason=f"#{number} why",
+                    now=now,
+                )
+            committed.append(number)
+            if len(committed) == 5:
+                writing.set()
+            number += 1
+            await asyncio.sleep(0.002)
+
+    done, writing = asyncio.Event(), asyncio.Event()
+    writer = asyncio.create_task(write_until(done))
+    try:
+        await asyncio.wait_for(writing.wait(), 30)
+        before = len(committed)
+        (tmp_path / "backups").mkdir()
+        code, out, err = await run_cli(tmp_path, "backup", str(tmp_path / "backups"))
+        after = len(committed)
+    finally:
+        done.set()
+        await writer
+    await database.dispose()
+    assert code == 0, err[-2000:]
+    assert "checked: ok" in out and f"key {cipher.key_id} ({tmp_path / 'cli.key'})" in out
+    [copy] = (tmp_path / "backups").iterdir()
+    assert oct(copy.stat().st_mode & 0o777) == "0o600"
+    assert not list((tmp_path / "backups").glob("*partial*"))
+
+    fresh = tmp_path / "restored"
+    fresh.mkdir()
+    shutil.copy(copy, fresh / "crossroads.db")
+    shutil.copy(tmp_path / "cli.key", fresh / "crossroads.key")
+    settings = bot.Settings(database_url=f"sqlite+aiosqlite:///{fresh / 'crossroads.db'}")
+    async with bot.open_database(settings) as restored:
+        opened = await bot.load_cipher(settings, restored)  # the bot's own start-up check
+        reflections: dict[int, str] = {}
+        reasons: dict[int, str] = {}
+        async with restored.read() as session:
+            for owner in range(5000, 5020):
+                for entry in await recent_entries(session, opened, user_id=owner, limit=None):
+                    match = MARK.match(entry.text)
+                    assert match
+                    reflections[int(match[1])] = entry.text
+                for stance in await decision_history(session, opened, user_id=owner):
+                    if stance.reason:
+                        match = MARK.match(stance.reason)
+                        assert match
+                        reasons[int(match[1])] = stance.reason
+    during = sorted(n for n in reflections if n >= 10_000)
+    assert during == list(range(10_000, 10_000 + len(during)))  # no gap: one moment
+    assert before <= len(during) <= after and before < after  # taken while the bot wrote
+    assert sorted(n for n in reasons if n >= 10_000) == during  # each write whole
+    assert {n: reflections[n] for n in written.reflections} == written.reflections
+    assert {n: reasons[n] for n in written.reasons} == written.reasons
+    assert all(reflections[n] == f"#{n} during the backup" for n in during)
+
+
+async def test_backup_on_postgresql_is_one_line_naming_pg_dump(tmp_path: Path) -> None:
+    from db.crypto import generate_key
+
+    code, out, err = await run_cli(
+        tmp_path,
+        "backup",
+        "x.dump",
+        DATABASE_URL="postgresql+asyncpg://crossroads:secret@db.example:5432/crossroads",
+        DATA_KEY=generate_key(),
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert "pg_dump" in err and "secret" not in err
+    assert not (tmp_path / "x.dump").exists()
+
+
+async def test_the_readmes_pg_dump_and_pg_restore_restore_every_entry(tmp_path: Path) -> None:
+    """The commands the README gives for PostgreSQL, under concurrent writes."""
+    import shutil
+
+    from sqlalchemy.engine import make_url
+
+    import bot
+    from db import Database
+    from db.crypto import TextCipher, generate_key, parse_key
+    from db.journal import add_reflection
+    from db.migrate import upgrade
+    from tests.db.sealing import read_back, seed
+
+    if not TEST_DATABASE_URL:
+        pytest.skip("TEST_DATABASE_URL is not set: the PostgreSQL case was skipped")
+    if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        pytest.skip("pg_dump and pg_restore are not installed")
+    await reset_postgres_schema(TEST_DATABASE_URL)
+    encoded = generate_key()
+    cipher = TextCipher(parse_key(encoded))
+    database = Database(TEST_DATABASE_URL)
+    await upgrade(database)
+    written = await seed(database, cipher, 3_000, members=20)
+    done, writing, committed = asyncio.Event(), asyncio.Event(), 0
+
+    async def write_until() -> None:
+        nonlocal committed
+        while not done.is_set():
+            async with database.transaction() as session:
+                await add_reflection(
+                    session,
+                    cipher,
+                    user_id=5000,
+                    point="fame",
+                    text=f"#{10_000 + committed} during the dump",
+                    comfort=None,
+                    submission_key=None,
+                    now=datetime.now(UTC),
+                )
+            committed += 1
+            if committed == 5:
+                writing.set()
+            await asyncio.sleep(0.002)
+
+    dsn = make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)
+    dump = tmp_path / "crossroads.dump"
+    writer = asyncio.create_task(write_until())
+    try:
+        await asyncio.wait_for(writing.wait(), 30)
+        pg_dump = await asyncio.create_subprocess_exec(
+            "pg_dump", "--format=custom", f"--file={dump}", dsn, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(pg_dump.communicate(), 120)
+        assert pg_dump.returncode == 0, err.decode()
+    finally:
+        done.set()
+        await writer
+    await database.dispose()
+    await reset_postgres_schema(TEST_DATABASE_URL)  # the fresh place to restore into
+    pg_restore = await asyncio.create_subprocess_exec(
+        "pg_restore", "--no-owner", f"--dbname={dsn}", str(dump), stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(pg_restore.communicate(), 120)
+    assert pg_restore.returncode == 0, err.decode()
+
+    settings = bot.Settings(database_url=TEST_DATABASE_URL, data_key=encoded)  # type: ignore[arg-type]
+    async with bot.open_database(settings) as restored:
+        opened = await bot.load_cipher(settings, restored)
+        found = await read_back(restored, opened)
+    during = sorted(n for n in found.reflections if n >= 10_000)
+    assert during == list(range(10_000, 10_000 + len(during))) and 5 <= len(during) <= committed
+    assert {n: found.reflections[n] for n in written.reflections} == written.reflections
+    assert found.reasons == written.reasons
+
+
+async def test_rotate_key_stops_on_sigterm_and_the_bot_then_needs_the_previous_key(
+    tmp_path: Path,
+) -> None:
+    from db.crypto import TextCipher, key_id
+    from tests.db.sealing import seed
+
+    rotation = Rotation(tmp_path, "DATA_KEY")
+    database = await rotation.open()
+    try:
+        await seed(database, TextCipher(rotation.old), 20_000, members=200)
+        process = await rotation.start("--batch-size", "100")
+        async with asyncio.timeout(60):
+            while await rows_under_other_keys(database, key_id(rotation.old)) < 1_000:
+                assert process.returncode is None
+                await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 1, err.decode()[-2000:]
+        assert "stopping after this batch" in err.decode()
+        assert "rotate-key: stopped with" in out.decode() and "again to finish" in out.decode()
+        assert 1_000 <= await rows_under_other_keys(database, key_id(rotation.old)) < 20_000
+    finally:
+        await database.dispose()
+
+    # DATA_KEY_PREVIOUS dropped too early: the bot refuses before it connects, naming it.
+    without_previous = rotation.settings | {"DATA_KEY_PREVIOUS": ""}
+    code, _, err, _ = await run_against_emulator(
+        tmp_path, DISCORD_TOKEN="invalid-token", **without_previous
+    )
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("crossroads: DATA_KEY_PREVIOUS: "), last
+    assert f"key {key_id(rotation.old)}" in last and "rotate-key" in last

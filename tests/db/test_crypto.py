@@ -8,10 +8,17 @@ import pytest
 from db.crypto import (
     DataKeyError,
     DecryptionFailed,
+    KeyFileCipher,
     TextCipher,
+    finish_key_file_rotation,
     generate_key,
+    key_id,
     load_or_create_key_file,
     parse_key,
+    previous_key_file,
+    read_key_file,
+    start_key_file_rotation,
+    write_key_file,
 )
 
 
@@ -46,3 +53,76 @@ def test_key_file_is_created_private_once_and_then_reused(tmp_path: Path) -> Non
     first = load_or_create_key_file(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_or_create_key_file(path) == first
+
+
+def test_a_key_id_is_short_stable_and_tells_keys_apart() -> None:
+    key, other = parse_key(generate_key()), parse_key(generate_key())
+    assert key_id(key) == key_id(key) and key_id(key) != key_id(other)
+    assert len(key_id(key)) == 12 and int(key_id(key), 16) >= 0
+    assert TextCipher(key).key_id == key_id(key)
+
+
+def test_sealing_uses_the_new_key_and_opening_accepts_the_previous() -> None:
+    old, new = parse_key(generate_key()), parse_key(generate_key())
+    before, old_id = TextCipher(old).seal("written last year", owner_id=1)
+    rotating = TextCipher(new, previous=[old])
+    assert rotating.key_ids == (key_id(new), key_id(old))
+    after, new_id = rotating.seal("written today", owner_id=1)
+    assert new_id == key_id(new) and old_id == key_id(old)
+    assert rotating.decrypt(before, owner_id=1, key_id=old_id) == "written last year"
+    assert rotating.decrypt(before, owner_id=1) == "written last year"  # unrecorded: tries all
+    assert TextCipher(new).decrypt(after, owner_id=1, key_id=new_id) == "written today"
+    with pytest.raises(DecryptionFailed, match=old_id):
+        TextCipher(new).decrypt(before, owner_id=1, key_id=old_id)
+    with pytest.raises(DecryptionFailed):  # the row says the new key sealed it: no other is tried
+        rotating.decrypt(before, owner_id=1, key_id=new_id)
+    with pytest.raises(DecryptionFailed):  # still bound to its member
+        rotating.decrypt(before, owner_id=2)
+
+
+def test_a_bad_previous_key_names_its_setting() -> None:
+    with pytest.raises(DataKeyError, match="DATA_KEY_PREVIOUS"):
+        parse_key("short", setting="DATA_KEY_PREVIOUS")
+
+
+def test_key_file_rotation_steps_and_a_crash_between_them(tmp_path: Path) -> None:
+    path = tmp_path / "crossroads.key"
+    first = load_or_create_key_file(path)
+
+    new, old, resumed = start_key_file_rotation(path)
+    assert (old, resumed) == (first, False) and new != first
+    assert read_key_file(path) == new and read_key_file(previous_key_file(path)) == first
+    for file in (path, previous_key_file(path)):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert start_key_file_rotation(path) == (new, first, True)  # run again: resumed
+    finish_key_file_rotation(path)
+    assert not previous_key_file(path).exists() and read_key_file(path) == new
+
+    # Killed after copying the key to .previous, before writing the new one: both hold the
+    # old key; the next run carries on, and no key is lost.
+    write_key_file(previous_key_file(path), new)
+    newer, old, resumed = start_key_file_rotation(path)
+    assert (old, resumed) == (new, False) and newer not in (new, first)
+    assert read_key_file(previous_key_file(path)) == new
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_running_bot_follows_a_rotation_of_its_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "crossroads.key"
+    first = load_or_create_key_file(path)
+    bot = KeyFileCipher(path, check_every=3600)  # the clock never forces a look: rows do
+    before, first_id = bot.seal("before", owner_id=1)
+    assert first_id == key_id(first)
+
+    new, _, _ = start_key_file_rotation(path)  # rotate-key, in another process
+    rotated, new_id = TextCipher(new).seal("re-sealed", owner_id=1)
+    # A row sealed with a key it lacks makes it look at the files at once.
+    assert bot.decrypt(rotated, owner_id=1, key_id=new_id) == "re-sealed"
+    assert bot.key_id == new_id and bot.seal("after", owner_id=1)[1] == new_id
+    assert bot.decrypt(before, owner_id=1, key_id=first_id) == "before"
+
+    finish_key_file_rotation(path)
+    watching = KeyFileCipher(path, check_every=0)
+    assert watching.key_ids == (new_id,)
+    start_key_file_rotation(path)
+    assert watching.key_ids[1:] == (new_id,) and watching.key_id != new_id  # within a check
