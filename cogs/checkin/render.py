@@ -143,10 +143,12 @@ def summary_embeds(
         f"{'reflection' if count == 1 else 'reflections'}\n"
     )
     if written:
-        opening += (
-            "Here is what you wrote on each point, first and latest, and how your comfort "
-            f"moved. The full texts are in `{YEAR_FILENAME}`."
-        )
+        what = "what you wrote on each point"
+        if any(story.latest is not None for story in written):
+            what += ", first and latest"
+        if any(story.comfort for story in written):
+            what += ", and how your comfort moved"
+        opening += f"Here is {what}. The full texts are in `{YEAR_FILENAME}`."
     else:
         opening += "You haven't written about any point yet; the year's questions are still open."
     lines = summary.decision_lines(data.stances)
