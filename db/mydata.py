@@ -1,19 +1,33 @@
 """Everything stored about one member: a summary, a full export, and forgetting it all."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Table, delete, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    CursorResult,
+    LargeBinary,
+    Result,
+    RowMapping,
+    Table,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.crypto import TextCipher
-from db.decisions import decision_history
-from db.journal import recent_entries
+from advice.progress import Leaning
+from advice.schedule import Rule
+from db.checkins import rule_of
+from db.crypto import DecryptionFailed, TextCipher
 from db.locks import LOCK_ORDER
-from db.models import Base, Decision, GuildMember, Reflection, User
+from db.models import Base, CheckinPlan, ConfigChange, Decision, Reflection, User
 
-EXPORT_FORMAT = 1
+# 2: every table with the member's rows, as stored (ciphertext decrypted), named in `stored_in`.
+EXPORT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -26,10 +40,13 @@ class DataSummary:
     decisions: int
     first_at: datetime | None
     last_at: datetime | None
+    checkin_rule: Rule | None = None  # None: no check-ins were ever started
+    checkin_status: str | None = None  # db.checkins.PlanStatus
 
 
 async def summarize(session: AsyncSession, *, user_id: int) -> DataSummary:
     user = await session.get(User, user_id)
+    plan = await session.get(CheckinPlan, user_id)
     count, points, first, last = (
         await session.execute(
             select(
@@ -52,6 +69,8 @@ async def summarize(session: AsyncSession, *, user_id: int) -> DataSummary:
         decisions=decisions or 0,
         first_at=first,  # min/max keep the column's type, so these come back aware UTC
         last_at=last,
+        checkin_rule=rule_of(plan, user.timezone if user else None) if plan else None,
+        checkin_status=plan.status if plan else None,
     )
 
 
@@ -64,54 +83,112 @@ async def has_encrypted_text(session: AsyncSession) -> bool:
     return reflection is not None or decision is not None
 
 
+# What each table of a member's rows is called in the export, in the order it comes; a table
+# added later comes after these, under its own name, until it is given one here.
+SECTIONS = {
+    "users": "user",
+    "reflections": "reflections",
+    "decisions": "decisions",
+    "checkin_plans": "checkin_plan",
+    "checkins": "checkins",
+    "guild_members": "servers_used_in",
+    "config_changes": "settings_changes_made",
+}
+# Columns that read better in the export under another name, or as words.
+RENAMED = {("reflections", "body"): "text"}
+AS_WORDS: dict[tuple[str, str], Callable[[Any], Any]] = {
+    ("decisions", "leaning"): lambda value: Leaning(value).label,
+}
+UNREADABLE = "[this text could not be decrypted]"
+# Rows in the order they happened, where a table says when.
+TIME_ORDER = ("created_at", "first_seen_at", "scheduled_at")
+
+
+def exported_tables() -> list[tuple[Table, Column[Any]]]:
+    """Every table holding a member's data, with the column that names them: their own row,
+    every table /mydata forget empties (member_tables), and the settings they changed as a
+    moderator (the server's audit trail: kept when they forget their data, theirs to read)."""
+    users = cast(Table, User.__table__)
+    changes = cast(Table, ConfigChange.__table__)
+    return [
+        (users, users.c.id),
+        *((table, table.c.user_id) for table in member_tables()),
+        (changes, changes.c.moderator_id),
+    ]
+
+
 async def export(
     session: AsyncSession, cipher: TextCipher, *, user_id: int, now: datetime
 ) -> dict[str, Any]:
-    """All of the member's data as plain JSON-ready values (decrypted: it is theirs)."""
-    user = await session.get(User, user_id)
-    entries = await recent_entries(session, cipher, user_id=user_id, limit=None)
-    stances = await decision_history(session, cipher, user_id=user_id)
-    servers = await session.execute(
-        select(GuildMember.guild_id, GuildMember.first_seen_at)
-        .where(GuildMember.user_id == user_id)
-        .order_by(GuildMember.first_seen_at)
-    )
+    """Every row of the member's, table by table, as plain JSON-ready values: times as exact
+    UTC instants, Discord ids as strings, their writing decrypted (it is theirs).
+
+    A table with one row per member (their own, their check-in plan) is an object, or None;
+    the others are lists. `stored_in` names the table each section was read from."""
+    sections: dict[str, Any] = {}
+    stored_in: dict[str, str] = {}
+    for table, column in exported_tables():
+        rows = await session.execute(
+            select(table).where(column == user_id).order_by(*_in_order(table))
+        )
+        items = [_row(table, column, row, cipher, user_id) for row in rows.mappings()]
+        section = SECTIONS.get(table.name, table.name)
+        one_each = [c.name for c in table.primary_key.columns] == [column.name]
+        sections[section] = (items[0] if items else None) if one_each else items
+        stored_in[section] = table.name
+    known = [name for name in SECTIONS.values() if name in sections]
+    ordered = {name: sections[name] for name in [*known, *sorted(set(sections) - set(known))]}
     return {
         "format": EXPORT_FORMAT,
         "exported_at": now.isoformat(),
-        "user": {
-            "id": str(user_id),
-            "timezone": user.timezone if user else None,
-            "created_at": user.created_at.isoformat() if user else None,
-            "journey_started_at": user.journey_started_at.isoformat()
-            if user and user.journey_started_at
-            else None,
-        },
-        "reflections": [
-            {
-                "id": entry.id,
-                "point": entry.point,
-                "kind": entry.kind.value,
-                "text": entry.text,
-                "comfort": entry.comfort,
-                "created_at": entry.created_at.isoformat(),
-                "edited_at": entry.edited_at.isoformat() if entry.edited_at else None,
-            }
-            for entry in reversed(entries)
-        ],
-        "decisions": [
-            {
-                "leaning": stance.leaning.label,
-                "reason": stance.reason,
-                "created_at": stance.created_at.isoformat(),
-            }
-            for stance in stances
-        ],
-        # Only so /stats can count them there; never a name or anything they wrote.
-        "servers_used_in": [
-            {"id": str(guild_id), "first_used_at": first.isoformat()} for guild_id, first in servers
-        ],
+        **ordered,
+        "stored_in": {name: stored_in[name] for name in ordered},
     }
+
+
+def _in_order(table: Table) -> list[Column[Any]]:
+    return [*(table.c[name] for name in TIME_ORDER if name in table.c), *table.primary_key]
+
+
+def _row(
+    table: Table, member: Column[Any], row: RowMapping, cipher: TextCipher, owner_id: int
+) -> dict[str, Any]:
+    """Every column but the one naming the member: their id is given once, under "user"."""
+    return {
+        RENAMED.get((table.name, column.name), column.name): _value(
+            table, column, row[column.name], cipher, owner_id
+        )
+        for column in [*table.primary_key, *(c for c in table.c if not c.primary_key)]
+        if column is not member or table.name == "users"
+    }
+
+
+def _value(table: Table, column: Column[Any], value: Any, cipher: TextCipher, owner_id: int) -> Any:
+    if value is None:
+        return None
+    if isinstance(column.type, LargeBinary):  # a member's writing, sealed to them (db.crypto)
+        try:
+            return cipher.decrypt(value, owner_id=owner_id)
+        except DecryptionFailed:
+            return UNREADABLE
+    if (table.name, column.name) in AS_WORDS:
+        return AS_WORDS[table.name, column.name](value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if _is_discord_id(column):
+        return str(value)  # beyond what JSON numbers hold exactly in most readers
+    return value
+
+
+def _is_discord_id(column: Column[Any]) -> bool:
+    """Discord's ids (members, servers, channels, messages) are BIGINTs we never generate;
+    our own row ids are generated keys, or point at one."""
+    if not isinstance(column.type, BigInteger):
+        return False
+    targets = {key.column.table.name for key in column.foreign_keys}
+    if targets:
+        return targets == {"users"}
+    return not (column.primary_key and column.autoincrement is not False)
 
 
 async def forget(session: AsyncSession, *, user_id: int) -> int:

@@ -192,11 +192,17 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         return {"embed": embed, "view": render.checkin_view(job.id)}
 
     async def _summary(self, user_id: int, now: datetime) -> dict[str, Any]:
+        """The year's summary: embeds within Discord's limits, the chart, and the texts in
+        full as a Markdown file."""
         async with self.bot.database.read() as session:
-            data = await progress_data(session, self.bot.cipher, user_id=user_id)
-        chart = await self.bot.charts.chart(data, self.bot.content)
-        embed = render.summary_embed(self.bot.content, data, now=now, chart=chart)
-        return {"embed": embed, **({"file": chart.file()} if chart else {})}
+            data = await progress_data(
+                session, self.bot.cipher, user_id=user_id, every_point=True, reasons=True
+            )
+        content = self.bot.content
+        chart = await self.bot.charts.chart(data, content, member=user_id)
+        embeds = render.summary_embeds(content, data, now=now, chart=chart)
+        files = [*([chart.file()] if chart else []), render.year_file(content, data, now=now)]
+        return {"embeds": embeds, "files": files}
 
     async def _delivered(self, outgoing: Outgoing, message_id: int) -> bool:
         """Record a check-in Discord accepted. If that fails, record only that it was sent:

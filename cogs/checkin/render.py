@@ -1,18 +1,21 @@
 """What check-ins look like: the welcome, each DM, its buttons, the status and the year's end."""
 
+import io
 from datetime import datetime
 
 import discord
 
+from advice import progress
 from advice.checkins import REPLY_WINDOW
 from advice.content import Content, Point
 from advice.journey import PromptKind
+from advice.progress import coverage, decision_trend, local_date, local_time
 from advice.schedule import QUIET_FROM_HOUR, QUIET_UNTIL_HOUR, Rule
-from cogs.core.charts.service import Chart
+from cogs.core import summary
+from cogs.core.charts.service import CHART_FILENAME, Chart
 from cogs.core.entries import rating_buttons
 from cogs.core.routing import RenderedView, RoutedButton
 from cogs.core.style import PERSONAL_COLOUR, when
-from cogs.core.summary import progress_embed
 from db.checkins import PlanStatus
 from db.journal import Entry
 from db.models import Checkin, CheckinPlan
@@ -120,19 +123,145 @@ def checkin_view(checkin_id: int) -> discord.ui.View:
     return view
 
 
-def summary_embed(
+YEAR_FILENAME = "your-year.md"
+
+
+def summary_embeds(
     content: Content, data: ProgressData, *, now: datetime, chart: Chart | None
-) -> discord.Embed:
-    """The year's close: everything /progress shows, and the question the essay ends on."""
-    embed = progress_embed(content, data, now=now, chart=chart)
-    embed.title = "Your year, and where it leaves you"
-    embed.description = (
+) -> list[discord.Embed]:
+    """The year's close, in one message: what the member wrote first and latest on each
+    point and how their comfort moved, their decisions in order, the chart, and the question
+    the essay ends on. `data` is read with every point's texts and the decisions' reasons;
+    the texts in full go beside it as a file (`year_file`)."""
+    written = summary.stories(content, data, every_point=True)
+    unwritten = [p.heading for p in content.points if p.slug not in {s.slug for s in written}]
+    covered = coverage({mark.point for mark in data.marks}, content.slugs)
+    count = len(data.marks)
+    opening = (
         f"A year ago you set out to answer one question: *{content.frame.title}*\n\n"
-        + (embed.description or "")
-        + f"\n\n*{content.frame.closing}* Where do you stand now? Record it with `/decide`."
-        "\n\nCheck-ins for this year are complete. `/checkin start` begins another year."
+        f"**Points reflected on:** {covered.bar()} · {count} "
+        f"{'reflection' if count == 1 else 'reflections'}\n"
     )
-    return embed
+    if written:
+        what = "what you wrote on each point"
+        if any(story.latest is not None for story in written):
+            what += ", first and latest"
+        if any(story.comfort for story in written):
+            what += ", and how your comfort moved"
+        opening += f"Here is {what}. The full texts are in `{YEAR_FILENAME}`."
+    else:
+        opening += "You haven't written about any point yet; the year's questions are still open."
+    lines = summary.decision_lines(data.stances)
+    stood = (
+        f"**Your path:** {decision_trend([(s.created_at, s.leaning) for s in data.stances])}\n"
+        + "\n".join(f"• {line}" for line in lines)
+        if lines
+        else "You haven't recorded where you stand yet."
+    )
+    closing = (
+        f"*{content.frame.closing}*\n\n**{content.frame.title}** Where do you stand now? "
+        "Record it with `/decide`.\n\nCheck-ins for this year are complete. "
+        "`/checkin start` begins another year."
+    )
+
+    def build(limit: int) -> list[discord.Embed]:
+        year = discord.Embed(
+            title="Your year, and where it leaves you",
+            description=opening,
+            colour=PERSONAL_COLOUR,
+        )
+        for story in written:
+            name, value = summary.point_field(content, story, limit)
+            year.add_field(name=name, value=value, inline=False)
+        if unwritten:
+            year.add_field(
+                name="Not written about yet",
+                value=("\n".join(unwritten) + "\n`/reflect` takes any of them, any time.")[
+                    : summary.FIELD_MAX
+                ],
+                inline=False,
+            )
+        decisions = discord.Embed(
+            title="Where you stood along the way",
+            description=stood[: summary.DESCRIPTION_MAX],
+            colour=PERSONAL_COLOUR,
+        )
+        if chart is not None:
+            decisions.set_image(url=f"attachment://{CHART_FILENAME}")
+            decisions.set_footer(text=summary.chart_words(chart))
+        end = discord.Embed(description=closing, colour=PERSONAL_COLOUR)
+        end.set_footer(text="Only you can see this.")
+        return [year, decisions, end]
+
+    return summary.fit(build)
+
+
+def year_markdown(content: Content, data: ProgressData, *, now: datetime) -> str:
+    """The year's summary as a document: every point's first and latest reflection in full,
+    and every decision with its reason, in the member's own time."""
+    zone = data.timezone
+    written = {story.slug: story for story in summary.stories(content, data, every_point=True)}
+    start = data.journey_started_at or min((m.created_at for m in data.marks), default=now)
+    lines = [
+        "# Your year with Crossroads",
+        "",
+        f"*{content.frame.title}* {content.frame.answer}",
+        "",
+        f"From {local_date(start, zone)} to {local_date(now, zone)}. Times are in "
+        f"{progress.zone_label(zone)}. Only you have this file; `/mydata export` has every "
+        "reflection.",
+    ]
+    headings = {point.slug: point.heading for point in content.points}
+    for slug in [*content.slugs, *(s for s in written if s not in headings)]:
+        lines += ["", f"## {headings.get(slug, slug)}", ""]
+        story = written.get(slug)
+        if story is None:
+            lines.append("Not written about this year.")
+            continue
+        facts = [f"{story.count} {'reflection' if story.count == 1 else 'reflections'}"]
+        if story.comfort:
+            facts.append(f"comfort {story.comfort}")
+        lines.append(" · ".join(facts))
+        pairs = (
+            [("Once", story.first)]
+            if story.latest is None
+            else [
+                ("First", story.first),
+                ("Latest", story.latest),
+            ]
+        )
+        for label, snapshot in pairs:
+            rating = f" · comfort {snapshot.comfort}/5" if snapshot.comfort else ""
+            lines += [
+                "",
+                f"### {label}: {local_time(snapshot.at, zone, with_zone=False)}{rating}",
+                "",
+                snapshot.text,
+            ]
+    lines += ["", "## Where you stood", ""]
+    for stance in data.stances:
+        reason = f": {stance.reason}" if stance.reason else ""
+        lines.append(
+            f"- {local_time(stance.created_at, zone, with_zone=False)}: "
+            f"**{stance.leaning.label}**{reason}"
+        )
+    if not data.stances:
+        lines.append("No decision recorded yet.")
+    lines += [
+        "",
+        "---",
+        "",
+        f"*{content.frame.closing}* **{content.frame.title}** Record where you stand with "
+        "`/decide`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def year_file(content: Content, data: ProgressData, *, now: datetime) -> discord.File:
+    text = year_markdown(content, data, now=now)
+    return discord.File(
+        io.BytesIO(text.encode()), YEAR_FILENAME, description="Your year's reflections in full"
+    )
 
 
 def status_embed(

@@ -11,7 +11,7 @@ from cogs.core.cog import FeatureCog
 from cogs.core.reply import reply
 from cogs.core.routing import button, confirmation, owner_only
 from cogs.mydata.export import export_messages
-from db.mydata import export, forget, summarize
+from db.mydata import DataSummary, export, forget, summarize
 
 FORGET_ROUTE = "mydata-forget"
 KEEP_ROUTE = "mydata-keep"
@@ -23,6 +23,24 @@ def plural(count: int, noun: str) -> str:
 
 def _day(at: datetime | None) -> str:
     return f"<t:{int(at.timestamp())}:D>" if at else "never"
+
+
+CHECKIN_STATES = {
+    "active": "on",
+    "paused": "paused",
+    "stopped": "stopped",
+    "unreachable": "stopped: I can't send you direct messages",
+    "finished": "your year is complete",
+}
+
+
+def _checkins(summary: DataSummary) -> str:
+    if summary.checkin_rule is None:
+        return "none"
+    rule = summary.checkin_rule
+    described = rule.describe()
+    state = CHECKIN_STATES.get(summary.checkin_status or "", summary.checkin_status or "")
+    return f"{described[0].upper()}{described[1:]} ({rule.zone_name or 'UTC'}); {state}"
 
 
 class MyData(FeatureCog):
@@ -54,7 +72,7 @@ class MyData(FeatureCog):
         embed.add_field(name="Decisions recorded", value=str(summary.decisions), inline=True)
         embed.add_field(name="Time zone", value=summary.timezone or "not set", inline=True)
         embed.add_field(name="Journey started", value=_day(summary.journey_started_at), inline=True)
-        embed.add_field(name="Check-in schedule", value="none", inline=True)
+        embed.add_field(name="Check-ins", value=_checkins(summary), inline=True)
         embed.set_footer(text="/mydata export gives you a copy; /mydata forget deletes it all.")
         await reply(interaction, embed=embed)
 
@@ -75,9 +93,12 @@ class MyData(FeatureCog):
             name=name,
             limit=interaction.filesize_limit,
         )
+        sent = sum(1 for checkin in data["checkins"] if checkin["sent_at"])
         summary = (
             f"Your data: {plural(len(data['reflections']), 'reflection')}, "
-            f"{plural(len(data['decisions']), 'decision')}."
+            f"{plural(len(data['decisions']), 'decision')}, {plural(sent, 'check-in')} "
+            "received, and the rest of what is stored about you. The Markdown file reads as a "
+            "journal, in your time zone; the JSON holds the same, with exact UTC times."
         )
         if len(messages) > 1:
             summary += (

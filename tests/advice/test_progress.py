@@ -5,13 +5,17 @@ import pytest
 from advice.progress import (
     Coverage,
     Leaning,
+    PointStory,
     Snapshot,
-    ThenVsNow,
+    comfort_path,
     consistency,
     coverage,
     decision_trend,
+    excerpt,
+    local_date,
+    local_time,
     opening_words,
-    then_vs_now,
+    point_stories,
 )
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -102,47 +106,94 @@ def test_opening_words_rejects_nonsense_limits() -> None:
         opening_words("text", limit=0)
 
 
-# then_vs_now
+# excerpt
 
 
-def test_then_vs_now_first_vs_latest_for_points_revisited() -> None:
-    reflections: dict[str, list[tuple[datetime, int | None, str]]] = {
+def test_excerpt_keeps_a_short_text_whole_with_its_lines() -> None:
+    text = "  Impact,   honestly.\n\n\nAnd curiosity.  "
+    assert excerpt(text, 100) == "Impact, honestly.\nAnd curiosity."
+    assert excerpt(text, 100, quote="> ") == "> Impact, honestly.\n> And curiosity."
+
+
+def test_excerpt_cuts_a_long_text_at_a_word_within_the_limit_quote_included() -> None:
+    text = "I want to do research because I care about the long run of things."
+    cut = excerpt(text, 40, quote="> ")
+    assert cut == "> I want to do research because I care…"
+    assert len(cut) <= 40
+
+
+def test_excerpt_ends_a_line_early_rather_than_show_a_stub_of_the_next() -> None:
+    text = "First line that fits.\nSecond line that is much too long to fit here."
+    assert excerpt(text, 30) == "First line that fits.…"
+    assert excerpt(text, 40) == "First line that fits.\nSecond line that…"
+    for limit in range(3, 80):
+        assert len(excerpt(text, limit, quote="> ")) <= limit
+
+
+def test_excerpt_rejects_a_limit_with_no_room_for_text() -> None:
+    with pytest.raises(ValueError):
+        excerpt("text", 2, quote="> ")
+
+
+# comfort_path
+
+
+def test_comfort_path_leaves_out_unrated_entries_and_repeats() -> None:
+    assert comfort_path([2, None, 3, 3, 4]) == "2 → 3 → 4"
+    assert comfort_path([None, 3, None]) == "3"
+    assert comfort_path([None, None]) is None
+    assert comfort_path([1, 2, 3, 4, 5, 4]) == "1 → … → 5 → 4"
+
+
+# point_stories
+
+
+def test_point_stories_first_and_latest_count_and_comfort_in_order() -> None:
+    reflections: dict[str, list[tuple[datetime, int | None, str | None]]] = {
         "money": [
             (T0 + 200 * DAY, 4, "Now I know my number."),
             (T0, 2, "Money scares me."),
-            (T0 + 95 * DAY, 3, "Less scared."),
+            (T0 + 95 * DAY, 3, None),  # a middle entry's text is never needed
         ],
         "fame": [(T0, 1, "Only once.")],
         "purpose": [(T0, None, "Impact."), (T0 + 100 * DAY, 5, "Still impact.")],
     }
-    result = then_vs_now(reflections, order=ORDER)
-    assert [pair.slug for pair in result] == ["purpose", "money"]
-    assert result[1] == ThenVsNow(
+    result = point_stories(reflections, order=ORDER)
+    assert [story.slug for story in result] == ["purpose", "money", "fame"]
+    assert result[1] == PointStory(
         slug="money",
-        then=Snapshot(at=T0, comfort=2, opening="Money scares me."),
-        now=Snapshot(at=T0 + 200 * DAY, comfort=4, opening="Now I know my number."),
+        first=Snapshot(at=T0, comfort=2, text="Money scares me."),
+        latest=Snapshot(at=T0 + 200 * DAY, comfort=4, text="Now I know my number."),
+        count=3,
+        comfort="2 → 3 → 4",
     )
-    assert result[0].then.comfort is None
+    assert result[0].comfort == "5"
+    assert result[2].latest is None and result[2].count == 1
+    revisited = point_stories(reflections, order=ORDER, revisited_only=True)
+    assert [story.slug for story in revisited] == ["purpose", "money"]
 
 
-def test_then_vs_now_without_order_keeps_mapping_order() -> None:
-    reflections = {
+def test_point_stories_without_order_keeps_mapping_order() -> None:
+    reflections: dict[str, list[tuple[datetime, int | None, str | None]]] = {
         "money": [(T0, 1, "a"), (T0 + DAY, 2, "b")],
         "purpose": [(T0, 1, "c"), (T0 + DAY, 2, "d")],
     }
-    assert [pair.slug for pair in then_vs_now(reflections)] == ["money", "purpose"]
+    assert [story.slug for story in point_stories(reflections)] == ["money", "purpose"]
+    assert point_stories({}) == []
 
 
-def test_then_vs_now_nothing_revisited() -> None:
-    assert then_vs_now({}) == []
-    assert then_vs_now({"money": [(T0, 3, "once")]}, order=ORDER) == []
+# the member's own time
 
 
-def test_then_vs_now_shortens_the_text() -> None:
-    long_text = "word " * 40
-    (pair,) = then_vs_now({"fame": [(T0, 1, long_text), (T0 + DAY, 1, long_text)]})
-    assert pair.then.opening.endswith("…")
-    assert len(pair.then.opening) <= 60
+def test_local_time_reads_the_members_wall_clock_and_names_the_zone() -> None:
+    at = datetime(2026, 12, 13, 19, 46, tzinfo=UTC)
+    assert local_time(at, "Europe/Berlin") == "13 December 2026, 20:46 (Europe/Berlin)"
+    assert local_time(at, "Europe/Berlin", with_zone=False) == "13 December 2026, 20:46"
+    assert local_time(at, "Australia/Sydney") == "14 December 2026, 06:46 (Australia/Sydney)"
+    assert local_date(at, "Australia/Sydney") == "14 December 2026"
+    # No zone set, or one the zone database no longer knows: UTC, and it says so.
+    assert local_time(at, None) == "13 December 2026, 19:46 (UTC)"
+    assert local_time(at, "Mars/Olympus") == "13 December 2026, 19:46 (UTC)"
 
 
 # Leaning and the decision trend

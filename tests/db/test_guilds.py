@@ -413,7 +413,7 @@ async def test_leaving_a_server_forgets_it_but_not_its_members_entries(database:
         assert (await server_settings(session, GUILD)).channel_id is None
         data = await export(session, cipher, user_id=MEMBER, now=NOW)
     assert [r["text"] for r in data["reflections"]] == ["mine"]
-    assert [s["id"] for s in data["servers_used_in"]] == [str(OTHER)]
+    assert [s["guild_id"] for s in data["servers_used_in"]] == [str(OTHER)]
 
 
 async def test_a_member_forgetting_their_data_leaves_the_servers_audit_trail(

@@ -169,9 +169,12 @@ async def test_export_matches_the_database_and_forget_leaves_no_row(
         data = await export(session, cipher, user_id=ALICE, now=clock.now())
         history = await decision_history(session, cipher, user_id=ALICE)
     assert [r["text"] for r in data["reflections"]] == ["mine"]
-    assert data["decisions"] == [
-        {"leaning": "leaning yes", "reason": "why", "created_at": history[0].created_at.isoformat()}
-    ]
+    [decision] = data["decisions"]
+    assert {k: v for k, v in decision.items() if k != "id"} == {
+        "leaning": "leaning yes",
+        "reason": "why",
+        "created_at": history[0].created_at.isoformat(),
+    }
     async with database.transaction() as session:
         removed = await forget(session, user_id=ALICE)
     assert removed == 3  # the reflection, the decision, the user
@@ -245,3 +248,31 @@ async def test_progress_data_reads_marks_then_vs_now_texts_and_decisions(
     assert [s.leaning for s in data.stances] == [Leaning.NO, Leaning.LEANING_YES]
     assert all(s.reason is None for s in data.stances)
     assert data.journey_started_at == written[0].created_at
+
+
+async def test_the_years_summary_reads_every_points_first_and_latest_and_the_reasons(
+    database: Database, cipher: TextCipher, clock: ManualClock
+) -> None:
+    texts = ["first purpose", "middle purpose", "latest purpose"]
+    written = []
+    for words in texts:
+        written.append((await _add(database, cipher, clock, text=words))[0])
+        clock.advance(timedelta(days=30))
+    once, _ = await _add(database, cipher, clock, point="money", text="only once")
+    await _add(database, cipher, clock, user_id=BOB, point="fame", text="not alice's")
+    async with database.transaction() as session:
+        for leaning, reason in ((Leaning.NO, "not yet"), (Leaning.YES, None)):
+            await add_decision(
+                session, cipher, user_id=ALICE, leaning=leaning, reason=reason, now=clock.now()
+            )
+    async with database.read() as session:
+        data = await progress_data(session, cipher, user_id=ALICE, every_point=True, reasons=True)
+    assert data.texts == {
+        written[0].id: "first purpose",
+        written[2].id: "latest purpose",
+        once.id: "only once",
+    }
+    assert [(s.leaning, s.reason) for s in data.stances] == [
+        (Leaning.NO, "not yet"),
+        (Leaning.YES, None),
+    ]

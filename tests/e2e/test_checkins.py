@@ -576,7 +576,7 @@ async def test_the_year_ends_with_a_summary_that_asks_for_decide(world: World) -
     summary = world.emulator.dm_messages(world.alice)[-1]
     assert summary["embeds"][0]["title"] == "Your year, and where it leaves you"
     assert "/decide" in text_of(summary) and "/checkin start" in text_of(summary)
-    assert [a["filename"] for a in summary["attachments"]] == ["progress.png"]
+    assert [a["filename"] for a in summary["attachments"]] == ["progress.png", "your-year.md"]
     assert world.emulator.attachment_bytes(summary, "progress.png").startswith(b"\x89PNG")
     status = text_of(await answer(world, world.alice, "checkin status"))
     assert "year is complete" in status

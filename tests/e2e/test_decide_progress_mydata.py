@@ -56,7 +56,9 @@ async def test_progress_starts_friendly_then_charts(world: World) -> None:
     embed = answer["embeds"][0]
     assert "▰▰▱▱▱▱ 2/6" in embed["description"]
     assert "Consistency" in embed["description"]
-    then_now = next(f for f in embed["fields"] if f["name"].startswith("Then vs now"))
+    # Then vs now, for the point written about twice: what, when, and how comfort moved.
+    then_now = next(f for f in embed["fields"] if f["name"].startswith("1. "))
+    assert then_now["name"].endswith("· 2 reflections · comfort 2 → 4")
     assert "Because the work outlives me." in then_now["value"]
     assert "Because I like the questions." in then_now["value"]
     assert "2/5" in then_now["value"] and "4/5" in then_now["value"]
