@@ -100,6 +100,24 @@ AS_WORDS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("decisions", "leaning"): lambda value: Leaning(value).label,
 }
 UNREADABLE = "[this text could not be decrypted]"
+# Columns that are the bot's own bookkeeping, not anything of the member's: which of the
+# operator's keys sealed a row (db.crypto) says nothing to them.
+INTERNAL = frozenset({"key_id"})
+
+
+def unreadable_texts(data: dict[str, Any]) -> int:
+    """How many of the export's texts no key of the bot's could open."""
+    return sum(
+        1
+        for rows in data.values()
+        if isinstance(rows, list)
+        for row in rows
+        if isinstance(row, dict)
+        for value in row.values()
+        if value == UNREADABLE
+    )
+
+
 # Rows in the order they happened, where a table says when.
 TIME_ORDER = ("created_at", "first_seen_at", "scheduled_at")
 
@@ -159,7 +177,7 @@ def _row(
             table, column, row[column.name], cipher, owner_id
         )
         for column in [*table.primary_key, *(c for c in table.c if not c.primary_key)]
-        if column is not member or table.name == "users"
+        if (column is not member or table.name == "users") and column.name not in INTERNAL
     }
 
 

@@ -455,7 +455,7 @@ class Checkins(TimedJobCog):
                 session, user_id=user_id, checkin_id=target.id, reflection_id=entry.id, now=now
             )
         return KeptReply(
-            f"Saved as your reflection on **{title}**, as the answer to today's check-in. Only "
+            f"Saved as your reflection on **{title}**, as your answer to the check-in. Only "
             "you can see it (`/journal list`). How well can you live with it? Or keep writing "
             "here.",
             entry_id=entry.id,

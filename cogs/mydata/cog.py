@@ -11,7 +11,7 @@ from cogs.core.cog import FeatureCog
 from cogs.core.reply import reply
 from cogs.core.routing import button, confirmation, owner_only
 from cogs.mydata.export import export_messages
-from db.mydata import DataSummary, export, forget, summarize
+from db.mydata import DataSummary, export, forget, summarize, unreadable_texts
 
 FORGET_ROUTE = "mydata-forget"
 KEEP_ROUTE = "mydata-keep"
@@ -100,6 +100,11 @@ class MyData(FeatureCog):
             "received, and the rest of what is stored about you. The Markdown file reads as a "
             "journal, in your time zone; the JSON holds the same, with exact UTC times."
         )
+        if unreadable := unreadable_texts(data):
+            summary += (
+                f" {plural(unreadable, 'text')} can't be decrypted with the key Crossroads has "
+                "now (its operator may have changed it); they are marked in the files."
+            )
         if len(messages) > 1:
             summary += (
                 f" It is large, so it comes in {len(messages)} parts, one zip file a message "
