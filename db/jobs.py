@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db._sql import locked_row
@@ -58,6 +58,12 @@ async def claim_due(
         .execution_options(synchronize_session=False)
     )
     return sorted(claimed, key=lambda job: (job.due_at, job.id))
+
+
+async def count_due(session: AsyncSession, model: type[Job], *, now: datetime) -> int:
+    """Pending jobs due by `now`, claimed or not: the backlog an operator watches."""
+    due = select(func.count()).where(model.state == JobState.PENDING, model.due_at <= now)
+    return await session.scalar(due) or 0
 
 
 def _held(model: type[Job], job: Job) -> ColumnElement[bool]:
