@@ -39,14 +39,7 @@ async def claim_due(
     (Database.transaction), which admits one writer at a time.
     """
     due = (
-        select(model.id)
-        .where(
-            model.state == JobState.PENDING,
-            model.due_at <= now,
-            or_(model.lease_until.is_(None), model.lease_until <= now),
-        )
-        .order_by(model.due_at, model.id)
-        .limit(limit)
+        select(model.id).where(_claimable(model, now)).order_by(model.due_at, model.id).limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -61,9 +54,19 @@ async def claim_due(
 
 
 async def count_due(session: AsyncSession, model: type[Job], *, now: datetime) -> int:
-    """Pending jobs due by `now`, claimed or not: the backlog an operator watches."""
-    due = select(func.count()).where(model.state == JobState.PENDING, model.due_at <= now)
-    return await session.scalar(due) or 0
+    """Jobs that could be claimed now and are not: the backlog an operator watches. (Not
+    those on their way under a live claim, nor those held back: a retry's back-off, quiet
+    hours, a pause.)"""
+    return await session.scalar(select(func.count()).where(_claimable(model, now))) or 0
+
+
+def _claimable(model: type[Job], now: datetime) -> ColumnElement[bool]:
+    """Pending, due, and claimed by nobody (or by a process whose lease has run out)."""
+    return and_(
+        model.state == JobState.PENDING,
+        model.due_at <= now,
+        or_(model.lease_until.is_(None), model.lease_until <= now),
+    )
 
 
 def _held(model: type[Job], job: Job) -> ColumnElement[bool]:

@@ -34,6 +34,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -51,6 +52,10 @@ if TYPE_CHECKING:
     from cogs.core.bot import CrossroadsBot
 
 log = logging.getLogger(__name__)
+
+# A `_created` series beside every counter and histogram would double the scrape, for a start
+# time Prometheus' text format has no use for (the process's own start time is exported).
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
 
 DEFAULT_HOST = "127.0.0.1"
 HEALTH_DATABASE_SECONDS = 1.0  # /healthz: the database must answer within this
@@ -131,7 +136,8 @@ class Metrics:
         # Read at each scrape.
         self.jobs_due = Gauge(
             "crossroads_timed_jobs_due",
-            "Pending timed jobs due now, claimed or not: the backlog",
+            "Timed jobs due now that nobody has claimed: the backlog (not those on their "
+            "way, nor those held back by a retry's back-off, quiet hours or a pause)",
             ["kind"],
             registry=registry,
         )
@@ -321,12 +327,12 @@ async def health(bot: CrossroadsBot) -> list[str]:
     problems = []
     if bot.is_closed():
         problems.append("gateway: the bot is shutting down")
-    elif not bot.is_ready():
+    elif not bot.shards:
         problems.append("gateway: not connected yet")
     else:
         closed = sorted(shard_id for shard_id, shard in bot.shards.items() if shard.is_closed())
         if closed:
-            problems.append(f"gateway: shard {', '.join(map(str, closed))} disconnected")
+            problems.append(f"gateway: shard {', '.join(map(str, closed))} not connected")
     try:
         await bot.database.ping(within=HEALTH_DATABASE_SECONDS)
     except StorageUnavailable as exc:
