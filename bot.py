@@ -6,6 +6,7 @@ and runs it. Nothing else lives here.
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -27,6 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from advice.clock import Clock, OffsetClock, SystemClock
 from advice.content import Content, ContentError, load_content
 from cogs.core.bot import CrossroadsBot, SyncPolicy
+from cogs.core.metrics import DEFAULT_HOST as DEFAULT_METRICS_HOST
+from cogs.core.metrics import MetricsServer
 from db import Database, DatabaseConfigError, StorageUnavailable
 from db.crypto import (
     KEY_FILE_CHECK_SECONDS,
@@ -83,6 +86,10 @@ class Settings(BaseSettings):
     # example `0,1`; every shard when unset). Neither set: Discord's recommended count, all here.
     shard_count: Annotated[int, Field(ge=1, le=10_000)] | None = None
     shard_ids: str | None = None
+    # Prometheus' /metrics and a /healthz over HTTP, off unless a port is given; on this
+    # machine only unless METRICS_HOST says otherwise (0.0.0.0: every interface).
+    metrics_port: Annotated[int, Field(ge=1, le=65_535)] | None = None
+    metrics_host: str = DEFAULT_METRICS_HOST
 
 
 class ConfigError(Exception):
@@ -415,6 +422,28 @@ async def run_until_signalled(main: Coroutine[Any, Any, None], bot: CrossroadsBo
         ) from None
 
 
+@asynccontextmanager
+async def metrics_endpoint(settings: Settings, bot: CrossroadsBot) -> AsyncIterator[None]:
+    """/metrics and /healthz while the bot runs, when METRICS_PORT is set."""
+    if settings.metrics_port is None:
+        yield
+        return
+    host, port = settings.metrics_host, settings.metrics_port
+    server = MetricsServer(bot, host=host, port=port)
+    try:
+        await server.start()
+    except OSError as exc:
+        taken = exc.errno in (errno.EADDRINUSE, errno.EACCES)
+        raise ConfigError(
+            f"{'METRICS_PORT' if taken else 'METRICS_HOST'}: cannot serve metrics on "
+            f"{host}:{port} ({exc.strerror or exc})"
+        ) from None
+    try:
+        yield
+    finally:
+        await server.stop()
+
+
 async def command_run(settings: Settings) -> None:
     token = require_token(settings)
     shard_plan(settings)  # a bad shard setting fails before the database is touched
@@ -423,7 +452,7 @@ async def command_run(settings: Settings) -> None:
     explicit_data_key(settings)
     async with open_database(settings) as database:
         bot = build_bot(settings, database, await load_cipher(settings, database))
-        async with bot:
+        async with bot, metrics_endpoint(settings, bot):
             await run_until_signalled(bot.start(token), bot)
 
 

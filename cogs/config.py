@@ -19,6 +19,7 @@ from cogs.core.cog import FeatureCog
 from cogs.core.reply import reply
 from cogs.core.style import COLOUR, timestamp, when
 from cogs.core.zones import known_zone, zone_choices
+from db import StorageUnavailable
 from db import guild_settings as store
 from db.guild_settings import Change, Setting
 from db.models import GuildSettings, WeeklyPost
@@ -265,10 +266,50 @@ class Config(FeatureCog):
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Removed from a server: forget it (members' own entries stay theirs)."""
+        await self._forget(guild.id)
+
+    async def _forget(self, guild_id: int) -> None:
         async with self.bot.database.transaction() as session:
-            await store.forget_server(session, guild.id)
-        log.info("left server %s; its settings, changes, posts and member list are gone", guild.id)
-        self.bot.dispatch("server_forgotten", guild.id)  # for whoever waits on it (the tests)
+            await store.forget_server(session, guild_id)
+        log.info("left server %s; its settings, changes, posts and member list are gone", guild_id)
+        self.bot.dispatch("server_forgotten", guild_id)  # for whoever waits on it (the tests)
+
+    @commands.Cog.listener()
+    async def on_shard_ready(self, shard_id: int) -> None:
+        """A server that removed the bot while it was down sent no event. Once a shard's
+        servers have arrived (READY lists every one, available or not), forget those of its
+        own servers that are not among them. Only its own: a server belongs to shard
+        (id >> 22) % shard count, and another process's servers are not this one's to judge."""
+        forgotten: list[int] = []
+        try:
+            forgotten = await self._forget_servers_gone(shard_id)
+        except StorageUnavailable:
+            log.warning("shard %s: could not check for servers left while down", shard_id)
+        if forgotten:
+            log.info("shard %s: forgot %d servers left while down", shard_id, len(forgotten))
+        self.bot.dispatch("servers_checked", shard_id, forgotten)
+
+    async def _forget_servers_gone(self, shard_id: int) -> list[int]:
+        count, application_id = self.bot.shard_count, self.bot.application_id
+        if count is None or application_id is None:  # both are known once a shard is ready
+            return []
+        async with self.bot.database.transaction() as session:
+            if not await store.is_this_applications(
+                session, application_id, now=self.bot.clock.now()
+            ):
+                log.warning(
+                    "the database belongs to another Discord application than %s: servers "
+                    "this bot is not in are kept (set DATABASE_URL to this bot's database)",
+                    application_id,
+                )
+                return []
+            kept = await store.servers_kept(session, shard_id=shard_id, shard_count=count)
+        # Read after the query: a server joined meanwhile is here already.
+        gone = sorted(kept - {guild.id for guild in self.bot.guilds})
+        for guild_id in gone:
+            if self.bot.get_guild(guild_id) is None:
+                await self._forget(guild_id)
+        return gone
 
 
 async def setup(bot: CrossroadsBot) -> None:

@@ -3,16 +3,19 @@
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
+    DisconnectionError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -59,6 +62,14 @@ def _is_conflict(exc: BaseException) -> bool:
         if getattr(error, "pgcode", None) in _CONFLICT_STATES:
             return True
     return False
+
+
+@dataclass(frozen=True)
+class PoolUse:
+    """Connections checked out of the pool now, and how many it keeps open."""
+
+    in_use: int
+    size: int
 
 
 class DatabaseConfigError(Exception):
@@ -122,7 +133,8 @@ class Database:
             self.url, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
         )
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            path = None if self.url.query.get("uri") else self.url.database
+            _configure_sqlite(self.engine, Path(path) if path else None)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time, and its busy-wait is not first come, first served:
         # under eight concurrent writes, one could lose every retry for the whole busy timeout
@@ -191,20 +203,44 @@ class Database:
             log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
             raise StorageUnavailable() from exc
 
+    async def ping(self, *, within: float) -> None:
+        """Ask the database for an answer within `within` seconds, or StorageUnavailable."""
+        async with self.read(within=within) as session:
+            await session.execute(text("SELECT 1"))
+
+    def pool_use(self) -> PoolUse | None:
+        """How much of the connection pool is in use (None for a pool that does not say)."""
+        pool = self.engine.pool
+        checked_out, size = getattr(pool, "checkedout", None), getattr(pool, "size", None)
+        if not (callable(checked_out) and callable(size)):
+            return None
+        return PoolUse(in_use=int(checked_out()), size=int(size()))
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+# SQLite's words for a file it cannot write (read-only, or its disk failing): a connection
+# that met one is replaced, as after a lost server connection.
+_SQLITE_FILE_TROUBLE = ("readonly database", "disk i/o error")
+
+
+def _configure_sqlite(engine: AsyncEngine, path: Path | None) -> None:
     """WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writes.
 
     pysqlite's own transaction handling is switched off (isolation_level=None) so that
     SQLAlchemy's begin event decides how each transaction starts: a write that starts
     with BEGIN IMMEDIATE takes the lock up front instead of failing halfway on upgrade.
+
+    A file that was read-only for a while (a full disk remounted, a backup tool's lock, an
+    operator's chmod) must not leave the bot read-only after it is writable again: SQLite
+    opens such a file read-only and keeps it so for the connection's life, so a connection
+    opened meanwhile is replaced at its first checkout once the file can be written, and
+    any connection that fails a write on the file is replaced at once.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -212,6 +248,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        record.info["opened_read_only"] = path is not None and not os.access(path, os.W_OK)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("opened_read_only") and path and os.access(path, os.W_OK):
+            raise DisconnectionError("the SQLite file is writable again; reopening")
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        problem = str(context.original_exception).lower()
+        if any(words in problem for words in _SQLITE_FILE_TROUBLE):
+            context.is_disconnect = True
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

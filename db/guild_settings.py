@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import BigInteger, Integer, delete, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.errors import InvalidInput
@@ -20,6 +20,7 @@ from db import weekly_posts
 from db._sql import locked_row
 from db.jobs import JobState, finish
 from db.models import ConfigChange, GuildMember, GuildSettings, WeeklyPost
+from db.state import get_state, set_state
 
 RECENT_CHANGES = 5
 WEEKLY_POST_NEEDS_CHANNEL = (
@@ -202,3 +203,35 @@ async def forget_server(session: AsyncSession, guild_id: int) -> None:
     go. Members' own entries are theirs and stay."""
     for model in (GuildSettings, ConfigChange, WeeklyPost, GuildMember):
         await session.execute(delete(model).where(model.guild_id == guild_id))
+
+
+# Discord's shard of a server: (server id >> 22) % shard count.
+SHARD_SHIFT = 22
+
+
+async def servers_kept(session: AsyncSession, *, shard_id: int, shard_count: int) -> set[int]:
+    """Every server of shard `shard_id` (of `shard_count`) something is kept for: settings,
+    audit trail, weekly posts, members who used the bot there (what forget_server deletes)."""
+    found: set[int] = set()
+    for model in (GuildSettings, ConfigChange, WeeklyPost, GuildMember):
+        column = model.guild_id
+        # The shift inline: PostgreSQL has no bigint >> bigint, which a bound int would make.
+        shift = literal_column(str(SHARD_SHIFT), Integer)
+        shard = column.op(">>", return_type=BigInteger)(shift) % shard_count
+        found.update(await session.scalars(select(column).distinct().where(shard == shard_id)))
+    return found
+
+
+APPLICATION_KEY = "servers:application-id"
+
+
+async def is_this_applications(
+    session: AsyncSession, application_id: int, *, now: datetime
+) -> bool:
+    """Whether the servers kept in this database are this Discord application's (the first
+    to ask claims them): a bot run on it with another application's token (a staging bot,
+    say) is in none of them, and must not take them all for gone."""
+    stored = await get_state(session, APPLICATION_KEY)
+    if stored is None:
+        await set_state(session, APPLICATION_KEY, str(application_id), now=now)
+    return stored in (None, str(application_id))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db._sql import locked_row
@@ -39,14 +39,7 @@ async def claim_due(
     (Database.transaction), which admits one writer at a time.
     """
     due = (
-        select(model.id)
-        .where(
-            model.state == JobState.PENDING,
-            model.due_at <= now,
-            or_(model.lease_until.is_(None), model.lease_until <= now),
-        )
-        .order_by(model.due_at, model.id)
-        .limit(limit)
+        select(model.id).where(_claimable(model, now)).order_by(model.due_at, model.id).limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -58,6 +51,22 @@ async def claim_due(
         .execution_options(synchronize_session=False)
     )
     return sorted(claimed, key=lambda job: (job.due_at, job.id))
+
+
+async def count_due(session: AsyncSession, model: type[Job], *, now: datetime) -> int:
+    """Jobs that could be claimed now and are not: the backlog an operator watches. (Not
+    those on their way under a live claim, nor those held back: a retry's back-off, quiet
+    hours, a pause.)"""
+    return await session.scalar(select(func.count()).where(_claimable(model, now))) or 0
+
+
+def _claimable(model: type[Job], now: datetime) -> ColumnElement[bool]:
+    """Pending, due, and claimed by nobody (or by a process whose lease has run out)."""
+    return and_(
+        model.state == JobState.PENDING,
+        model.due_at <= now,
+        or_(model.lease_until.is_(None), model.lease_until <= now),
+    )
 
 
 def _held(model: type[Job], job: Job) -> ColumnElement[bool]:

@@ -20,8 +20,9 @@ from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_
 from cogs.checkin import render
 from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
 from cogs.core.jobs.cog import BotDispatcher
-from cogs.core.jobs.dispatcher import MAX_ATTEMPTS
+from cogs.core.jobs.dispatcher import MAX_ATTEMPTS, Outcome
 from cogs.core.jobs.pace import Pacer, backoff
+from db import StorageUnavailable
 from db import checkins as store
 from db.checkins import PlanStatus
 from db.jobs import JobState, finish
@@ -137,7 +138,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
             sent.error = error
         return sent
 
-    async def record(self, outgoing: Outgoing, sent: Sent) -> bool:
+    async def record(self, outgoing: Outgoing, sent: Sent) -> Outcome | None:
         job = outgoing.job
         if sent.opened_channel is not None:
             async with self.bot.database.transaction() as session:
@@ -145,16 +146,20 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                     session, user_id=job.user_id, channel_id=sent.opened_channel
                 )
         if sent.message_id is not None:
-            return await self._delivered(outgoing, sent.message_id)
+            if not await self._delivered(outgoing, sent.message_id):
+                return None  # another process took it over meanwhile, and counts it
+            return Outcome.LATE if outgoing.late else Outcome.DELIVERED
         if isinstance(sent.error, discord.RateLimited):
             await self._retry(job, "Discord asked us to slow down.")
         elif isinstance(sent.error, discord.HTTPException):
-            await self._failed(job, sent.error, stale_channel=outgoing.channel_id is not None)
+            return await self._failed(
+                job, sent.error, stale_channel=outgoing.channel_id is not None
+            )
         elif isinstance(sent.error, aiohttp.ClientError | OSError | TimeoutError):
             await self._retry(job, f"Discord could not be reached ({type(sent.error).__name__}).")
         elif sent.error is not None:
             raise sent.error  # a bug: failed_unexpectedly hands it back for later
-        return False
+        return Outcome.FAILED
 
     def _offer(self, job: Checkin, history: YearHistory, now: datetime) -> Offer | None:
         if job.point is not None and job.kind == CheckinKind.POINT:  # a snoozed point returns
@@ -219,6 +224,8 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                     order=self.order,
                     now=now,
                 )
+        except StorageUnavailable:
+            raise  # the dispatcher records it again once the database is back
         except Exception:
             log.exception("check-in %s was sent but not fully recorded", outgoing.job.id)
             async with self.bot.database.transaction() as session:
@@ -229,7 +236,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
 
     async def _failed(
         self, job: Checkin, error: discord.HTTPException, *, stale_channel: bool
-    ) -> None:
+    ) -> Outcome:
         now = self.bot.clock.now()
         if refused(error):
             log.info("check-in %s: member %s does not accept DMs", job.id, job.user_id)
@@ -237,17 +244,17 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                 await store.record_unreachable_checkin(
                     session, job, problem=UNREACHABLE_PROBLEM, now=now
                 )
-            return
+            return Outcome.UNREACHABLE
         if isinstance(error, discord.NotFound) and stale_channel:
             # The kept DM channel is gone: forget it and open a fresh one on the next try.
             async with self.bot.database.transaction() as session:
                 await store.remember_dm_channel(session, user_id=job.user_id, channel_id=None)
             await self._retry(job, "Discord lost our DM channel; it was reopened.")
-            return
+            return Outcome.FAILED
         if error.status >= 500 or error.status in (408, 429):
             # A 429 reaches here only when discord.py gave up waiting (or Cloudflare said so).
             await self._retry(job, f"Discord could not take it just now ({error.status}).")
-            return
+            return Outcome.FAILED
         # Anything else is a request Discord will refuse every time: a bug, so no retry storm.
         log.error("check-in %s: Discord refused it: %s %s", job.id, error.status, error.text)
         async with self.bot.database.transaction() as session:
@@ -260,6 +267,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                 order=self.order,
                 now=now,
             )
+        return Outcome.FAILED
 
     async def _retry(self, job: Checkin, problem: str) -> None:
         now = self.bot.clock.now()

@@ -16,6 +16,7 @@ from cogs import EXTENSIONS
 from cogs.core.charts.service import Charts
 from cogs.core.checks import ANY_INSTALL, ANYWHERE
 from cogs.core.conversation import Conversation
+from cogs.core.metrics import Metrics
 from cogs.core.routing import Router
 from cogs.core.sync import sync_commands
 from cogs.core.tree import CrossroadsTree
@@ -70,6 +71,8 @@ class CrossroadsBot(commands.AutoShardedBot):
         shard_count: int | None = None,
         shard_ids: list[int] | None = None,
     ) -> None:
+        # Every metric, in one registry (cogs.core.metrics); the HTTP trace counts 429s.
+        metrics = Metrics()
         super().__init__(
             shard_count=shard_count,
             shard_ids=shard_ids,  # type: ignore[arg-type]  # None means all, as documented
@@ -83,7 +86,9 @@ class CrossroadsBot(commands.AutoShardedBot):
             member_cache_flags=discord.MemberCacheFlags.none(),
             chunk_guilds_at_startup=False,
             max_messages=None,
+            http_trace=metrics.http_trace(),
         )
+        self.metrics = metrics
         self.database = database
         self.content = content
         self.cipher = cipher

@@ -8,8 +8,10 @@ import discord
 from discord import app_commands
 
 from advice.errors import UserFacingError
+from cogs.core.metrics import InteractionOutcome, interaction_ended
 from cogs.core.reply import reply
 from cogs.core.text import scrub, text_file
+from db import StorageUnavailable
 from db.crypto import DecryptionFailed
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,16 @@ def _explain(error: BaseException) -> str | None:
     return None
 
 
+def outcome_of(error: BaseException) -> InteractionOutcome:
+    """How a failed interaction ends, as the metrics count it."""
+    cause = _cause(error)
+    if isinstance(cause, StorageUnavailable) or isinstance(error.__cause__, StorageUnavailable):
+        return InteractionOutcome.STORAGE_UNAVAILABLE
+    if _explain(error) is None or isinstance(cause, DecryptionFailed | discord.HTTPException):
+        return InteractionOutcome.OUR_ERROR  # a bug, a key that does not fit, Discord's refusal
+    return InteractionOutcome.USER_ERROR
+
+
 def _shown(value: object) -> str:
     """A member's value quoted back to them: short, and encodable whatever they sent."""
     return scrub(str(value)[:100])
@@ -96,8 +108,11 @@ async def handle_interaction_error(
     if interaction.type is discord.InteractionType.autocomplete:
         # Autocomplete cannot show a message; an empty list beats a spinner that never ends.
         log.log(logging.INFO if message else logging.ERROR, "autocomplete failed", exc_info=error)
-        if not interaction.response.is_done():
-            await interaction.response.autocomplete([])
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.autocomplete([])
+        finally:
+            interaction_ended(interaction, outcome_of(error))
         return
     if message is None:
         error_id = secrets.token_hex(4)
@@ -125,6 +140,8 @@ async def handle_interaction_error(
     except discord.HTTPException as exc:
         # Too late or already gone (e.g. the token expired): nothing more we can tell them.
         log.warning("could not tell the member about an error: %s", exc)
+    finally:
+        interaction_ended(interaction, outcome_of(error))
 
 
 def _describe(interaction: discord.Interaction) -> str:

@@ -20,6 +20,7 @@ import discord
 
 from advice.errors import InvalidInput
 from cogs.core.errors import handle_interaction_error
+from cogs.core.metrics import UNKNOWN, InteractionOutcome, interaction_began, interaction_ended
 from cogs.core.reply import reply
 from cogs.core.text import text_file
 
@@ -213,22 +214,30 @@ class Router:
         route, args = (parts[1], parts[2:]) if len(parts) >= 2 and parts[0] == PREFIX else ("", [])
         is_form = interaction.type is discord.InteractionType.modal_submit
         values = submitted_values(data) if is_form else {}
+        routes: Mapping[str, object] = self._modals if is_form else self._buttons
+        # Counted by route; a stale or forged one under a single name, not as it came.
+        interaction_began(interaction, name=route if route in routes else UNKNOWN)
+        outcome = InteractionOutcome.ANSWERED
         try:
             if interaction.type is discord.InteractionType.component:
                 button = self._buttons.get(route)
                 if button is None:
+                    outcome = InteractionOutcome.USER_ERROR
                     await reply(interaction, STALE_COMPONENT)
-                    return
-                await button(interaction, args)
+                else:
+                    await button(interaction, args)
             elif interaction.type is discord.InteractionType.modal_submit:
                 modal = self._modals.get(route)
                 if modal is None:
+                    outcome = InteractionOutcome.USER_ERROR
                     await _answer_unrouted_modal(interaction, submitted_texts(data))
-                    return
-                await modal(interaction, args, values)
+                else:
+                    await modal(interaction, args, values)
         except Exception as error:
             typed = "\n\n".join(submitted_texts(data)) if is_form else None
-            await handle_interaction_error(interaction, error, typed=typed)
+            await handle_interaction_error(interaction, error, typed=typed)  # counts it
+            return
+        interaction_ended(interaction, outcome)
 
 
 async def _answer_unrouted_modal(interaction: discord.Interaction, texts: list[str]) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from cogs.core.errors import handle_interaction_error, typed_options
+from cogs.core.errors import handle_interaction_error, outcome_of, typed_options
+from cogs.core.metrics import InteractionOutcome, interaction_began, interaction_ended
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +42,28 @@ class CrossroadsTree(app_commands.CommandTree[discord.Client]):
         hung database would leave the member's client spinning: so every autocomplete gets a
         time budget here, and whatever went wrong, this answers.
         """
+        interaction_began(interaction)  # each ends counted: here, or where its error is answered
         if interaction.type is not discord.InteractionType.autocomplete:
-            await super()._call(interaction)
+            await super()._call(interaction)  # an error goes on to on_error, which counts it
+            interaction_ended(interaction, InteractionOutcome.ANSWERED)
             return
+        outcome = InteractionOutcome.ANSWERED
         try:
             async with asyncio.timeout(self.autocomplete_budget):
                 await super()._call(interaction)
         except TimeoutError:
+            outcome = InteractionOutcome.OUR_ERROR
             log.warning("autocomplete for %s ran out of time", _command_name(interaction))
+        except Exception as error:
+            outcome = outcome_of(error)
+            raise
         finally:
             if not interaction.response.is_done():
                 try:
                     await interaction.response.autocomplete([])
                 except discord.HTTPException as exc:
                     log.warning("could not answer an autocomplete: %s", exc)
+            interaction_ended(interaction, outcome)
 
 
 def _command_name(interaction: discord.Interaction) -> str:

@@ -15,7 +15,7 @@ import discord
 
 from advice.weekly import missed, point_of_the_week
 from cogs.core.jobs.cog import BotDispatcher
-from cogs.core.jobs.dispatcher import MAX_ATTEMPTS
+from cogs.core.jobs.dispatcher import MAX_ATTEMPTS, Outcome
 from cogs.core.jobs.pace import Pacer, backoff
 from cogs.core.points import point_embed
 from cogs.core.reflection_form import reflect_button
@@ -102,11 +102,11 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
             return Posted(error=error)
         return Posted(message_id=message.id)
 
-    async def record(self, ready: Ready, result: Posted) -> bool:
+    async def record(self, ready: Ready, result: Posted) -> Outcome | None:
         post, now = ready.post, self.bot.clock.now()
         if result.message_id is not None:
             async with self.bot.database.transaction() as session:
-                return await weekly_posts.record_posted(
+                posted = await weekly_posts.record_posted(
                     session,
                     post,
                     point=ready.point,
@@ -114,6 +114,7 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
                     message_id=result.message_id,
                     now=now,
                 )
+            return Outcome.DELIVERED if posted else None  # None: another process took it over
         error = result.error
         if isinstance(error, discord.HTTPException):
             problem = problem_for(error, ready.channel_id)
@@ -121,13 +122,13 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
                 log.info("weekly post of server %s switched off: %s", post.guild_id, problem)
                 async with self.bot.database.transaction() as session:
                     await record_post_refused(session, post, problem=problem, now=now)
-            else:
-                await self._retry(post, f"Discord answered {error.status}")
+                return Outcome.UNREACHABLE
+            await self._retry(post, f"Discord answered {error.status}")
         elif isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
             await self._retry(post, f"Discord could not be reached ({type(error).__name__})")
         elif error is not None:
             raise error  # a bug: failed_unexpectedly hands it back for later
-        return False
+        return Outcome.FAILED
 
     async def failed_unexpectedly(self, post: WeeklyPost) -> None:
         await self._retry(post, "a bug; see the traceback above")

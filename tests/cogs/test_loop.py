@@ -7,6 +7,7 @@ import pytest
 
 from advice.clock import ManualClock
 from cogs.core.jobs.loop import TimedLoop
+from db import StorageUnavailable
 
 
 async def test_a_tick_that_raises_is_logged_and_the_loop_goes_on(
@@ -81,3 +82,36 @@ async def test_without_an_interval_only_explicit_ticks_run(clock: ManualClock) -
     assert calls == 0
     assert await loop.tick() == 0 and calls == 1
     await loop.stop()
+
+
+async def test_storage_unavailable_is_said_once_and_retried_soon_not_at_the_interval(
+    caplog: pytest.LogCaptureFixture, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour's interval, but the database is away: the loop tries again within a moment
+    (no traceback a tick, one line that it is away and one that it is back), so delivery
+    resumes soon after the database does."""
+    monkeypatch.setattr("cogs.core.jobs.loop.STORAGE_RETRY_SECONDS", 0.01)
+    ticks = 0
+    back = asyncio.Event()
+
+    async def tick() -> int:
+        nonlocal ticks
+        ticks += 1
+        if ticks <= 3:
+            raise StorageUnavailable()
+        back.set()
+        return 0
+
+    loop = TimedLoop("test-jobs", tick, clock=clock, every=3600)
+    with caplog.at_level(logging.INFO, logger="cogs.core.jobs.loop"):
+        loop.start()
+        await asyncio.wait_for(back.wait(), 5)
+        await loop.stop()
+    assert (loop.failures, loop.storage_failures) == (3, 3)
+    assert loop.last_success is not None
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line for line in lines if "storage unavailable" in line] == [
+        "test-jobs: storage unavailable; trying again every 0.01 s"
+    ]
+    assert any(line.startswith("test-jobs: storage is back after") for line in lines)
+    assert not any(r.exc_info for r in caplog.records)

@@ -14,6 +14,7 @@ from db.models import Base
 from db.state import get_state, set_state
 from db.users import ensure_user
 from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
+from tests.e2e.outage import can_make_read_only, set_read_only, sqlite_files
 
 
 async def test_migrations_create_every_model_table(database: Database) -> None:
@@ -147,6 +148,40 @@ async def test_read_only_sqlite_database_gives_storage_unavailable(tmp_path: Pat
             await set_state(session, "k", "v", now=clock.now())
     await read_only.dispose()
     assert "nothing was saved" in caught.value.message
+
+
+async def test_an_sqlite_file_read_only_for_a_while_is_written_again_after(
+    tmp_path: Path, clock
+) -> None:
+    """SQLite opens a file it cannot write read-only, for the connection's whole life: a
+    connection opened while the file was read-only must not keep the bot from writing once
+    it is writable again, nor must one whose write failed meanwhile."""
+    why_not = can_make_read_only(tmp_path)
+    if why_not:
+        pytest.skip(f"an SQLite file cannot be made read-only under open connections: {why_not}")
+    path = tmp_path / "flaky.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(database)
+    files = sqlite_files(path)
+    set_read_only(files, True)
+    try:
+        await database.engine.dispose()  # the next connections open while it is read-only
+        async with database.read() as session:  # reads go on meanwhile
+            assert await get_state(session, "k") is None
+        for _ in range(2):
+            with pytest.raises(StorageUnavailable):
+                async with database.transaction() as session:
+                    await set_state(session, "k", "during", now=clock.now())
+        async with database.read() as session:  # a connection opened read-only, pooled
+            assert await get_state(session, "k") is None
+    finally:
+        set_read_only(files, False)
+    for value in ("after", "again"):
+        async with database.transaction() as session:
+            await set_state(session, "k", value, now=clock.now())
+    async with database.read() as session:
+        assert await get_state(session, "k") == "again"
+    await database.dispose()
 
 
 async def test_unreachable_postgres_gives_storage_unavailable() -> None:

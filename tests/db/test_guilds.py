@@ -23,6 +23,7 @@ from db.guild_settings import (
     record_post_refused,
     reset,
     server_settings,
+    servers_kept,
 )
 from db.jobs import JobState, claim_due
 from db.journal import add_reflection
@@ -414,6 +415,39 @@ async def test_leaving_a_server_forgets_it_but_not_its_members_entries(database:
         data = await export(session, cipher, user_id=MEMBER, now=NOW)
     assert [r["text"] for r in data["reflections"]] == ["mine"]
     assert [s["guild_id"] for s in data["servers_used_in"]] == [str(OTHER)]
+
+
+async def test_servers_kept_are_found_by_their_shard(database: Database) -> None:
+    """Each table forget_server clears names the servers it keeps something for; a server
+    belongs to shard (id >> 22) % count, as Discord assigns them, whatever its id's size."""
+    big = (2**62 >> 22 | 3) << 22  # a server id near the top of the range, on shard 3 of 4
+    by_settings, by_member = (5 << 22) | 7, (6 << 22) | 9  # shards 1 and 2 of 4
+    async with database.transaction() as session:
+        await change(
+            session,
+            guild_id=big,
+            user_id=MOD,
+            setting=Setting.CHANNEL,
+            now=NOW,
+            channel_id=55,
+        )
+        await change(
+            session,
+            guild_id=by_settings,
+            user_id=None,
+            setting=Setting.RESTRICT,
+            now=NOW,
+            restricted=True,
+        )
+        await remember_member(session, guild_id=by_member, user_id=MEMBER, now=NOW)
+    async with database.read() as session:
+        found = [await servers_kept(session, shard_id=s, shard_count=4) for s in range(4)]
+        assert await servers_kept(session, shard_id=0, shard_count=1) == {
+            big,
+            by_settings,
+            by_member,
+        }
+    assert found == [set(), {by_settings}, {by_member}, {big}]
 
 
 async def test_a_member_forgetting_their_data_leaves_the_servers_audit_trail(

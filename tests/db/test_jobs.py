@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from db import Database
-from db.jobs import JobState, claim_due, finish, reserve_slots, retry_later
+from db.jobs import JobState, claim_due, count_due, finish, reserve_slots, retry_later
 from db.models import AppState, Checkin
 from db.users import ensure_user
 
@@ -273,3 +273,20 @@ async def test_concurrent_reservations_split_the_time(database: Database) -> Non
         assert next_start == start + count / 10.0
     last_start, last_count = windows[-1]
     assert last_start + last_count / 10.0 == pytest.approx(500.0 + sum(counts) / 10.0)
+
+
+async def test_the_backlog_counts_what_could_be_claimed_now_and_is_not(database: Database) -> None:
+    hour = timedelta(hours=1)
+    await add_jobs(
+        database,
+        {"due_at": NOW - hour},  # due, unclaimed: backlog
+        {"due_at": NOW - hour, "lease_until": NOW - timedelta(seconds=1)},  # lease ran out: too
+        {"due_at": NOW - hour, "lease_until": NOW + hour},  # on its way, or held back
+        {"due_at": NOW + hour},  # not due yet
+        {"due_at": NOW - hour, "state": JobState.DONE},
+    )
+    async with database.read() as session:
+        assert await count_due(session, Checkin, now=NOW) == 2
+    await claim(database, limit=1)
+    async with database.read() as session:
+        assert await count_due(session, Checkin, now=NOW) == 1

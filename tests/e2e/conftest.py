@@ -86,10 +86,12 @@ async def start_world(
     *,
     dev_guild: bool = False,
     tick_seconds: float | None = None,
+    **bot_options: Any,
 ) -> tuple[World, asyncio.Task[None]]:
     """The emulator with a test server of three members, and the bot connected to it.
 
-    With `dev_guild` the test server is the bot's DEV_GUILD_ID.
+    With `dev_guild` the test server is the bot's DEV_GUILD_ID; `bot_options` go to the bot
+    (a job lease, a request rate).
     """
     emulator = Emulator()
     await emulator.start()
@@ -109,6 +111,7 @@ async def start_world(
         sync=SyncPolicy.AUTO,
         # By default tests tick the check-in loop themselves, so they know when it ran.
         tick_seconds=tick_seconds,
+        **bot_options,
     )
     runner = asyncio.create_task(bot.start("test-token"))
     ready = asyncio.create_task(emulator.wait_until_ready())

@@ -27,6 +27,7 @@ def job_settings(bot: CrossroadsBot) -> JobSettings:
         clock=bot.clock,
         lease=bot.job_lease,
         requests_per_second=bot.requests_per_second,
+        metrics=bot.metrics,
     )
 
 
@@ -50,6 +51,7 @@ class TimedJobCog(FeatureCog):
             clock=bot.clock,
             every=bot.tick_seconds,
         )
+        bot.metrics.watch_timed_jobs(dispatcher.kind, dispatcher.model, self.loop)
 
     @commands.Cog.listener()
     async def on_connect(self) -> None:
@@ -62,5 +64,6 @@ class TimedJobCog(FeatureCog):
         self.loop.wake()
 
     async def cog_unload(self) -> None:
+        self.bot.metrics.unwatch_timed_jobs(self.dispatcher.kind)
         await self.loop.stop()
         await super().cog_unload()

@@ -9,15 +9,17 @@ and late sends would bunch up into a burst past another process's share.
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Generic, TypeVar
 
 from advice.clock import Clock
 from cogs.core.jobs.pace import Pacer, job_pace, reserve
-from db import Database
-from db.jobs import claim_due
+from cogs.core.metrics import Metrics
+from db import Database, StorageUnavailable
+from db.jobs import claim_due, retry_later
 from db.models import LeasedJob
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,6 @@ log = logging.getLogger(__name__)
 Job = TypeVar("Job", bound=LeasedJob)
 Ready = TypeVar("Ready")  # a prepared job: what to send, rendered
 Result = TypeVar("Result")  # what its requests did, judged when recording
-T = TypeVar("T")
 
 # A job failing this often is given up on, so a bug that repeats never stalls its owner.
 MAX_ATTEMPTS = 8
@@ -41,6 +42,19 @@ class JobSettings:
     clock: Clock
     lease: timedelta
     requests_per_second: float
+    metrics: Metrics | None = None
+
+
+class Outcome(StrEnum):
+    """What became of a job whose requests were sent (what the metrics count)."""
+
+    DELIVERED = "delivered"
+    LATE = "late"  # delivered, marked late (the bot was down when it fell due)
+    FAILED = "failed"  # refused or not reached: tried again later, or given up on
+    UNREACHABLE = "unreachable"  # the recipient cannot be reached (closed DMs, channel gone)
+
+
+DELIVERED = (Outcome.DELIVERED, Outcome.LATE)
 
 
 class Dispatcher(ABC, Generic[Job, Ready, Result]):
@@ -50,6 +64,8 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         self.database = settings.database
         self.clock = settings.clock
         self.lease = lease = settings.lease
+        self.metrics = settings.metrics
+        self.kind: str = getattr(self.model, "__tablename__", self.model.__name__)
         self.pace = job_pace(settings.requests_per_second)
         # A batch is about eight seconds of sending, so that claiming and preparing the next
         # (most of a second on SQLite) leaves the pace idle only briefly; and at most a quarter
@@ -63,6 +79,12 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         # SQLite has one writer: a batch recording all at once would queue past the busy
         # timeout and fail ("database is locked"). One at a time costs a few ms each there.
         self._writes = asyncio.Semaphore(1 if self.database.is_sqlite else 8)
+        # When the database drops out mid-batch: what was sent and is still to be recorded,
+        # and what was claimed but never sent. Both are settled first thing when it returns,
+        # so nothing sent goes out again (after its lease, with only Discord's nonce check
+        # between the member and a copy) and nothing claimed waits out its lease.
+        self._unrecorded: list[tuple[Job, Ready, Result]] = []
+        self._unsent: list[Job] = []
 
     async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
         """Deliver what is due, batch by batch; no new batch once `stopping()` says so.
@@ -72,21 +94,26 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         Not on PostgreSQL: it records a batch in a moment, and recording meanwhile would
         compete with the sends for the event loop, delay some past this process's share of the
         pace and push them into another's, over Discord's limit.
+
+        StorageUnavailable ends the tick (the loop tries again soon); what the outage left
+        halfway is kept here and settled by the first tick the database answers.
         """
-        delivered = 0
+        delivered = await self._settle_outage()
         recording: asyncio.Task[int] | None = None
         first = True
         try:
             while not stopping() and (jobs := await self._claim(first=first)):
                 first = False
-                prepared = await asyncio.gather(
-                    *(self._safely(job, self.prepare(job)) for job in jobs)
-                )
+                prepared = await asyncio.gather(*(self._prepare(job) for job in jobs))
                 ready = [(job, each) for job, each in zip(jobs, prepared, strict=True) if each]
                 if not ready:
                     continue
                 requests = sum(self.requests(each) for _, each in ready)
-                pacer = await reserve(self.database, requests, per_second=self.pace)
+                try:
+                    pacer = await reserve(self.database, requests, per_second=self.pace)
+                except StorageUnavailable:
+                    self._unsent.extend(job for job, _ in ready)
+                    raise
                 results = await asyncio.gather(*(self.send(each, pacer) for _, each in ready))
                 if recording is not None:
                     delivered += await recording
@@ -99,15 +126,52 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
                 delivered += await recording
         return delivered
 
+    async def _settle_outage(self) -> int:
+        """Record what was sent while the database was away, and hand back the claims it left
+        unsent; how many of those were delivered. Raises StorageUnavailable while it is away."""
+        delivered = recorded = 0
+        while self._unrecorded:
+            job, ready, result = self._unrecorded[0]
+            outcome = await self._record(job, ready, result)
+            self._unrecorded.pop(0)
+            recorded += 1
+            if outcome in DELIVERED:
+                delivered += 1
+        if recorded:
+            log.info("%s: recorded %d sent while storage was unavailable", self.kind, recorded)
+        if self._unsent:
+            now = self.clock.now()
+            async with self.database.transaction() as session:
+                for job in self._unsent:  # claimable at once (unless another took it over)
+                    await retry_later(session, self.model, job, at=now)
+            log.info("%s: %d claimed but never sent are due again", self.kind, len(self._unsent))
+            self._unsent = []
+        return delivered
+
     async def _record_batch(self, ready: list[tuple[Job, Ready]], results: list[Result]) -> int:
         """Record what a batch's requests did; how many jobs were delivered."""
         recorded = await asyncio.gather(
             *(
-                self._safely(job, self._record(each, result))
+                self._record_or_keep(job, each, result)
                 for (job, each), result in zip(ready, results, strict=True)
             )
         )
-        return sum(1 for each in recorded if each is True)
+        kept = sum(1 for each in recorded if each is None)
+        if kept and self._unrecorded:
+            log.warning(
+                "%s: %d sent but not recorded (storage unavailable); kept to record when it "
+                "returns",
+                self.kind,
+                len(self._unrecorded),
+            )
+        return sum(1 for each in recorded if each in DELIVERED)
+
+    async def _record_or_keep(self, job: Job, ready: Ready, result: Result) -> Outcome | None:
+        try:
+            return await self._record(job, ready, result)
+        except StorageUnavailable:
+            self._unrecorded.append((job, ready, result))
+            return None
 
     async def _claim(self, *, first: bool) -> list[Job]:
         limit = self.first_batch if first else self.batch
@@ -116,18 +180,37 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
                 session, self.model, now=self.clock.now(), lease=self.lease, limit=limit
             )
 
-    async def _record(self, ready: Ready, result: Result) -> bool:
-        async with self._writes:
-            return await self.record(ready, result)
-
-    async def _safely(self, job: Job, step: Awaitable[T]) -> T | None:
-        """A bug in one job must not cost the rest of the batch theirs, nor lose this one."""
+    async def _prepare(self, job: Job) -> Ready | None:
         try:
-            return await step
-        except Exception:
-            log.exception("%s %s: failed unexpectedly", type(job).__name__, job.id)
-            await self.failed_unexpectedly(job)
+            return await self.prepare(job)
+        except StorageUnavailable:
+            self._unsent.append(job)
             return None
+        except Exception:
+            await self._failed_unexpectedly(job)
+            return None
+
+    async def _record(self, job: Job, ready: Ready, result: Result) -> Outcome | None:
+        """Record one job's result (StorageUnavailable passes through); a bug in it must not
+        cost the rest of the batch theirs, nor lose this one."""
+        try:
+            async with self._writes:
+                outcome = await self.record(ready, result)
+        except StorageUnavailable:
+            raise
+        except Exception:
+            await self._failed_unexpectedly(job)
+            return None
+        if outcome is not None and self.metrics is not None:
+            self.metrics.timed_job(self.kind, outcome)
+        return outcome
+
+    async def _failed_unexpectedly(self, job: Job) -> None:
+        log.exception("%s %s: failed unexpectedly", type(job).__name__, job.id)
+        try:
+            await self.failed_unexpectedly(job)
+        except StorageUnavailable:  # its lease runs out, and it is tried again then
+            log.warning("%s %s: could not be handed back (storage unavailable)", self.kind, job.id)
 
     @abstractmethod
     async def prepare(self, job: Job) -> Ready | None:
@@ -142,8 +225,9 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         """Only the requests, each after `pacer.wait()`; errors are caught into the result."""
 
     @abstractmethod
-    async def record(self, ready: Ready, result: Result) -> bool:
-        """Write what happened; True when the job was delivered."""
+    async def record(self, ready: Ready, result: Result) -> Outcome | None:
+        """Write what happened: its outcome, or None when there is nothing to count (another
+        process took the job over meanwhile). Run again if StorageUnavailable interrupts it."""
 
     @abstractmethod
     async def failed_unexpectedly(self, job: Job) -> None:
