@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db.crypto import DecryptionFailed, TextCipher
+from db.files import sync_directory
 
 BUSY_TIMEOUT_S = 30
 
@@ -143,12 +144,4 @@ def _move_into_place(temporary: Path, target: Path) -> None:
         if target.exists():
             raise BackupFailed(f"{target} appeared meanwhile; nothing was overwritten") from None
         os.replace(temporary, target)
-    _sync_directory(target.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_directory(target.parent)

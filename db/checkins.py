@@ -588,6 +588,27 @@ async def snooze(
     return at
 
 
+async def skip(
+    session: AsyncSession, *, user_id: int, checkin_id: int, now: datetime
+) -> Checkin | None:
+    """Let this check-in's point pass (it returns with its next round); the next check-in."""
+    checkin = await answerable_checkin(session, user_id=user_id, checkin_id=checkin_id)
+    checkin.response, checkin.responded_at = Response.SKIPPED, now
+    return await pending_checkin(session, user_id)
+
+
+async def stop_from_checkin(
+    session: AsyncSession, *, user_id: int, checkin_id: int, now: datetime
+) -> bool:
+    """Stop pressed on a check-in: the check-ins stop whatever this one's answer was, and it
+    is marked stopped if it had none. False when they were already stopped."""
+    checkin = await owned_checkin(session, user_id=user_id, checkin_id=checkin_id)
+    stopped = await stop_plan(session, user_id=user_id, now=now)
+    if checkin.response is None:
+        checkin.response, checkin.responded_at = Response.STOPPED, now
+    return stopped
+
+
 def current_status(plan: CheckinPlan, now: datetime) -> PlanStatus:
     """A pause that has run out is over, whether or not anything was delivered since."""
     if plan.status == PlanStatus.PAUSED and plan.paused_until and plan.paused_until <= now:

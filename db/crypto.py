@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from db.files import sync_directory
+
 log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
@@ -195,20 +197,12 @@ def write_key_file(path: Path, key: bytes) -> None:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
 
 
 def remove_key_file(path: Path) -> None:
     path.unlink(missing_ok=True)
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_directory(path.parent)
 
 
 def start_key_file_rotation(path: Path) -> tuple[bytes, bytes, bool]:

@@ -321,32 +321,25 @@ class Checkins(TimedJobCog):
 
     @button(render.SKIP)
     async def _skip(self, interaction: discord.Interaction, args: list[str]) -> None:
-        checkin_id = arg_int(args, 0)
         async with self.bot.member_transaction(interaction) as session:
-            checkin = await store.answerable_checkin(
-                session, user_id=interaction.user.id, checkin_id=checkin_id
+            pending = await store.skip(
+                session,
+                user_id=interaction.user.id,
+                checkin_id=arg_int(args, 0),
+                now=self.bot.clock.now(),
             )
-            checkin.response, checkin.responded_at = store.Response.SKIPPED, self.bot.clock.now()
-            pending = await store.pending_checkin(session, interaction.user.id)
         after = f" The next check-in comes {when(pending.due_at)}." if pending else ""
         await self._settle(interaction, f"Skipped.{after}")
 
     @button(render.STOP)
     async def _stop(self, interaction: discord.Interaction, args: list[str]) -> None:
-        """Stops the check-ins whatever this one's answer was; a second press changes nothing."""
-        checkin_id = arg_int(args, 0)
         async with self.bot.member_transaction(interaction) as session:
-            checkin = await store.owned_checkin(
-                session, user_id=interaction.user.id, checkin_id=checkin_id
+            stopped = await store.stop_from_checkin(
+                session,
+                user_id=interaction.user.id,
+                checkin_id=arg_int(args, 0),
+                now=self.bot.clock.now(),
             )
-            stopped = await store.stop_plan(
-                session, user_id=interaction.user.id, now=self.bot.clock.now()
-            )
-            if checkin.response is None:
-                checkin.response, checkin.responded_at = (
-                    store.Response.STOPPED,
-                    self.bot.clock.now(),
-                )
         await self._settle(interaction, STOPPED if stopped else ALREADY_STOPPED)
 
     async def _settle(self, interaction: discord.Interaction, outcome: str) -> None:
