@@ -16,7 +16,7 @@ from advice.weekly import point_of_the_week
 from cogs.core.bot import CrossroadsBot
 from cogs.core.checks import SERVER_INSTALL, SERVER_ONLY, missing_in, require_moderator
 from cogs.core.cog import FeatureCog
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.style import COLOUR, timestamp, when
 from cogs.core.zones import known_zone, zone_choices
 from db import StorageUnavailable
@@ -51,8 +51,7 @@ class Config(FeatureCog):
         self, interaction: discord.Interaction, setting: Setting, **values: object
     ) -> Change:
         guild_id = require_moderator(interaction)
-        if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.database.transaction() as session:
             return await store.change(
                 session,
@@ -84,7 +83,7 @@ class Config(FeatureCog):
     @config.command(name="show", description="This server's Crossroads settings and recent changes")
     async def show(self, interaction: discord.Interaction) -> None:
         guild_id = require_moderator(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.database.read() as session:
             settings = await store.server_settings(session, guild_id)
             changes = await store.recent_changes(session, guild_id)
@@ -204,7 +203,7 @@ class Config(FeatureCog):
         if hour is not None and not 0 <= hour <= 23:
             raise InvalidInput("The hour is 0 to 23.")
         zone_name = known_zone(timezone) if timezone is not None else None
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         if enabled:
             async with self.bot.database.read() as session:
                 channel_id = (await store.server_settings(session, guild_id)).channel_id
@@ -249,7 +248,7 @@ class Config(FeatureCog):
     )
     async def reset(self, interaction: discord.Interaction) -> None:
         guild_id = require_moderator(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.database.transaction() as session:
             changes = await store.reset(
                 session, guild_id=guild_id, user_id=interaction.user.id, now=self.bot.clock.now()

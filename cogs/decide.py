@@ -7,7 +7,7 @@ from advice.errors import InvalidInput
 from advice.progress import Leaning, decision_trend
 from cogs.core.bot import CrossroadsBot
 from cogs.core.cog import FeatureCog
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.text import BROKEN_TEXT_NOTE, clean_text, lost_characters, text_file
 from db.decisions import add_decision, decision_history
 
@@ -34,7 +34,7 @@ class Decide(FeatureCog):
         why: app_commands.Range[str, 1, REASON_MAX] | None = None,
     ) -> None:
         # Acknowledge first: a busy database may take longer than Discord's 3 seconds.
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         try:
             stance = Leaning.from_label(leaning)
         except ValueError:

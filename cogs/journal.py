@@ -16,7 +16,7 @@ from cogs.core.entries import (
     point_title,
 )
 from cogs.core.reflection_form import REFLECTION_FILENAME, acknowledge_and_read, reflection_modal
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.routing import (
     STALE_COMPONENT,
     RenderedView,
@@ -225,7 +225,7 @@ class Journal(FeatureCog):
     async def _confirm_delete(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         entry_id = arg_int(args, 1)
-        await interaction.response.defer()  # the write may outlast Discord's 3 seconds
+        await acknowledge(interaction)  # the write may outlast Discord's 3 seconds
         async with self.bot.member_transaction(interaction) as session:
             await delete_entry(session, user_id=interaction.user.id, entry_id=entry_id)
         await interaction.edit_original_response(content="Deleted.", view=None)
@@ -242,7 +242,7 @@ class Journal(FeatureCog):
         entry_id, rating = arg_int(args, 1), arg_int(args, 2)
         if rating not in RATINGS:
             raise InvalidInput(STALE_COMPONENT)
-        await interaction.response.defer()  # the write may outlast Discord's 3 seconds
+        await acknowledge(interaction)  # the write may outlast Discord's 3 seconds
         async with self.bot.member_transaction(interaction) as session:
             await rate_entry(
                 session, user_id=interaction.user.id, entry_id=entry_id, comfort=rating

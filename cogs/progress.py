@@ -5,7 +5,7 @@ from discord import app_commands
 
 from cogs.core.bot import CrossroadsBot
 from cogs.core.cog import FeatureCog
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.summary import progress_embed, start_message
 from db.progress import progress_data
 
@@ -15,7 +15,7 @@ class Progress(FeatureCog):
         name="progress", description="Your coverage, then-vs-now, decision trend and a chart"
     )
     async def progress(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.database.read() as session:
             data = await progress_data(session, self.bot.cipher, user_id=interaction.user.id)
         if data.empty:

@@ -15,7 +15,7 @@ from cogs.core.bot import CrossroadsBot
 from cogs.core.checks import require_server
 from cogs.core.cog import FeatureCog
 from cogs.core.entries import entry_choices, own_entry, point_title
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.routing import arg_int, button, confirmation, owner_only
 from cogs.core.style import PERSONAL_COLOUR
 from db.guild_settings import server_settings
@@ -71,7 +71,7 @@ class Share(FeatureCog):
     @app_commands.allowed_installs(guilds=True, users=False)
     async def share(self, interaction: discord.Interaction, entry: str) -> None:
         require_server(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         channel_id = await self._where(interaction)
         found = await own_entry(self.bot, interaction, entry)
         owner = interaction.user.id
@@ -102,7 +102,7 @@ class Share(FeatureCog):
     async def _post(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
         entry_id = arg_int(args, 1)
-        await interaction.response.defer()  # reads and a post may outlast Discord's 3 seconds
+        await acknowledge(interaction)  # reads and a post may outlast Discord's 3 seconds
         channel_id = await self._where(interaction)
         found = await own_entry(self.bot, interaction, str(entry_id))
         embed = shared_embed(

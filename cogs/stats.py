@@ -11,7 +11,7 @@ from advice.stats import FEWEST_SHOWN, ServerStats, shown
 from cogs.core.bot import CrossroadsBot
 from cogs.core.checks import require_moderator
 from cogs.core.cog import FeatureCog
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.style import COLOUR
 from db.server_stats import server_stats
 
@@ -54,7 +54,7 @@ class Stats(FeatureCog):
     @app_commands.default_permissions(manage_guild=True)
     async def stats(self, interaction: discord.Interaction) -> None:
         guild_id = require_moderator(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.database.read() as session:
             counts = await server_stats(session, guild_id)
         await reply(interaction, embed=stats_embed(self.bot, counts))

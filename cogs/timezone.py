@@ -6,7 +6,7 @@ from discord import app_commands
 from advice.schedule import WEEKDAYS, zone
 from cogs.core.bot import CrossroadsBot
 from cogs.core.cog import FeatureCog
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.zones import known_zone, zone_choices
 from db.checkins import set_timezone
 
@@ -24,7 +24,7 @@ class TimeZone(FeatureCog):
     @app_commands.autocomplete(zone=zone_choices)
     async def timezone(self, interaction: discord.Interaction, zone: str) -> None:
         name = known_zone(zone)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.member_transaction(interaction) as session:
             moved = await set_timezone(
                 session, user_id=interaction.user.id, zone_name=name, now=self.bot.clock.now()

@@ -49,19 +49,14 @@ _UNAVAILABLE = (OperationalError, InterfaceError)
 _CONFLICT_STATES = frozenset({"40P01", "40001"})
 
 
-def _is_conflict(exc: BaseException) -> bool:
-    """A write that lost to a concurrent one: a deadlock or serialization failure, a row
-    gone under it (a member's own /mydata forget meeting their write), or a constraint that
-    a concurrent write already satisfied."""
-    if isinstance(exc, IntegrityError):
-        return True
+def _lost_a_race(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the write may succeed if run again."""
     orig = getattr(exc, "orig", None)
-    for error in (orig, getattr(orig, "__cause__", None)):
-        if getattr(error, "sqlstate", None) in _CONFLICT_STATES:
-            return True
-        if getattr(error, "pgcode", None) in _CONFLICT_STATES:
-            return True
-    return False
+    return any(
+        getattr(error, attribute, None) in _CONFLICT_STATES
+        for error in (orig, getattr(orig, "__cause__", None))
+        for attribute in ("sqlstate", "pgcode")
+    )
 
 
 @dataclass(frozen=True)
@@ -88,13 +83,18 @@ class StorageUnavailable(UserFacingError):
 
 class ConcurrentChange(UserFacingError):
     """Another transaction changed or deleted what this one was about to use (a member's
-    /mydata forget meeting their own write, say); this one was rolled back."""
+    /mydata forget meeting their own write, say); this one was rolled back.
 
-    def __init__(self) -> None:
+    `retryable`: it lost a deadlock or a serialization failure, so running it again may well
+    succeed (the framework does, once, when nothing was answered yet); otherwise what it
+    needed is gone or already there, and the member is told."""
+
+    def __init__(self, *, retryable: bool = False) -> None:
         super().__init__(
             "That changed at the same moment from somewhere else, so nothing was saved. "
             "Please try again."
         )
+        self.retryable = retryable
 
 
 def parse_database_url(raw: str) -> URL:
@@ -187,9 +187,11 @@ class Database:
             log.warning("a write lost to a concurrent one: %s", _first_line(exc))
             raise ConcurrentChange() from exc
         except DBAPIError as exc:
-            if _is_conflict(exc):
+            # A constraint a concurrent write already satisfied, or a row it deleted (a
+            # member's own /mydata forget meeting their write): told, not retried.
+            if isinstance(exc, IntegrityError) or _lost_a_race(exc):
                 log.warning("a write lost to a concurrent one: %s", _first_line(exc))
-                raise ConcurrentChange() from exc
+                raise ConcurrentChange(retryable=_lost_a_race(exc)) from exc
             if isinstance(exc, _UNAVAILABLE) or exc.connection_invalidated:
                 log.error("database unavailable (%s): %s", self.display_url, _first_line(exc))
                 raise StorageUnavailable() from exc

@@ -30,7 +30,7 @@ from cogs.core.conversation import (
 from cogs.core.entries import rating_view
 from cogs.core.points import overview_embed, point_embed
 from cogs.core.reflection_form import TEXT_MAX, reflect_button
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.routing import RenderedView, arg_int, button, owner_only
 from cogs.core.text import clean_text
 from db.guild_settings import server_settings
@@ -172,7 +172,7 @@ class Chat(FeatureCog):
         owner_only(interaction, args)
         point = self._point(args[1] if len(args) > 1 else "")
         message_id = arg_int(args, 2)
-        await interaction.response.defer()  # the write may outlast Discord's 3 seconds
+        await acknowledge(interaction)  # the write may outlast Discord's 3 seconds
         text = await their_message(interaction, self.bot.conversation.recent, message_id)
         if not text:
             await interaction.followup.send(NOT_KEPT, ephemeral=True)

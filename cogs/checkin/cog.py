@@ -32,7 +32,7 @@ from cogs.core.bot import CrossroadsBot
 from cogs.core.conversation import their_message
 from cogs.core.jobs.cog import TimedJobCog
 from cogs.core.reflection_form import REFLECT_ROUTE, TEXT_MAX, reflection_modal
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.routing import RenderedView, arg_int, button, owner_only
 from cogs.core.style import PERSONAL_COLOUR, when
 from cogs.core.text import clean_text
@@ -118,7 +118,7 @@ class Checkins(TimedJobCog):
                 f"Check-ins come between {EARLIEST_HOUR}:00 and {LATEST_HOUR}:00 your time, "
                 "never at night. Pick an hour in that range."
             )
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         user_id, now = interaction.user.id, self.bot.clock.now()
         async with self.bot.database.read() as session:
             zone_name = await member_timezone(session, user_id)
@@ -209,7 +209,7 @@ class Checkins(TimedJobCog):
     ) -> None:
         if not 1 <= days <= PAUSE_DAYS_MAX:
             raise InvalidInput(f"Pause for 1 to {PAUSE_DAYS_MAX} days.")
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.member_transaction(interaction) as session:
             now = self.bot.clock.now()
             _, pending = await store.pause_plan(
@@ -224,7 +224,7 @@ class Checkins(TimedJobCog):
 
     @checkin.command(name="resume", description="Resume paused or stopped-by-Discord check-ins")
     async def resume(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         user_id = interaction.user.id
         async with self.bot.database.read() as session:
             plan = await store.get_plan(session, user_id)
@@ -248,7 +248,7 @@ class Checkins(TimedJobCog):
 
     @checkin.command(name="stop", description="Stop your check-ins (your reflections stay)")
     async def stop(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.member_transaction(interaction) as session:
             stopped = await store.stop_plan(
                 session, user_id=interaction.user.id, now=self.bot.clock.now()
@@ -462,7 +462,7 @@ class Checkins(TimedJobCog):
         owner_only(interaction, args)
         checkin_id, entry_id, message_id = arg_int(args, 1), arg_int(args, 2), arg_int(args, 3)
         user_id = interaction.user.id
-        await interaction.response.defer()  # the writes may outlast Discord's 3 seconds
+        await acknowledge(interaction)  # the writes may outlast Discord's 3 seconds
         text = await their_message(interaction, self.bot.conversation.recent, message_id)
         async with self.bot.member_transaction(interaction) as session:
             removed = await self._take_out(session, user_id, entry_id, text)

@@ -13,6 +13,7 @@ from cogs.core.reply import reply
 from cogs.core.text import scrub, text_file
 from db import StorageUnavailable
 from db.crypto import DecryptionFailed
+from db.database import ConcurrentChange
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,23 @@ def _cause(error: BaseException) -> BaseException:
     if isinstance(error, app_commands.CommandInvokeError):
         return error.original
     return error
+
+
+def worth_one_more_try(interaction: discord.Interaction, error: BaseException) -> bool:
+    """A write that lost a deadlock or serialization failure, with nothing answered yet (an
+    acknowledgement at most): run the handler again, once, before telling the member
+    (db.ConcurrentChange). Handlers acknowledge with cogs.core.reply.acknowledge, which a
+    second run finds done."""
+    cause = _cause(error)
+    answered = interaction.response.is_done() and interaction.response.type not in ACKNOWLEDGED
+    return isinstance(cause, ConcurrentChange) and cause.retryable and not answered
+
+
+# What cogs.core.reply.acknowledge leaves: the answer is still to come.
+ACKNOWLEDGED = (
+    discord.InteractionResponseType.deferred_channel_message,
+    discord.InteractionResponseType.deferred_message_update,
+)
 
 
 UNREADABLE = (

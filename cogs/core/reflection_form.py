@@ -10,7 +10,7 @@ import discord
 
 from advice.content import Point
 from advice.errors import InvalidInput
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.routing import RenderedModal, RoutedButton
 from cogs.core.text import BROKEN_TEXT_NOTE, clean_text, lost_characters, scrub, text_file
 
@@ -129,7 +129,7 @@ async def acknowledge_and_read(
 
     Deferring first means a busy database can never cost the member Discord's 3 seconds.
     """
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await acknowledge(interaction, thinking=True)
     try:
         return read_submission(values)
     except TextTooLong as too_long:

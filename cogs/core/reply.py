@@ -40,3 +40,17 @@ async def reply(
         await interaction.edit_original_response(**kwargs)
         return
     await interaction.followup.send(ephemeral=ephemeral, **kwargs)
+
+
+async def acknowledge(interaction: discord.Interaction, *, thinking: bool = False) -> None:
+    """Tell Discord the answer is coming, when the work may outlast its three seconds: with
+    "thinking…" and privately for a command (`thinking`), silently for a press or a form.
+
+    Once only: a handler run again after its write lost a race with another (see
+    cogs.core.errors.worth_one_more_try) finds it done and goes on."""
+    if interaction.response.is_done():
+        return
+    if thinking:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    else:
+        await interaction.response.defer()

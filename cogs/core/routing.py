@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import discord
 
 from advice.errors import InvalidInput
-from cogs.core.errors import handle_interaction_error
+from cogs.core.errors import handle_interaction_error, worth_one_more_try
 from cogs.core.metrics import UNKNOWN, InteractionOutcome, interaction_began, interaction_ended
 from cogs.core.reply import reply
 from cogs.core.text import text_file
@@ -225,19 +225,35 @@ class Router:
                     outcome = InteractionOutcome.USER_ERROR
                     await reply(interaction, STALE_COMPONENT)
                 else:
-                    await button(interaction, args)
+                    await _once_more_if_it_lost_a_race(
+                        interaction, route, lambda: button(interaction, args)
+                    )
             elif interaction.type is discord.InteractionType.modal_submit:
                 modal = self._modals.get(route)
                 if modal is None:
                     outcome = InteractionOutcome.USER_ERROR
                     await _answer_unrouted_modal(interaction, submitted_texts(data))
                 else:
-                    await modal(interaction, args, values)
+                    await _once_more_if_it_lost_a_race(
+                        interaction, route, lambda: modal(interaction, args, values)
+                    )
         except Exception as error:
             typed = "\n\n".join(submitted_texts(data)) if is_form else None
             await handle_interaction_error(interaction, error, typed=typed)  # counts it
             return
         interaction_ended(interaction, outcome)
+
+
+async def _once_more_if_it_lost_a_race(
+    interaction: discord.Interaction, route: str, handle: Callable[[], Awaitable[None]]
+) -> None:
+    try:
+        await handle()
+    except Exception as error:
+        if not worth_one_more_try(interaction, error):
+            raise
+        log.info("%s lost a race with another write; once more", route)  # never what was typed
+        await handle()
 
 
 async def _answer_unrouted_modal(interaction: discord.Interaction, texts: list[str]) -> None:

@@ -18,13 +18,19 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from cogs.core.errors import handle_interaction_error, outcome_of, typed_options
+from cogs.core.errors import (
+    handle_interaction_error,
+    outcome_of,
+    typed_options,
+    worth_one_more_try,
+)
 from cogs.core.metrics import InteractionOutcome, interaction_began, interaction_ended
 
 log = logging.getLogger(__name__)
 
 # Discord waits 3 seconds for choices; past this we answer with none rather than not at all.
 AUTOCOMPLETE_BUDGET_SECONDS = 2.0
+ONCE_MORE = "crossroads.once_more"  # in interaction.extras: a command already run twice
 
 
 class CrossroadsTree(app_commands.CommandTree[discord.Client]):
@@ -33,6 +39,12 @@ class CrossroadsTree(app_commands.CommandTree[discord.Client]):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
+        if worth_one_more_try(interaction, error) and not interaction.extras.get(ONCE_MORE):
+            interaction.extras[ONCE_MORE] = True
+            interaction.command_failed = False  # so a success now counts as one
+            log.info("/%s lost a race with another write; once more", _command_name(interaction))
+            await super()._call(interaction)  # a second failure comes back here, and is told
+            return
         await handle_interaction_error(interaction, error, typed=typed_options(interaction))
 
     async def _call(self, interaction: discord.Interaction) -> None:

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 
 from cogs.core.cog import FeatureCog
-from cogs.core.reply import reply
+from cogs.core.reply import acknowledge, reply
 from cogs.core.routing import button, confirmation, owner_only
 from cogs.mydata.export import export_messages
 from db.mydata import DataSummary, export, forget, summarize, unreadable_texts
@@ -80,7 +80,7 @@ class MyData(FeatureCog):
         name="export", description="A copy of everything stored about you (JSON and Markdown)"
     )
     async def export(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, thinking=True)
         async with self.bot.database.read() as session:
             data = await export(
                 session, self.bot.cipher, user_id=interaction.user.id, now=self.bot.clock.now()
@@ -137,7 +137,7 @@ class MyData(FeatureCog):
     @button(FORGET_ROUTE)
     async def _confirm_forget(self, interaction: discord.Interaction, args: list[str]) -> None:
         owner_only(interaction, args)
-        await interaction.response.defer()  # the deletes may outlast Discord's 3 seconds
+        await acknowledge(interaction)  # the deletes may outlast Discord's 3 seconds
         async with self.bot.member_transaction(interaction) as session:
             await forget(session, user_id=interaction.user.id)
         await interaction.edit_original_response(

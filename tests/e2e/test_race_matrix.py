@@ -13,16 +13,19 @@ from deadlocking; before it, forget with edit (and five more pairs) ended in an 
 
 import asyncio
 import itertools
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 
+from db import checkins as store
 from db.jobs import JobState
-from db.models import Base, Checkin
+from db.models import Base, Checkin, Decision
 from sandbox import Interaction
 from tests.e2e.conftest import World, text_of
 from tests.e2e.test_reflect import open_reflect, submit
@@ -238,3 +241,51 @@ async def test_a_snooze_pressed_twice_brings_one_dm_the_next_day(world_any_db: W
     after = world.emulator.dm_messages(member.user_id)[before:]
     assert len([m for m in after if m.get("components")]) == 1
     assert world.emulator.deduplicated_nonces == 0
+
+
+class LostARace(Exception):
+    """What asyncpg raises for a deadlock (SQLSTATE 40P01), as the database layer sees it."""
+
+    sqlstate = "40P01"
+
+
+def losing(times: int, real: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """`real`, but its first `times` calls lose a deadlock."""
+    calls = 0
+
+    async def maybe_lose(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls <= times:
+            raise DBAPIError("UPDATE ...", None, LostARace())
+        return await real(*args, **kwargs)
+
+    return maybe_lose
+
+
+@pytest.mark.parametrize("losses", [1, 2])
+async def test_a_write_that_loses_a_deadlock_is_tried_once_more(
+    world: World, monkeypatch: pytest.MonkeyPatch, losses: int
+) -> None:
+    """Once: the member never knows. Twice: the clear 'changed at the same moment' answer,
+    never an error id, and nothing saved twice."""
+    decide = sys.modules["cogs.decide"]
+    monkeypatch.setattr(decide, "add_decision", losing(losses, decide.add_decision))
+    said = await _slash(world, world.alice, "decide", leaning="leaning yes", why="impact")
+    member = await fresh_member(world)
+    monkeypatch.setattr(store, "snooze", losing(losses, store.snooze))
+    pressed = await _press(
+        world, member.user_id, member.checkin_dm, button(member.checkin_dm, "cr:checkin-snooze:")
+    )
+    for answer in (said, pressed):
+        assert not any(fault in answer for fault in OUR_FAULT), answer
+    async with world.database.read() as session:
+        decisions = await session.scalar(
+            select(func.count()).select_from(Decision).where(Decision.user_id == world.alice)
+        )
+    if losses == 1:
+        assert "leaning yes" in said.lower() and "Snoozed" in pressed
+        assert decisions == 1
+    else:
+        assert "changed at the same moment" in said and "changed at the same moment" in pressed
+        assert decisions == 0
