@@ -34,6 +34,8 @@ from db.progress import progress_data
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_BUG = timedelta(minutes=30)
+RENDER_BETWEEN_YIELDS = 16  # check-ins rendered between two turns of the event loop
+_LATER = object()
 
 
 def nonce_for(checkin_id: int) -> str:
@@ -145,7 +147,39 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         if wanted:
             async with self.bot.database.read() as session:
                 earlier = await store.first_and_latest_many(session, self.bot.cipher, wanted)
-        return list(await asyncio.gather(*(self._carry_out(each, earlier, now) for each in plans)))
+        # Rendered one by one, giving the event loop back every few: the batch before this one
+        # is being sent meanwhile, and its requests must not wait for a whole batch's render.
+        done: list[Outgoing | Exception | None] = []
+        for index, each in enumerate(plans):
+            if index % RENDER_BETWEEN_YIELDS == 0:
+                await asyncio.sleep(0)
+            done.append(self._render(each, earlier))
+        later = [
+            (index, plan)
+            for index, (plan, rendered) in enumerate(zip(plans, done, strict=True))
+            if rendered is _LATER and not isinstance(plan, Exception)
+        ]
+        settled = await asyncio.gather(*(self._carry_out(plan, now) for _, plan in later))
+        for (index, _), outcome in zip(later, settled, strict=True):
+            done[index] = outcome
+        return done
+
+    def _render(
+        self, plan: "_Plan | Exception", earlier: dict[tuple[int, str], list[Entry]]
+    ) -> Any:
+        """The message of a check-in that goes out now; _LATER for what takes the database
+        (a year's summary, a check-in settled without sending)."""
+        if isinstance(plan, Exception):
+            return plan
+        if not isinstance(plan, _Send) or plan.offer == SUMMARY:
+            return _LATER
+        try:
+            job, offer = plan.job, plan.offer
+            words = earlier.get((job.user_id, offer.point or ""), [])
+            message = self._message(job, offer, earlier=words, late_since=plan.late_since)
+        except Exception as error:
+            return error
+        return Outgoing(job, offer, message, plan.channel_id, plan.late)
 
     def _plan(
         self, job: Checkin, member: store.Recipient, superseded: bool, now: datetime
@@ -169,23 +203,11 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
         late = is_late(stands_for, now)
         return _Send(job, offer, stands_for if late else None, member.dm_channel_id, late)
 
-    async def _carry_out(
-        self,
-        plan: "_Plan | Exception",
-        earlier: dict[tuple[int, str], list[Entry]],
-        now: datetime,
-    ) -> Outgoing | Exception | None:
-        if isinstance(plan, Exception):
-            return plan
+    async def _carry_out(self, plan: "_Plan", now: datetime) -> Outgoing | Exception | None:
         try:
-            if isinstance(plan, _Send):
-                job, offer = plan.job, plan.offer
-                if offer == SUMMARY:
-                    message = await self._summary(job.user_id, now)
-                else:
-                    words = earlier.get((job.user_id, offer.point or ""), [])
-                    message = self._message(job, offer, earlier=words, late_since=plan.late_since)
-                return Outgoing(job, offer, message, plan.channel_id, plan.late)
+            if isinstance(plan, _Send):  # a year's summary
+                message = await self._summary(plan.job.user_id, now)
+                return Outgoing(plan.job, plan.offer, message, plan.channel_id, plan.late)
             await self._settle(plan, now)
         except Exception as error:
             return error

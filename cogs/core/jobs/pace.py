@@ -34,17 +34,20 @@ class Pacer:
     Each caller takes the next time in the moment it asks, so requests stay evenly spaced
     even when callers arrive late: a late one starts now and the rest follow it, never a burst.
 
-    With `reserve`, only times inside slots it reserved are used: it is asked for up to a
-    second's worth of the requests announced with `expect` (never more, so nothing reserved
-    goes unused), the next lot while half of the current one is still to go. A reservation
-    that fails (StorageUnavailable) fails that wait and every later one.
+    With `reserve`, only the times it reserved are used: it is asked for up to a second's worth
+    of the requests announced with `expect` (never more, so nothing reserved goes unused), the
+    next lot while half of the current one is still to go, so the lot is there before it is
+    needed. Slots whose time passed unused (the event loop was busy) are reserved again, never
+    used late in another process's time. A reservation that fails (StorageUnavailable) fails
+    that wait and every later one.
     """
 
     def __init__(self, start: float, per_second: float, *, reserve: Reserve | None = None) -> None:
         self._next = start
         self._gap = 1 / per_second
         self._reserve = reserve
-        self._end = math.inf if reserve is None else 0.0  # our slots run until here
+        self._left: float = math.inf if reserve is None else 0  # slots reserved, not used yet
+        self._end = math.inf  # when the slots reserved run out
         self._chunk = max(1, int(per_second * RESERVE_SECONDS))
         self._owed = 0  # requests announced and not reserved yet
         self._ahead: asyncio.Task[tuple[float, int]] | None = None
@@ -58,16 +61,22 @@ class Pacer:
     async def wait(self) -> None:
         async with self._lock:
             at = max(self._next, time.time())
-            while at + self._gap > self._end + 1e-6:
+            if self._left > 0 and at >= self._end - self._gap / 2:
+                # Too late for what is left of our slots (the event loop was busy): those
+                # times are past, and later ones are another process's. Reserve afresh.
+                self._owed += int(self._left)
+                self._left = 0
+            if self._left <= 0:
                 start, count = await self._next_slots()
-                self._end = start + count * self._gap
+                self._left, self._end = count, start + count * self._gap
                 at = max(start, time.time())
             self._next = at + self._gap
+            self._left -= 1
             if (
                 self._reserve is not None
                 and self._ahead is None
                 and self._owed > 0
-                and self._end - at < self._chunk * self._gap / 2
+                and self._left <= self._chunk // 2
             ):
                 self._ahead = asyncio.create_task(self._take(min(self._chunk, self._owed)))
         await asyncio.sleep(max(0.0, at - time.time()))
