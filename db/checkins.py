@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from advice.checkins import REPLY_WINDOW, CheckinKind, Offer, YearHistory, next_due
 from advice.errors import InvalidInput, NotFound
-from advice.journey import YEAR
+from advice.journey import YEAR, PromptKind
 from advice.schedule import (
     MIN_GAP,
     Cadence,
@@ -29,7 +30,9 @@ from advice.schedule import (
     moved_to,
     snoozed_until,
 )
+from db.crypto import TextCipher
 from db.jobs import JobState, finish, retry_later
+from db.journal import Entry
 from db.locks import lock_existing_member
 from db.models import Checkin, CheckinPlan, Reflection, User
 from db.users import ensure_user
@@ -318,6 +321,143 @@ async def recipient(session: AsyncSession, checkin: Checkin) -> Recipient:
     )
 
 
+async def recipients(session: AsyncSession, checkins: Sequence[Checkin]) -> dict[int, Recipient]:
+    """`recipient` for a whole batch, by member, in three statements whatever its size: the
+    members with their plans, then their year's reflections and the points offered to them."""
+    user_ids = sorted({checkin.user_id for checkin in checkins})
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        select(User.id, User.timezone, User.dm_channel_id, CheckinPlan)
+        .outerjoin(CheckinPlan, CheckinPlan.user_id == User.id)
+        .where(User.id.in_(user_ids))
+    )
+    members = {user_id: (zone, channel, plan) for user_id, zone, channel, plan in rows}
+    reflections: dict[int, dict[str, list[datetime]]] = {}
+    offers: dict[int, dict[str, list[datetime]]] = {}
+    for user_id, point, at in await session.execute(
+        select(Reflection.user_id, Reflection.point, Reflection.created_at)
+        .join(CheckinPlan, CheckinPlan.user_id == Reflection.user_id)
+        .where(
+            Reflection.user_id.in_(user_ids), Reflection.created_at >= CheckinPlan.year_started_at
+        )
+    ):
+        reflections.setdefault(user_id, {}).setdefault(point, []).append(at)
+    for user_id, offered_point, sent_at in await session.execute(
+        select(Checkin.user_id, Checkin.point, Checkin.sent_at)
+        .join(CheckinPlan, CheckinPlan.user_id == Checkin.user_id)
+        .where(
+            Checkin.user_id.in_(user_ids),
+            Checkin.kind == CheckinKind.POINT,
+            Checkin.sent_at >= CheckinPlan.year_started_at,
+            Checkin.point.is_not(None),
+        )
+    ):
+        if offered_point is not None and sent_at is not None:
+            offers.setdefault(user_id, {}).setdefault(offered_point, []).append(sent_at)
+    found: dict[int, Recipient] = {}
+    for user_id in user_ids:
+        zone, channel, plan = members.get(user_id, (None, None, None))
+        history = (
+            YearHistory(plan.year_started_at, reflections.get(user_id, {}), offers.get(user_id, {}))
+            if plan is not None
+            else None
+        )
+        found[user_id] = Recipient(plan, zone, channel, history)
+    return found
+
+
+async def superseded(
+    session: AsyncSession, checkins: Sequence[Checkin], *, now: datetime
+) -> set[int]:
+    """`is_superseded` for a whole batch in one statement: the ids of those superseded."""
+    if not checkins:
+        return set()
+    later = aliased(Checkin)
+    found = await session.scalars(
+        select(Checkin.id).where(
+            Checkin.id.in_([checkin.id for checkin in checkins]),
+            exists().where(
+                later.user_id == Checkin.user_id,
+                later.state == JobState.PENDING,
+                later.id != Checkin.id,
+                later.due_at <= now,
+                later.scheduled_at > Checkin.scheduled_at,
+            ),
+        )
+    )
+    return set(found)
+
+
+async def first_and_latest_many(
+    session: AsyncSession, cipher: TextCipher, wanted: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], list[Entry]]:
+    """db.journal.first_and_latest for many (member, point) pairs in one statement: each pair's
+    first and latest entry (one when they wrote once), by window functions."""
+    if not wanted:
+        return {}
+    users = sorted({user_id for user_id, _ in wanted})
+    points = sorted({point for _, point in wanted})
+    partition = (Reflection.user_id, Reflection.point)
+    ranked = (
+        select(
+            Reflection.id.label("id"),
+            func.row_number()
+            .over(partition_by=partition, order_by=(Reflection.created_at, Reflection.id))
+            .label("first"),
+            func.row_number()
+            .over(
+                partition_by=partition,
+                order_by=(Reflection.created_at.desc(), Reflection.id.desc()),
+            )
+            .label("latest"),
+        )
+        .where(Reflection.user_id.in_(users), Reflection.point.in_(points))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Reflection, ranked.c.first, ranked.c.latest)
+        .join(ranked, ranked.c.id == Reflection.id)
+        .where((ranked.c.first == 1) | (ranked.c.latest == 1))
+    )
+    ends: dict[tuple[int, str], dict[str, Reflection]] = {}
+    for row, first, latest in rows:
+        key = (row.user_id, row.point)
+        if first == 1:
+            ends.setdefault(key, {})["first"] = row
+        if latest == 1:
+            ends.setdefault(key, {})["latest"] = row
+    found: dict[tuple[int, str], list[Entry]] = {}
+    for key in wanted:
+        both = ends.get(key)
+        if not both or "first" not in both:
+            found[key] = []
+            continue
+        first_row, latest_row = both["first"], both.get("latest")
+        pair = (
+            [first_row]
+            if latest_row is None or latest_row.id == first_row.id
+            else [
+                first_row,
+                latest_row,
+            ]
+        )
+        found[key] = [_entry(row, cipher) for row in pair]
+    return found
+
+
+def _entry(row: Reflection, cipher: TextCipher) -> Entry:
+    return Entry(
+        id=row.id,
+        point=row.point,
+        kind=PromptKind(row.kind),
+        text=cipher.decrypt(row.body, owner_id=row.user_id, key_id=row.key_id),
+        comfort=row.comfort,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+    )
+
+
 async def remember_dm_channel(
     session: AsyncSession, *, user_id: int, channel_id: int | None
 ) -> None:
@@ -363,6 +503,204 @@ async def record_delivered(
         return True
     await _schedule_after(session, plan, user, checkin, order, now)
     return True
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One check-in Discord accepted, to record with the rest of its batch."""
+
+    checkin: Checkin
+    offer: Offer
+    message_id: int
+    late: bool
+    opened_channel: int | None = None  # a DM channel opened on the way, to remember
+
+
+async def record_delivered_many(
+    session: AsyncSession, delivered: Sequence[Delivered], *, order: Sequence[str], now: datetime
+) -> set[int]:
+    """`record_delivered` (and `remember_dm_channel`) for a whole batch, in one transaction
+    and a constant number of statements; the ids recorded (the others were taken over by
+    another process meanwhile). One check-in per member: the caller records any second one
+    of a member's on its own.
+
+    The lock order (db.locks) holds: the members' rows first, sorted by id, then their plans,
+    then the check-ins. The check-ins are fenced by their attempt, as `finish` does.
+    """
+    if not delivered:
+        return set()
+    by_user = {each.checkin.user_id: each for each in delivered}
+    if len(by_user) != len(delivered):
+        raise ValueError("one check-in per member in a batch")
+    user_ids = sorted(by_user)
+    users = {
+        user.id: user
+        for user in await session.scalars(
+            select(User).where(User.id.in_(user_ids)).order_by(User.id).with_for_update()
+        )
+    }
+    plans = {
+        plan.user_id: plan
+        for plan in await session.scalars(
+            select(CheckinPlan)
+            .where(CheckinPlan.user_id.in_(user_ids))
+            .order_by(CheckinPlan.user_id)
+            .with_for_update()
+        )
+    }
+    wanted = {each.checkin.id: each for each in delivered}
+    states = {
+        checkin_id: (state, attempts)
+        for checkin_id, state, attempts in await session.execute(
+            select(Checkin.id, Checkin.state, Checkin.attempts)
+            .where(Checkin.id.in_(sorted(wanted)))
+            .order_by(Checkin.id)
+            .with_for_update()
+        )
+    }
+    held: list[Delivered] = []  # still ours: recorded as delivered, the next one scheduled
+    recorded: set[int] = set()
+    for checkin_id, each in wanted.items():
+        state, attempts = states.get(checkin_id, (None, None))
+        if attempts != each.checkin.attempts:
+            continue  # another process took it over, and records it
+        if state == JobState.PENDING:
+            held.append(each)
+        elif state != JobState.CANCELLED:
+            continue
+        # Cancelled (stopped, paused, restarted) while on its way: it went out all the same,
+        # so its buttons and a reply to it must work; the plan's own next one stands.
+        recorded.add(checkin_id)
+    table = Checkin.__table__
+    assert isinstance(table, Table)
+    if recorded:
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.attempts == bindparam("b_attempts"))
+            .values(
+                state=JobState.DONE,
+                lease_until=None,
+                sent_at=now,
+                message_id=bindparam("b_message_id"),
+                late=bindparam("b_late"),
+                kind=bindparam("b_kind"),
+                point=bindparam("b_point"),
+                prompt=bindparam("b_prompt"),
+            ),
+            [
+                {
+                    "b_id": each.checkin.id,
+                    "b_attempts": each.checkin.attempts,
+                    "b_message_id": each.message_id,
+                    "b_late": each.late,
+                    "b_kind": each.offer.kind,
+                    "b_point": each.offer.point,
+                    "b_prompt": each.offer.prompt,
+                }
+                for each in (wanted[checkin_id] for checkin_id in sorted(recorded))
+            ],
+        )
+    opened = [(each.checkin.user_id, each.opened_channel) for each in delivered]
+    if any(channel is not None for _, channel in opened):
+        users_table = User.__table__
+        assert isinstance(users_table, Table)
+        await session.execute(
+            update(users_table)
+            .where(users_table.c.id == bindparam("b_id"))
+            .values(dm_channel_id=bindparam("b_channel")),
+            [{"b_id": user_id, "b_channel": channel} for user_id, channel in opened if channel],
+        )
+    following_up: list[tuple[CheckinPlan, User, Checkin]] = []
+    for each in held:
+        plan, user = plans.get(each.checkin.user_id), users.get(each.checkin.user_id)
+        if plan is None or user is None:
+            continue
+        plan.last_delivered_at = now
+        plan.problem = None
+        plan.updated_at = now
+        if current_status(plan, now) != plan.status:
+            plan.status, plan.paused_until = PlanStatus.ACTIVE, None
+        if each.offer.kind is CheckinKind.SUMMARY:
+            plan.status = PlanStatus.FINISHED
+        elif plan.status in (PlanStatus.ACTIVE, PlanStatus.PAUSED):
+            following_up.append((plan, user, each.checkin))
+    await session.flush()
+    await _schedule_after_many(session, following_up, order, now)
+    return recorded
+
+
+async def _schedule_after_many(
+    session: AsyncSession,
+    delivered: Sequence[tuple[CheckinPlan, User, Checkin]],
+    order: Sequence[str],
+    now: datetime,
+) -> None:
+    """`_schedule_after` for a batch: each member's next check-in, unless one is pending
+    already (the regular one waits behind a snooze)."""
+    if not delivered:
+        return
+    user_ids = sorted(plan.user_id for plan, _, _ in delivered)
+    waiting = set(
+        await session.scalars(
+            select(Checkin.user_id).where(
+                Checkin.user_id.in_(user_ids), Checkin.state == JobState.PENDING
+            )
+        )
+    )
+    histories = await _histories(session, [plan for plan, _, _ in delivered])
+    made = []
+    for plan, user, checkin in delivered:
+        if plan.user_id in waiting:
+            continue
+        rule = rule_of(plan, user.timezone)
+        history = histories[plan.user_id]
+        slot = following(rule, checkin.scheduled_at, after=now + MIN_GAP)
+        wanted = next_due(history, order, slot)
+        if wanted > slot:
+            slot = first_slot_from(rule, slot, not_before=wanted)
+        kind = CheckinKind.SUMMARY if slot >= history.ends_at else CheckinKind.POINT
+        made.append(
+            Checkin(
+                user_id=plan.user_id,
+                kind=kind,
+                point=None,
+                scheduled_at=slot,
+                due_at=slot,
+                state=JobState.PENDING,
+                attempts=0,
+                late=False,
+            )
+        )
+    session.add_all(made)
+    await session.flush()
+
+
+async def _histories(session: AsyncSession, plans: Sequence[CheckinPlan]) -> dict[int, YearHistory]:
+    """`year_history` of many members, each since their plan's year began: two statements."""
+    since = {plan.user_id: plan.year_started_at for plan in plans}
+    reflections: dict[int, dict[str, list[datetime]]] = {}
+    offers: dict[int, dict[str, list[datetime]]] = {}
+    for user_id, point, at in await session.execute(
+        select(Reflection.user_id, Reflection.point, Reflection.created_at).where(
+            Reflection.user_id.in_(sorted(since)), Reflection.created_at >= min(since.values())
+        )
+    ):
+        if at >= since[user_id]:
+            reflections.setdefault(user_id, {}).setdefault(point, []).append(at)
+    for user_id, offered_point, sent_at in await session.execute(
+        select(Checkin.user_id, Checkin.point, Checkin.sent_at).where(
+            Checkin.user_id.in_(sorted(since)),
+            Checkin.kind == CheckinKind.POINT,
+            Checkin.sent_at >= min(since.values()),
+            Checkin.point.is_not(None),
+        )
+    ):
+        if offered_point is not None and sent_at is not None and sent_at >= since[user_id]:
+            offers.setdefault(user_id, {}).setdefault(offered_point, []).append(sent_at)
+    return {
+        user_id: YearHistory(at, reflections.get(user_id, {}), offers.get(user_id, {}))
+        for user_id, at in since.items()
+    }
 
 
 def _sent(offer: Offer, *, message_id: int, late: bool, now: datetime) -> dict[str, object]:

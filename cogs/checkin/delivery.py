@@ -6,6 +6,7 @@ recorded, whoever takes the claim over sends the same nonce, and Discord hands b
 message instead of a second. Sending happens outside any transaction.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,13 +27,15 @@ from db import StorageUnavailable
 from db import checkins as store
 from db.checkins import PlanStatus
 from db.jobs import JobState, finish
-from db.journal import first_and_latest
+from db.journal import Entry
 from db.models import Checkin
 from db.progress import progress_data
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_BUG = timedelta(minutes=30)
+RENDER_BETWEEN_YIELDS = 16  # check-ins rendered between two turns of the event loop
+_LATER = object()
 
 
 def nonce_for(checkin_id: int) -> str:
@@ -58,6 +61,29 @@ class Sent:
     message_id: int | None = None
     opened_channel: int | None = None  # a DM channel opened on the way, to remember
     error: Exception | None = None
+
+
+@dataclass
+class _Send:
+    """A check-in that goes out now, once rendered."""
+
+    job: Checkin
+    offer: Offer
+    late_since: datetime | None
+    channel_id: int | None
+    late: bool
+
+
+@dataclass
+class _Settle:
+    """A check-in that is not sent now: cancelled, held until `until`, or nothing to send."""
+
+    job: Checkin
+    how: str  # "cancel", "hold" or "nothing"
+    until: datetime | None = None
+
+
+_Plan = _Send | _Settle
 
 
 class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
@@ -87,39 +113,115 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
             )
 
     async def prepare(self, job: Checkin) -> Outgoing | None:
-        """What to send, or None when nothing goes out now (stopped, paused, quiet hours,
-        superseded, nothing due)."""
+        [prepared] = await self.prepare_batch([job])
+        if isinstance(prepared, Exception):
+            raise prepared
+        return prepared
+
+    async def prepare_batch(self, jobs: list[Checkin]) -> list[Outgoing | Exception | None]:
+        """What to send for each, or None when nothing goes out now (stopped, paused, quiet
+        hours, superseded, nothing due). The whole batch is read in a constant number of
+        statements: its members, plans, year histories and DM channels, which of its check-ins
+        are superseded, then the earlier words its revisits show."""
         now = self.bot.clock.now()
         async with self.bot.database.read() as session:
-            member = await store.recipient(session, job)
-            superseded = await store.is_superseded(session, job, now=now)
+            members = await store.recipients(session, jobs)
+            superseded = await store.superseded(session, jobs, now=now)
+        plans: list[_Plan | Exception] = []
+        for job in jobs:
+            try:
+                plans.append(self._plan(job, members[job.user_id], job.id in superseded, now))
+            except Exception as error:  # a bug costs this job alone
+                plans.append(error)
+        wanted = sorted(
+            {
+                (each.job.user_id, each.offer.point)
+                for each in plans
+                if isinstance(each, _Send)
+                and each.offer != SUMMARY
+                and each.offer.point is not None
+                and each.offer.prompt is PromptKind.REVISIT
+            }
+        )
+        earlier: dict[tuple[int, str], list[Entry]] = {}
+        if wanted:
+            async with self.bot.database.read() as session:
+                earlier = await store.first_and_latest_many(session, self.bot.cipher, wanted)
+        # Rendered one by one, giving the event loop back every few: the batch before this one
+        # is being sent meanwhile, and its requests must not wait for a whole batch's render.
+        done: list[Outgoing | Exception | None] = []
+        for index, each in enumerate(plans):
+            if index % RENDER_BETWEEN_YIELDS == 0:
+                await asyncio.sleep(0)
+            done.append(self._render(each, earlier))
+        later = [
+            (index, plan)
+            for index, (plan, rendered) in enumerate(zip(plans, done, strict=True))
+            if rendered is _LATER and not isinstance(plan, Exception)
+        ]
+        settled = await asyncio.gather(*(self._carry_out(plan, now) for _, plan in later))
+        for (index, _), outcome in zip(later, settled, strict=True):
+            done[index] = outcome
+        return done
+
+    def _render(
+        self, plan: "_Plan | Exception", earlier: dict[tuple[int, str], list[Entry]]
+    ) -> Any:
+        """The message of a check-in that goes out now; _LATER for what takes the database
+        (a year's summary, a check-in settled without sending)."""
+        if isinstance(plan, Exception):
+            return plan
+        if not isinstance(plan, _Send) or plan.offer == SUMMARY:
+            return _LATER
+        try:
+            job, offer = plan.job, plan.offer
+            words = earlier.get((job.user_id, offer.point or ""), [])
+            message = self._message(job, offer, earlier=words, late_since=plan.late_since)
+        except Exception as error:
+            return error
+        return Outgoing(job, offer, message, plan.channel_id, plan.late)
+
+    def _plan(
+        self, job: Checkin, member: store.Recipient, superseded: bool, now: datetime
+    ) -> "_Plan":
         plan = member.plan
         running = (PlanStatus.ACTIVE, PlanStatus.PAUSED)
         if plan is None or member.history is None or plan.status not in running or superseded:
-            async with self.bot.database.transaction() as session:
-                await finish(session, Checkin, job, JobState.CANCELLED)
-            return None
+            return _Settle(job, "cancel")
         rule = store.rule_of(plan, member.timezone)
         if plan.paused_until is not None and now < plan.paused_until:
             # Only a zone change can bring one forward into a pause; it waits it out.
             after_pause = first_slot_from(rule, job.scheduled_at, not_before=plan.paused_until)
-            async with self.bot.database.transaction() as session:
-                await store.hold(session, job, until=after_pause)
-            return None
+            return _Settle(job, "hold", after_pause)
         if quiet(rule.tz, now):  # only an overdue check-in can get here: it waits for 08:00
-            async with self.bot.database.transaction() as session:
-                await store.hold(session, job, until=out_of_quiet_hours(rule.tz, now))
-            return None
+            return _Settle(job, "hold", out_of_quiet_hours(rule.tz, now))
         offer = self._offer(job, member.history, now)
         if offer is None:
-            async with self.bot.database.transaction() as session:
-                await store.record_nothing_to_send(session, job, order=self.order, now=now)
-            return None
+            return _Settle(job, "nothing")
         # After downtime it stands for the most recent slot missed, not the first.
         stands_for = latest_slot(rule, job.scheduled_at, until=now)
         late = is_late(stands_for, now)
-        message = await self._message(job, offer, late_since=stands_for if late else None, now=now)
-        return Outgoing(job, offer, message, member.dm_channel_id, late)
+        return _Send(job, offer, stands_for if late else None, member.dm_channel_id, late)
+
+    async def _carry_out(self, plan: "_Plan", now: datetime) -> Outgoing | Exception | None:
+        try:
+            if isinstance(plan, _Send):  # a year's summary
+                message = await self._summary(plan.job.user_id, now)
+                return Outgoing(plan.job, plan.offer, message, plan.channel_id, plan.late)
+            await self._settle(plan, now)
+        except Exception as error:
+            return error
+        return None
+
+    async def _settle(self, plan: "_Settle", now: datetime) -> None:
+        job = plan.job
+        async with self.bot.database.transaction() as session:
+            if plan.how == "cancel":
+                await finish(session, Checkin, job, JobState.CANCELLED)
+            elif plan.how == "hold" and plan.until is not None:
+                await store.hold(session, job, until=plan.until)
+            else:
+                await store.record_nothing_to_send(session, job, order=self.order, now=now)
 
     async def send(self, outgoing: Outgoing, pacer: Pacer) -> Sent:
         """Only the requests, at their paced times; what happened is recorded afterwards."""
@@ -134,9 +236,44 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                 nonce=nonce_for(outgoing.job.id), **outgoing.message
             )
             sent.message_id = message.id
+        except StorageUnavailable:
+            raise  # the pace could not be reserved: not sent, handed back
         except Exception as error:  # judged in _record, where the database is at hand
             sent.error = error
         return sent
+
+    async def record_batch(self, results: list[tuple[Outgoing, Sent]]) -> dict[int, Outcome | None]:
+        """The batch's deliveries in one transaction (db.checkins.record_delivered_many); the
+        rest (failures, a member's second check-in) are recorded one by one."""
+        now = self.bot.clock.now()
+        chosen: dict[int, int] = {}  # member -> index
+        for index, (outgoing, sent) in enumerate(results):
+            if sent.message_id is not None and sent.error is None:
+                chosen.setdefault(outgoing.job.user_id, index)
+        if not chosen:
+            return {}
+        delivered = [
+            store.Delivered(
+                results[index][0].job,
+                results[index][0].offer,
+                results[index][1].message_id or 0,
+                results[index][0].late,
+                results[index][1].opened_channel,
+            )
+            for index in chosen.values()
+        ]
+        async with self.bot.database.transaction() as session:
+            recorded = await store.record_delivered_many(
+                session, delivered, order=self.order, now=now
+            )
+        outcomes: dict[int, Outcome | None] = {}
+        for index in chosen.values():
+            outgoing = results[index][0]
+            if outgoing.job.id not in recorded:
+                outcomes[index] = None  # another process took it over meanwhile, and counts it
+            else:
+                outcomes[index] = Outcome.LATE if outgoing.late else Outcome.DELIVERED
+        return outcomes
 
     async def record(self, outgoing: Outgoing, sent: Sent) -> Outcome | None:
         job = outgoing.job
@@ -172,26 +309,18 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                 )
         return offer_at(history, self.order, now)
 
-    async def _message(
-        self, job: Checkin, offer: Offer, *, late_since: datetime | None, now: datetime
+    def _message(
+        self, job: Checkin, offer: Offer, *, earlier: list[Entry], late_since: datetime | None
     ) -> dict[str, Any]:
         content = self.bot.content
-        if offer == SUMMARY:
-            return await self._summary(job.user_id, now)
         if offer.point is None or offer.prompt is None:  # advice.checkins never makes one
             raise ValueError(f"a check-in offer that is neither a point nor the summary: {offer}")
         point = content.point(offer.point)
-        earlier = []
-        if offer.prompt is PromptKind.REVISIT:
-            async with self.bot.database.read() as session:
-                earlier = await first_and_latest(
-                    session, self.bot.cipher, user_id=job.user_id, point=point.slug
-                )
         embed = render.checkin_embed(
             content,
             point,
             offer.prompt,
-            earlier=earlier,
+            earlier=earlier if offer.prompt is PromptKind.REVISIT else [],
             late_since=late_since,
         )
         return {"embed": embed, "view": render.checkin_view(job.id)}

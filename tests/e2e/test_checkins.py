@@ -647,6 +647,32 @@ async def test_a_checkin_sent_but_not_recorded_is_never_sent_again(
     assert pending.state == "pending" and pending.due_at == MONDAY_18_BERLIN + timedelta(weeks=1)
 
 
+async def test_a_batch_whose_record_fails_is_recorded_one_by_one_and_never_sent_again(
+    world: World, monkeypatch: Any
+) -> None:
+    from db import checkins as store
+
+    await start_berlin(world, world.alice)
+    real_many, real_delivered = store.record_delivered_many, store.record_delivered
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug while recording")
+
+    monkeypatch.setattr(store, "record_delivered_many", broken)
+    monkeypatch.setattr(store, "record_delivered", broken)
+    world.clock.set(MONDAY_18_BERLIN)
+    await tick(world)
+    monkeypatch.setattr(store, "record_delivered_many", real_many)
+    monkeypatch.setattr(store, "record_delivered", real_delivered)
+    for minutes in (31, 62, 93):  # past every back-off, past Discord's nonce window
+        world.clock.set(MONDAY_18_BERLIN + timedelta(minutes=minutes))
+        await tick(world)
+    assert dm_posts(world, world.alice) == 2  # the welcome and the one check-in
+    [sent, pending] = await checkins(world, world.alice)
+    assert sent.state == "done" and sent.message_id is not None
+    assert pending.state == "pending" and pending.due_at == MONDAY_18_BERLIN + timedelta(weeks=1)
+
+
 async def test_a_snooze_and_downtime_still_give_one_late_checkin(world: World) -> None:
     await start_berlin(world, world.alice)
     world.clock.set(MONDAY_18_BERLIN)

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from advice.clock import Clock
-from cogs.core.jobs.pace import Pacer, job_pace, reserve
+from cogs.core.jobs.pace import Pacer, job_pace, shared_pacer
 from cogs.core.metrics import Metrics
 from db import Database, StorageUnavailable
 from db.jobs import claim_due, retry_later
@@ -31,6 +31,7 @@ Result = TypeVar("Result")  # what its requests did, judged when recording
 # A job failing this often is given up on, so a bug that repeats never stalls its owner.
 MAX_ATTEMPTS = 8
 BATCH_SECONDS = 8
+_UNSENT = object()  # a job whose request was never made (the pace could not be reserved)
 
 
 @dataclass(frozen=True)
@@ -89,42 +90,79 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
     async def tick(self, stopping: Callable[[], bool] = lambda: False) -> int:
         """Deliver what is due, batch by batch; no new batch once `stopping()` says so.
 
-        On SQLite, which records one job at a time, a batch is recorded while the next one is
-        prepared and sent; waiting for it would leave the pace idle for a second per batch.
-        Not on PostgreSQL: it records a batch in a moment, and recording meanwhile would
-        compete with the sends for the event loop, delay some past this process's share of the
-        pace and push them into another's, over Discord's limit.
+        While a batch is sent, the next one is claimed and prepared and the one before is
+        recorded, each in a constant number of statements (prepare_batch, record_batch), and
+        the pace is reserved a second at a time as the requests go out (jobs.pace), so the
+        sends never wait on the database and another process's share is never taken.
 
         StorageUnavailable ends the tick (the loop tries again soon); what the outage left
         halfway is kept here and settled by the first tick the database answers.
         """
         delivered = await self._settle_outage()
+        pacer = shared_pacer(self.database, per_second=self.pace)
         recording: asyncio.Task[int] | None = None
-        first = True
+        upcoming: asyncio.Task[list[tuple[Job, Ready]] | None] | None = None
         try:
-            while not stopping() and (jobs := await self._claim(first=first)):
-                first = False
-                prepared = await asyncio.gather(*(self._prepare(job) for job in jobs))
-                ready = [(job, each) for job, each in zip(jobs, prepared, strict=True) if each]
-                if not ready:
-                    continue
-                requests = sum(self.requests(each) for _, each in ready)
-                try:
-                    pacer = await reserve(self.database, requests, per_second=self.pace)
-                except StorageUnavailable:
-                    self._unsent.extend(job for job, _ in ready)
-                    raise
-                results = await asyncio.gather(*(self.send(each, pacer) for _, each in ready))
+            upcoming = asyncio.create_task(self._claim_and_prepare(first=True))
+            while upcoming is not None:
+                ready = await upcoming
+                upcoming = None
+                if ready is None:  # nothing left to claim
+                    break
+                if not stopping():  # claimed and prepared while this batch goes out
+                    upcoming = asyncio.create_task(self._claim_and_prepare(first=False))
+                elif not ready:
+                    break
+                pacer.expect(sum(self.requests(each) for _, each in ready))
+                results = await asyncio.gather(
+                    *(self._send(job, each, pacer) for job, each in ready)
+                )
+                sent = [
+                    (job, each, result)
+                    for (job, each), result in zip(ready, results, strict=True)
+                    if result is not _UNSENT
+                ]
+                self._unsent.extend(
+                    job
+                    for (job, _), result in zip(ready, results, strict=True)
+                    if result is _UNSENT
+                )
                 if recording is not None:
                     delivered += await recording
-                recording = asyncio.create_task(self._record_batch(ready, results))
-                if not self.database.is_sqlite:
-                    delivered += await recording
-                    recording = None
+                recording = asyncio.create_task(self._record_batch(sent))  # type: ignore[arg-type]
+                if self._unsent:  # the pace could not be reserved: the database is away
+                    raise StorageUnavailable()
+                if upcoming is not None and stopping():
+                    left = await upcoming
+                    upcoming = None
+                    self._unsent.extend(job for job, _ in left or [])
         finally:
+            if upcoming is not None:  # claimed but never to be sent in this tick
+                try:
+                    left = await upcoming
+                except Exception:  # its claims run out with their lease
+                    left = None
+                self._unsent.extend(job for job, _ in left or [])
+            await pacer.close()
             if recording is not None:  # even when a claim failed: what was sent is recorded
                 delivered += await recording
+        if self._unsent:
+            await self._hand_back()
         return delivered
+
+    async def _claim_and_prepare(self, *, first: bool) -> list[tuple[Job, Ready]] | None:
+        """The next batch, claimed and prepared: what is to be sent; None when nothing was due."""
+        jobs = await self._claim(first=first)
+        if not jobs:
+            return None
+        prepared = await self._prepare_batch(jobs)
+        return [(job, each) for job, each in zip(jobs, prepared, strict=True) if each is not None]
+
+    async def _send(self, job: Job, ready: Ready, pacer: Pacer) -> Result | object:
+        try:
+            return await self.send(ready, pacer)
+        except StorageUnavailable:  # its share of the pace could not be reserved: not sent
+            return _UNSENT
 
     async def _settle_outage(self) -> int:
         """Record what was sent while the database was away, and hand back the claims it left
@@ -140,21 +178,47 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         if recorded:
             log.info("%s: recorded %d sent while storage was unavailable", self.kind, recorded)
         if self._unsent:
-            now = self.clock.now()
-            async with self.database.transaction() as session:
-                for job in self._unsent:  # claimable at once (unless another took it over)
-                    await retry_later(session, self.model, job, at=now)
-            log.info("%s: %d claimed but never sent are due again", self.kind, len(self._unsent))
-            self._unsent = []
+            await self._hand_back()
         return delivered
 
-    async def _record_batch(self, ready: list[tuple[Job, Ready]], results: list[Result]) -> int:
-        """Record what a batch's requests did; how many jobs were delivered."""
+    async def _hand_back(self) -> None:
+        """Claims that were never sent are claimable again at once (unless another process
+        took them over). Raises StorageUnavailable while the database is away."""
+        now = self.clock.now()
+        async with self.database.transaction() as session:
+            for job in self._unsent:
+                await retry_later(session, self.model, job, at=now)
+        log.info("%s: %d claimed but never sent are due again", self.kind, len(self._unsent))
+        self._unsent = []
+
+    async def _record_batch(self, sent: list[tuple[Job, Ready, Result]]) -> int:
+        """Record what a batch's requests did; how many jobs were delivered.
+
+        record_batch takes what it can in one transaction; the rest (and all of them, should
+        it fail with a bug) are recorded one by one."""
+        outcomes: dict[int, Outcome | None] = {}
+        if sent:
+            try:
+                outcomes = await self.record_batch([(each, result) for _, each, result in sent])
+            except StorageUnavailable:
+                self._unrecorded.extend(sent)
+                log.warning(
+                    "%s: %d sent but not recorded (storage unavailable); kept to record when it "
+                    "returns",
+                    self.kind,
+                    len(self._unrecorded),
+                )
+                return 0
+            except Exception:
+                log.exception("%s: recording a batch failed; recording it job by job", self.kind)
+                outcomes = {}
+        if self.metrics is not None:
+            for outcome in outcomes.values():
+                if outcome is not None:
+                    self.metrics.timed_job(self.kind, outcome)
+        rest = [each for index, each in enumerate(sent) if index not in outcomes]
         recorded = await asyncio.gather(
-            *(
-                self._record_or_keep(job, each, result)
-                for (job, each), result in zip(ready, results, strict=True)
-            )
+            *(self._record_or_keep(job, each, result) for job, each, result in rest)
         )
         kept = sum(1 for each in recorded if each is None)
         if kept and self._unrecorded:
@@ -164,7 +228,7 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
                 self.kind,
                 len(self._unrecorded),
             )
-        return sum(1 for each in recorded if each in DELIVERED)
+        return sum(1 for each in [*outcomes.values(), *recorded] if each in DELIVERED)
 
     async def _record_or_keep(self, job: Job, ready: Ready, result: Result) -> Outcome | None:
         try:
@@ -180,15 +244,31 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
                 session, self.model, now=self.clock.now(), lease=self.lease, limit=limit
             )
 
-    async def _prepare(self, job: Job) -> Ready | None:
+    async def _prepare_batch(self, jobs: list[Job]) -> list[Ready | None]:
+        try:
+            prepared = await self.prepare_batch(jobs)
+        except StorageUnavailable:
+            self._unsent.extend(jobs)
+            return [None] * len(jobs)
+        except Exception:
+            log.exception("%s: preparing a batch failed; preparing it job by job", self.kind)
+            prepared = await asyncio.gather(*(self._prepare(job) for job in jobs))
+        ready: list[Ready | None] = []
+        for job, each in zip(jobs, prepared, strict=True):
+            if isinstance(each, StorageUnavailable):
+                self._unsent.append(job)
+                each = None
+            elif isinstance(each, Exception):
+                await self._failed_unexpectedly(job, each)
+                each = None
+            ready.append(each)
+        return ready
+
+    async def _prepare(self, job: Job) -> Ready | Exception | None:
         try:
             return await self.prepare(job)
-        except StorageUnavailable:
-            self._unsent.append(job)
-            return None
-        except Exception:
-            await self._failed_unexpectedly(job)
-            return None
+        except Exception as error:
+            return error
 
     async def _record(self, job: Job, ready: Ready, result: Result) -> Outcome | None:
         """Record one job's result (StorageUnavailable passes through); a bug in it must not
@@ -205,8 +285,13 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
             self.metrics.timed_job(self.kind, outcome)
         return outcome
 
-    async def _failed_unexpectedly(self, job: Job) -> None:
-        log.exception("%s %s: failed unexpectedly", type(job).__name__, job.id)
+    async def _failed_unexpectedly(self, job: Job, error: Exception | None = None) -> None:
+        log.error(
+            "%s %s: failed unexpectedly",
+            type(job).__name__,
+            job.id,
+            exc_info=error if error is not None else True,
+        )
         try:
             await self.failed_unexpectedly(job)
         except StorageUnavailable:  # its lease runs out, and it is tried again then
@@ -215,6 +300,18 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
     @abstractmethod
     async def prepare(self, job: Job) -> Ready | None:
         """What to send now, or None when the job was settled without sending."""
+
+    async def prepare_batch(self, jobs: list[Job]) -> list[Ready | Exception | None]:
+        """`prepare` for a whole batch, in order: what to send, None, or the exception that
+        job met (it is handed back: StorageUnavailable for another try soon, a bug through
+        failed_unexpectedly). A job kind overrides it to read the batch in a few statements."""
+        return list(await asyncio.gather(*(self._prepare(job) for job in jobs)))
+
+    async def record_batch(self, results: list[tuple[Ready, Result]]) -> dict[int, Outcome | None]:
+        """Record what it can of a batch at once (by index into `results`, the outcome as
+        `record` gives it); the rest are recorded one by one with `record`. In one transaction:
+        StorageUnavailable keeps them all to record when the database is back."""
+        return {}
 
     def requests(self, ready: Ready) -> int:
         """How many requests sending it takes (its share of the pace)."""

@@ -1,11 +1,16 @@
 """Discord's global request limit, shared by every timed job and every process of the bot.
 
-Each batch of sends reserves its slots in one database row (db.jobs.reserve_slots), so two
-processes, or check-ins and weekly posts in one process, never add up to more than the limit.
+The slots are reserved in one database row (db.jobs.reserve_slots), about a second's worth at
+a time while the requests go out, so two processes, or check-ins and weekly posts in one
+process, never add up to more than the limit, and one that is busy claiming or preparing
+leaves the others the whole of it meanwhile.
 """
 
 import asyncio
+import contextlib
+import math
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from db import Database
@@ -16,23 +21,90 @@ PACE_KEY = "pace:discord-global"
 PACE_HEADROOM = 0.97
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
+# How much of the shared pace a process reserves at once: a second's worth, the next one
+# reserved while half of it is still to go, so no request waits on the database.
+RESERVE_SECONDS = 1.0
+
+Reserve = Callable[[int], Awaitable[float]]
 
 
 class Pacer:
-    """Request start times at most `per_second` apart, from `start` on.
+    """Request start times at most `per_second` apart.
 
     Each caller takes the next time in the moment it asks, so requests stay evenly spaced
     even when callers arrive late: a late one starts now and the rest follow it, never a burst.
+
+    With `reserve`, only the times it reserved are used: it is asked for up to a second's worth
+    of the requests announced with `expect` (never more, so nothing reserved goes unused), the
+    next lot while half of the current one is still to go, so the lot is there before it is
+    needed. Slots whose time passed unused (the event loop was busy) are reserved again, never
+    used late in another process's time. A reservation that fails (StorageUnavailable) fails
+    that wait and every later one.
     """
 
-    def __init__(self, start: float, per_second: float) -> None:
+    def __init__(self, start: float, per_second: float, *, reserve: Reserve | None = None) -> None:
         self._next = start
         self._gap = 1 / per_second
+        self._reserve = reserve
+        self._left: float = math.inf if reserve is None else 0  # slots reserved, not used yet
+        self._end = math.inf  # when the slots reserved run out
+        self._chunk = max(1, int(per_second * RESERVE_SECONDS))
+        self._owed = 0  # requests announced and not reserved yet
+        self._ahead: asyncio.Task[tuple[float, int]] | None = None
+        self._failed: BaseException | None = None
+        self._lock = asyncio.Lock()
+
+    def expect(self, requests: int) -> None:
+        """Announce requests to come (what is reserved ahead for them)."""
+        self._owed += requests
 
     async def wait(self) -> None:
-        at = max(self._next, time.time())
-        self._next = at + self._gap
+        async with self._lock:
+            at = max(self._next, time.time())
+            if self._left > 0 and at >= self._end - self._gap / 2:
+                # Too late for what is left of our slots (the event loop was busy): those
+                # times are past, and later ones are another process's. Reserve afresh.
+                self._owed += int(self._left)
+                self._left = 0
+            if self._left <= 0:
+                start, count = await self._next_slots()
+                self._left, self._end = count, start + count * self._gap
+                at = max(start, time.time())
+            self._next = at + self._gap
+            self._left -= 1
+            if (
+                self._reserve is not None
+                and self._ahead is None
+                and self._owed > 0
+                and self._left <= self._chunk // 2
+            ):
+                self._ahead = asyncio.create_task(self._take(min(self._chunk, self._owed)))
         await asyncio.sleep(max(0.0, at - time.time()))
+
+    async def close(self) -> None:
+        """Settle a reservation still on its way (its slots go unused)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            with contextlib.suppress(Exception):  # nothing waits on it any more
+                await ahead
+
+    async def _next_slots(self) -> tuple[float, int]:
+        if self._failed is not None:
+            raise self._failed
+        ahead, self._ahead = self._ahead, None
+        try:
+            if ahead is not None:
+                return await ahead
+            return await self._take(max(1, min(self._chunk, self._owed)))
+        except Exception as error:
+            self._failed = error
+            raise
+
+    async def _take(self, count: int) -> tuple[float, int]:
+        if self._reserve is None:  # unreachable: without it, every slot is ours
+            raise RuntimeError("a pacer without reservations ran out of slots")
+        self._owed = max(0, self._owed - count)
+        return await self._reserve(count), count
 
 
 def job_pace(requests_per_second: float) -> float:
@@ -42,11 +114,23 @@ def job_pace(requests_per_second: float) -> float:
 
 async def reserve(database: Database, requests: int, *, per_second: float) -> Pacer:
     """A batch's share of Discord's global limit, agreed with every other process."""
+    return Pacer(await _reserve(database, requests, per_second), per_second)
+
+
+def shared_pacer(database: Database, *, per_second: float) -> Pacer:
+    """A pacer that reserves its slots with every other process as the requests go out."""
+
+    async def take(count: int) -> float:
+        return await _reserve(database, count, per_second)
+
+    return Pacer(0.0, per_second, reserve=take)
+
+
+async def _reserve(database: Database, requests: int, per_second: float) -> float:
     async with database.transaction() as session:
-        start = await reserve_slots(
+        return await reserve_slots(
             session, PACE_KEY, requests, per_second=per_second, wall_now=time.time()
         )
-    return Pacer(start, per_second)
 
 
 def backoff(attempts: int) -> timedelta:
