@@ -95,6 +95,8 @@ class Call:
     # monotonic() when the request arrived, before its body was read and checked: an answer's
     # lateness is judged from here, so the emulator's own checks never make it late.
     arrived: float = 0.0
+    # The bot token it came with: several processes of one bot may each use their own.
+    token: str = ""
 
     def int_param(self, name: str) -> int:
         try:
@@ -232,7 +234,8 @@ class RestApi:
             problems = self.emu._validator.validate(method, template, body)
             if problems:
                 self._reject(method, path, "schema", problems)
-        call = Call(method, path, params, dict(request.query), body, uploads, arrived)
+        token = request.headers.get("Authorization", "").removeprefix("Bot ")
+        call = Call(method, path, params, dict(request.query), body, uploads, arrived, token)
         status, payload = await handler(call)
         if failure is not None:  # handled, but the answer is "lost": the error goes out instead
             raise failure[0]
@@ -632,7 +635,7 @@ class RestApi:
                 return 200, self.world.messages[seen[1]]
         reference = self._reference(call, channel_id, body.get("message_reference"))
         message = self.world.create_message(channel_id, body, call.uploads, reference=reference)
-        self.emu._count_message_create(channel_id, deduplicated=False)
+        self.emu._count_message_create(channel_id, deduplicated=False, token=call.token)
         if nonce is not None:
             key = (channel_id, str(nonce))
             self._nonces.pop(key, None)  # re-inserted at the end: the dict stays oldest first

@@ -69,6 +69,7 @@ import copy
 import logging
 import re
 import secrets
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -233,6 +234,7 @@ class Emulator:
         # channel id -> creates answered with a message / with an earlier one (enforced nonce)
         self._creates: Counter[int] = Counter()
         self._deduplicated: Counter[int] = Counter()
+        self._created_at: dict[str, list[float]] = {}  # token -> when each message was created
         self._user_installs: set[int] = set()  # members who installed the app to their account
         self._webhooks: dict[tuple[int, str], int] = {}  # (channel, name) -> its webhook's id
         self._message_stored = asyncio.Event()  # set (and replaced) as each message is stored
@@ -1168,10 +1170,19 @@ class Emulator:
         """The older name of ``deduplicated_nonces``."""
         return self.deduplicated_nonces
 
-    def _count_message_create(self, channel_id: int, *, deduplicated: bool) -> None:
+    def _count_message_create(
+        self, channel_id: int, *, deduplicated: bool, token: str = ""
+    ) -> None:
         self._creates[channel_id] += 1
         if deduplicated:
             self._deduplicated[channel_id] += 1
+        else:
+            self._created_at.setdefault(token, []).append(time.monotonic())
+
+    def messages_created_per_second(self, token: str) -> Counter[int]:
+        """Messages created with `token` (one bot process's, when each has its own), counted by
+        the whole second (of the emulator's monotonic clock) they were created in."""
+        return Counter(int(at) for at in self._created_at.get(token, []))
 
     def dm_channel_id(self, user_id: int) -> int:
         """The user's DM channel with the bot (created on first use, as on Discord)."""

@@ -30,6 +30,22 @@ LEASE_SECONDS = 5
 PACE = 30  # the limit each process is told; the emulator enforces 50
 
 
+def token_of(name: str) -> str:
+    return f"two-process-test-{name}"
+
+
+def assert_one_pace_shared(emulator: Emulator) -> None:
+    """Both processes sent, in the same seconds, and together kept to the pace each was told
+    (PACE a second): processes pacing themselves alone would add up to twice that. Whole
+    seconds of the emulator's clock, with room for a stalled event loop's bunching."""
+    first = emulator.messages_created_per_second(token_of("first"))
+    second = emulator.messages_created_per_second(token_of("second"))
+    together = set(first) & set(second)
+    assert len(together) >= 2, (first, second)  # both at work at once, not one after the other
+    busiest = max((first + second).values())
+    assert busiest <= PACE * 1.4, (busiest, first, second)
+
+
 async def start_bot(
     tmp_path: Path, emulator: Emulator, key: str, name: str, **settings: str
 ) -> asyncio.subprocess.Process:
@@ -41,7 +57,7 @@ async def start_bot(
         cwd=tmp_path,
         env=cli_env(
             tmp_path,
-            DISCORD_TOKEN="two-process-test",
+            DISCORD_TOKEN=token_of(name),  # its own: the emulator tells the processes apart
             DISCORD_EMULATOR_URL=emulator.api_base.removesuffix("/api/v10"),
             DATABASE_URL=TEST_DATABASE_URL,
             DATA_KEY=key,

@@ -20,7 +20,11 @@ from db.migrate import upgrade
 from db.models import Checkin, User
 from sandbox import Emulator
 from tests.conftest import TEST_DATABASE_URL, reset_postgres_schema
-from tests.e2e.processes import assert_copies_only_after_a_takeover, run_two_processes
+from tests.e2e.processes import (
+    assert_copies_only_after_a_takeover,
+    assert_one_pace_shared,
+    run_two_processes,
+)
 
 pytestmark = pytest.mark.skipif(
     not TEST_DATABASE_URL,
@@ -115,9 +119,10 @@ async def test_two_processes_deliver_every_due_checkin_exactly_once(
         Checkin,
         lambda checkin: paced_emulator.dm_channel_id(checkin.user_id),
     )
-    if not kill_one:  # nobody died mid-send: not one copy
+    if not kill_one:  # nobody died mid-send: not one copy, and one pace for both
         assert paced_emulator.deduplicated_nonces == 0, paced_emulator.deduplicated_nonces
         assert paced_emulator.message_create_requests == len(members)
+        assert_one_pace_shared(paced_emulator)
 
 
 def test_daytime_zone_is_early_afternoon() -> None:
