@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
+    DisconnectionError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm.exc import StaleDataError
 
 from advice.errors import UserFacingError
+from db._sqlite import Connector
 
 log = logging.getLogger(__name__)
 
@@ -108,21 +110,24 @@ class Database:
     def __init__(self, url: str | URL) -> None:
         self.url = url if isinstance(url, URL) else parse_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        connect_args: dict[str, Any] = {}
-        if self.is_sqlite and not self.url.query.get("uri"):  # a file: URI names its own path
-            if not self.url.database:
-                raise DatabaseConfigError("DATABASE_URL names no SQLite file")
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
-        elif not self.is_sqlite:
+        if self.is_sqlite:
+            if not self.url.query.get("uri"):  # a file: URI names its own path
+                if not self.url.database:
+                    raise DatabaseConfigError("DATABASE_URL names no SQLite file")
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            self._connector: Connector | None = Connector(
+                self.url, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, pragmas=SQLITE_PRAGMAS
+            )
+            self.engine: AsyncEngine = create_async_engine(self.url, async_creator=self._connector)
+            _configure_sqlite(self.engine)
+        else:
+            self._connector = None
             # asyncpg waits a minute by default; an unreachable server should fail a command
             # in seconds, with the member's text handed back, not hang it.
-            connect_args["timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-        self.engine: AsyncEngine = create_async_engine(
-            self.url, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
-        )
-        if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            self.engine = create_async_engine(
+                self.url, connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_S}
+            )
+            _configure_postgres(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time, and its busy-wait is not first come, first served:
         # under eight concurrent writes, one could lose every retry for the whole busy timeout
@@ -193,30 +198,40 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._connector is not None:
+            await self._connector.aclose()
+
+
+# Set on every SQLite connection as it opens (db._sqlite, which also keeps its waits off the
+# event loop: the busy timeout above is honoured there, asynchronously).
+SQLITE_PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writes.
+    """BEGIN IMMEDIATE for writes.
 
-    pysqlite's own transaction handling is switched off (isolation_level=None) so that
-    SQLAlchemy's begin event decides how each transaction starts: a write that starts
-    with BEGIN IMMEDIATE takes the lock up front instead of failing halfway on upgrade.
+    Connections are opened with pysqlite's own transaction handling switched off
+    (isolation_level=None), so that SQLAlchemy's begin event decides how each transaction
+    starts: a write that starts with BEGIN IMMEDIATE takes the lock up front instead of
+    failing halfway on upgrade.
     """
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get("crossroads_write", True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _configure_postgres(engine: AsyncEngine) -> None:
+    """A pooled connection the server closed (a restart, an idle timeout) is replaced when it
+    is checked out, without a round trip: asyncpg knows a closed socket. (A ping on every
+    checkout would cost each transaction a round trip.) One that dies unnoticed fails its
+    statement, and SQLAlchemy invalidates it and the pool's older ones."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
 
 
 def _first_line(exc: BaseException) -> str:

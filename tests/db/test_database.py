@@ -128,10 +128,53 @@ async def test_sqlite_pragmas(tmp_path: Path) -> None:
     async with database.read() as session:
         journal = (await session.execute(text("PRAGMA journal_mode"))).scalar_one()
         foreign_keys = (await session.execute(text("PRAGMA foreign_keys"))).scalar_one()
-        busy = (await session.execute(text("PRAGMA busy_timeout"))).scalar_one()
+        synchronous = (await session.execute(text("PRAGMA synchronous"))).scalar_one()
     await database.dispose()
-    assert (journal, foreign_keys, busy) == ("wal", 1, 5000)
+    assert (journal, foreign_keys, synchronous) == ("wal", 1, 1)
     assert (tmp_path / "nested").is_dir()
+
+
+async def test_a_sqlite_lock_held_elsewhere_is_waited_for_off_the_event_loop(
+    tmp_path: Path, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process writing holds SQLite's lock: a write waits for it (the busy timeout),
+    while the event loop keeps serving everything else; past the timeout, the member is told
+    storage is unavailable."""
+    import sqlite3
+
+    import db.database
+
+    monkeypatch.setattr(db.database, "SQLITE_BUSY_TIMEOUT_MS", 600)
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(database)
+    other = sqlite3.connect(path, isolation_level=None)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    running = asyncio.create_task(ticker())
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        async with database.transaction() as session:  # waits ~0.3 s, then writes
+            await set_state(session, "k", "v", now=clock.now())
+        assert ticks >= 10  # the loop ran meanwhile
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageUnavailable):
+            async with database.transaction() as session:
+                await set_state(session, "k", "w", now=clock.now())
+        other.execute("ROLLBACK")
+        async with database.read() as session:
+            assert await get_state(session, "k") == "v"
+    finally:
+        running.cancel()
+        other.close()
+        await database.dispose()
 
 
 async def test_read_only_sqlite_database_gives_storage_unavailable(tmp_path: Path, clock) -> None:
