@@ -339,3 +339,24 @@ async def test_sqlite_writers_of_one_process_queue_instead_of_timing_out(
     async with database.read() as session:
         assert all([await get_state(session, f"k{n}") == "v" for n in range(6)])
     await database.dispose()
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set: PostgreSQL only")
+async def test_a_pooled_connection_the_server_closed_is_replaced_unseen() -> None:
+    """No ping per transaction: a connection the server ended (a restart, an administrator)
+    is known closed at checkout and replaced, so the next command does not fail."""
+    assert TEST_DATABASE_URL
+    database = Database(TEST_DATABASE_URL)
+    try:
+        async with database.read() as session:
+            pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        other = Database(TEST_DATABASE_URL)
+        async with other.transaction() as session:
+            await session.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
+        await other.dispose()
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the pooled connection
+        async with database.read() as session:
+            new_pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert new_pid != pid
+    finally:
+        await database.dispose()
