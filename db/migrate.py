@@ -23,7 +23,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 
 # The newest revision in migrations/versions; tests/db/test_database.py checks it is Alembic's
 # head, so a migration added without updating it fails CI instead of being skipped at start-up.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 # pg_advisory_xact_lock's key: any constant no other application on the database uses.
 # (int.from_bytes(b"crossroa") would do; this is it, reduced to a signed 64-bit value.)

@@ -199,10 +199,22 @@ class LeasedJob:
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
+NOTICE_PENDING = text("notice_pending = true")
+
+
 class CheckinPlan(Base):
     """A member's choice of DM check-ins: a local wall-clock rule, and how delivery is going."""
 
     __tablename__ = "checkin_plans"
+    __table_args__ = (
+        # The few members to tell about a delivery problem, read by every process now and then.
+        Index(
+            "ix_checkin_plans_notice_pending",
+            "user_id",
+            sqlite_where=NOTICE_PENDING,
+            postgresql_where=NOTICE_PENDING,
+        ),
+    )
 
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
