@@ -129,6 +129,14 @@ class Database:
             )
             _configure_postgres(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # On SQLite the begin listener reads crossroads_write to choose BEGIN IMMEDIATE, and a
+        # read is a deferred transaction: one snapshot for all its statements. PostgreSQL's
+        # READ COMMITTED gives each statement a snapshot of its own anyway, so a read runs
+        # each statement by itself (autocommit), without the BEGIN and ROLLBACK round trips.
+        self._write_options: dict[str, Any] = {"crossroads_write": True}
+        self._read_options: dict[str, Any] = {"crossroads_write": False}
+        if not self.is_sqlite:
+            self._read_options["isolation_level"] = "AUTOCOMMIT"
         # SQLite has one writer at a time, and its busy-wait is not first come, first served:
         # under eight concurrent writes, one could lose every retry for the whole busy timeout
         # (bench/memory.py saw "database is locked"). Writers of this process queue here
@@ -150,7 +158,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self, *, within: float | None = None) -> AsyncIterator[AsyncSession]:
-        """A read-only unit of work (on SQLite a deferred transaction, so readers never queue).
+        """A read-only unit of work (on SQLite a deferred transaction, so readers never queue;
+        on PostgreSQL its statements in autocommit: each read committed, as in a transaction).
 
         `within` bounds it, connecting included (BEFORE_ANSWER_S for a read that must end
         before an interaction can be answered); past it, StorageUnavailable.
@@ -171,8 +180,9 @@ class Database:
                 self._sessions() as session,
                 session.begin(),
             ):
-                # The begin listener reads this option to choose BEGIN IMMEDIATE on SQLite.
-                await session.connection(execution_options={"crossroads_write": write})
+                await session.connection(
+                    execution_options=self._write_options if write else self._read_options
+                )
                 in_caller = True
                 yield session
                 in_caller = False

@@ -173,8 +173,9 @@ async def save_reflection(
     """add_reflection, also telling which points the member has now written on."""
     await lock_user(session, user_id, now=now)
     connection = await session.connection()
-    await connection.execute(JOURNEY_STARTS, {"user_id": user_id, "now": now})
     firsts = dict((await connection.execute(POINTS_FIRST_AT, {"user_id": user_id})).all())
+    if not firsts:  # the first reflection: the journey starts now (unless check-ins began it)
+        await connection.execute(JOURNEY_STARTS, {"user_id": user_id, "now": now})
     kind = prompt_kind(firsts.get(point), now)
     body, key_id = cipher.seal(text, owner_id=user_id)
     values = {
