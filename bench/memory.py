@@ -200,6 +200,7 @@ def offset(
 
 
 def sample(bot: BotProcess, load: Load, operations: int, started: float) -> Sample:
+    bot.snapshot()
     return Sample(
         operations, load.interactions, bot.rss(), bot.helpers(), time.perf_counter() - started
     )
@@ -269,7 +270,12 @@ async def at_scale(
         f"built in {time.perf_counter() - started:.1f} s"
     )
     bot = await BotProcess.start(
-        CROSSROADS, emulator, workdir, database_url=f"sqlite+aiosqlite:///{path}", data_key=key
+        CROSSROADS,
+        emulator,
+        workdir,
+        database_url=f"sqlite+aiosqlite:///{path}",
+        data_key=key,
+        snapshots=args.trace,
     )
     problems = Problems()
     samples: list[Sample] = []
@@ -333,6 +339,31 @@ def report_scale(samples: list[Sample]) -> None:
         )
 
 
+def report_growth(snapshots: Path, samples: list[Sample]) -> None:
+    """What the bot's Python code holds more of at the last sample than after 1,000
+    interactions, by the lines that allocated it (tracemalloc; native memory not seen)."""
+    import tracemalloc
+
+    files = sorted(snapshots.glob("*.snapshot"))
+    if len(files) != len(samples):
+        print(f"\ntracemalloc: {len(files)} snapshots for {len(samples)} samples; no comparison")
+        return
+    first = next((i for i, s in enumerate(samples) if s.interactions >= 1000), len(samples) - 1)
+    old = tracemalloc.Snapshot.load(str(files[first]))
+    new = tracemalloc.Snapshot.load(str(files[-1]))
+    held = sum(stat.size for stat in new.statistics("filename"))
+    print(
+        f"\ntracemalloc, {samples[first].interactions:,} to {samples[-1].interactions:,} "
+        f"interactions: Python objects {mib(held)} at the end; grew most:"
+    )
+    for stat in new.compare_to(old, "traceback")[:8]:
+        if stat.size_diff <= 0:
+            break
+        print(f"  {stat.size_diff / 1024:+8.1f} KiB in {stat.count_diff:+,} blocks, from:")
+        for line in stat.traceback.format(limit=-4):
+            print(f"      {line}")
+
+
 async def bench(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     print(machine_line())
@@ -366,6 +397,9 @@ async def bench(args: argparse.Namespace) -> int:
         if args.keep:
             keep_logs(workdir, args.keep)
     report_scale(samples)
+    if args.trace:
+        await asyncio.sleep(1)  # the last snapshot is being written
+        report_growth(args.trace, samples)
     print(f"\nproblems: {problems.summary()}")
     print(f"{load_average()}; total runtime {time.perf_counter() - began:.0f} s")
     if problems.count:
@@ -382,7 +416,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="copy the bots' logs here")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="run the bot at scale with tracemalloc, a snapshot at each sample written here, "
+        "and print what grew most from the sample after 1,000 interactions to the last",
+    )
     args = parser.parse_args()
+    if args.trace:
+        args.trace = args.trace.resolve()
+        args.trace.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.operations, args.sample_every = 1_500, 500
     return args
