@@ -34,6 +34,7 @@ _BACKOFF_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50)
 _BACKOFF_THEN_MS = 100
 # A checkpoint is started when the log passes this size (SQLite's own default: 1,000 pages).
 CHECKPOINT_BYTES = 1000 * 4096
+STATEMENTS_KEPT = 48
 
 
 class Cursor:
@@ -189,6 +190,9 @@ class Connector:
             isolation_level=None,
             check_same_thread=False,  # opened in a thread, used on the loop
             uri=self._uri,
+            # Prepared statements kept per connection (each holds its compiled program): the
+            # hot paths use a few dozen; pysqlite's default of 128 only holds more memory.
+            cached_statements=STATEMENTS_KEPT,
         )
 
     def _open(self) -> sqlite3.Connection:
