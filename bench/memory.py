@@ -77,6 +77,25 @@ WORKER_GOAL_MIB = 60  # each chart worker (issue 8, item 2)
 # Flat: from the first sample after 1,000 operations to the end, at most this much growth per
 # 1,000 operations (half a KiB a member: no member's trace kept for good).
 FLAT_MIB_PER_THOUSAND = 0.5
+# Flat at scale (issue 17): after 30,000 interactions, within this much of after the first 1,000.
+FLAT_INTERACTIONS, FLAT_WITHIN_MIB = 30_000, 2.0
+# What the bot imports beyond discord.py, each measured in a fresh interpreter that already
+# imported discord.py and what is listed before it (so each line is what it adds).
+DEPENDENCIES = (
+    "sqlalchemy",
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "sqlalchemy.dialects.postgresql",
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "yaml",
+    "pydantic",
+    "pydantic_settings",
+    "advice.content",
+    "db.models",
+    "db",
+    "cogs.core.bot",
+    "bot",
+)
 SETTLE_S = 1.0  # after on_ready, for whatever the bot starts right after it
 # The mix of operations: /advice, /reflect (open + submit), /journal list (+ a page for some),
 # /progress; by share of operations.
@@ -102,6 +121,30 @@ async def startup_rss(kind: str, workdir: Path, key: str, label: str) -> int:
     finally:
         await bot.stop()
         await emulator.stop()
+
+
+def dependency_costs() -> list[tuple[str, int]]:
+    """(module, VmRSS it adds) for DEPENDENCIES, imported in order after discord.py."""
+    script = (
+        "import importlib, sys\n"
+        "import discord\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS:'): return int(line.split()[1]) * 1024\n"
+        "for name in sys.argv[1:]:\n"
+        "    before = rss()\n"
+        "    importlib.import_module(name)\n"
+        "    print(name, rss() - before)\n"
+    )
+    repo = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", script, *DEPENDENCIES],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [(name, int(size)) for name, size in (line.split() for line in out.stdout.splitlines())]
 
 
 def import_cost() -> tuple[int, int]:
@@ -330,6 +373,19 @@ def report_scale(samples: list[Sample]) -> None:
         f"{growth / 2**20:+.1f} MiB; trend {per_thousand:+.2f} MiB per 1,000 operations "
         f"(flat means <= {FLAT_MIB_PER_THOUSAND:g}: {'flat' if flat else 'NOT FLAT'})"
     )
+    base = next((s for s in samples if s.interactions >= 1000), last)
+    grown = (last.bot - base.bot) / 2**20
+    reached = last.interactions >= FLAT_INTERACTIONS
+    verdict = (
+        ("met" if grown <= FLAT_WITHIN_MIB else "NOT MET")
+        if reached
+        else f"run {FLAT_INTERACTIONS:,} interactions to judge"
+    )
+    print(
+        f"  from {base.interactions:,} to {last.interactions:,} interactions: {grown:+.1f} MiB "
+        f"(goal: after {FLAT_INTERACTIONS:,}, within {FLAT_WITHIN_MIB:g} MiB of after 1,000: "
+        f"{verdict})"
+    )
     workers = [size for _, command, size in last.helpers if "chart_worker" in command]
     if workers:
         met = "met" if max(workers) <= WORKER_GOAL_MIB * 2**20 else "NOT MET"
@@ -392,6 +448,9 @@ async def bench(args: argparse.Namespace) -> int:
             f"  both import sandbox.redirect (to reach the emulator), which a production bot "
             f"never imports: +{mib(after - before)} over discord.py alone ({mib(before)})"
         )
+        print("  what each dependency adds, imported in this order after discord.py:")
+        for name, size in dependency_costs():
+            print(f"    {name:<45} {size / 2**20:+5.1f} MiB")
         print(f"\nat scale ({args.operations:,} operations, {args.concurrency} at a time):")
         samples, problems = await at_scale(args, workdir, key, slugs)
         if args.keep:
