@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from harness import goals
 from harness.bot_names import PER_PAGE, journey_of
 from harness.bots import BARE, CROSSROADS, BotProcess
 from harness.database import DEFAULT_PG_URL, postgres_dsn
@@ -169,6 +170,10 @@ def print_table(title: str, rows: Sequence[Row]) -> None:
         print(line.rstrip())
     missed = [row.name for row in rows if row.met is False]
     print("all goals met" if not missed else "missed: " + ", ".join(missed))
+    for row in rows:
+        if row.goal_ms is not None:
+            name, figure = f"{title.split(',')[0]}: {row.name} p99", f"{row.stats.p99:.1f} ms"
+            goals.goal(name, figure, f"<= {row.goal_ms:g} ms", row.met)
 
 
 # --- part 1: the queries --------------------------------------------------------------------

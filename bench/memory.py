@@ -48,6 +48,7 @@ from pathlib import Path
 from harness.bot_names import PER_PAGE
 from harness.bots import BARE, CROSSROADS, BotProcess
 from harness.emulator import FIRST_USER_ID, BenchEmulator, Place, Problems, build_world
+from harness.goals import goal
 from harness.journals import Journals, Writer, load_sqlite
 from harness.machine import load_average, machine_line
 from harness.operations import (
@@ -381,6 +382,12 @@ def report_scale(samples: list[Sample]) -> None:
         if reached
         else f"run {FLAT_INTERACTIONS:,} interactions to judge"
     )
+    goal(
+        f"RSS at scale, {base.interactions:,} to {last.interactions:,} interactions",
+        f"{grown:+.1f} MiB",
+        f"<= {FLAT_WITHIN_MIB:g} MiB over {FLAT_INTERACTIONS:,}",
+        grown <= FLAT_WITHIN_MIB if reached else None,
+    )
     print(
         f"  from {base.interactions:,} to {last.interactions:,} interactions: {grown:+.1f} MiB "
         f"(goal: after {FLAT_INTERACTIONS:,}, within {FLAT_WITHIN_MIB:g} MiB of after 1,000: "
@@ -444,6 +451,9 @@ async def bench(args: argparse.Namespace) -> int:
             f"  crossroads, first start:          {mib(first)}  (a new database: migrated, "
             f"commands synced)"
         )
+        for name, size in (("restart", crossroads), ("first start", first)):
+            under = size <= STARTUP_GOAL_MIB * 2**20
+            goal(f"RSS after start-up, {name}", mib(size), f"<= {STARTUP_GOAL_MIB} MiB", under)
         print(
             f"  both import sandbox.redirect (to reach the emulator), which a production bot "
             f"never imports: +{mib(after - before)} over discord.py alone ({mib(before)})"
