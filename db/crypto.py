@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from db._aead import InvalidTag, aesgcm
+from db.aead import InvalidTag, aesgcm
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from advice.errors import UserFacingError
 from db._sqlite import Connector
+from db.models import use_dialect
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Database:
     def __init__(self, url: str | URL) -> None:
         self.url = url if isinstance(url, URL) else parse_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        use_dialect(self.url.get_backend_name())
         if self.is_sqlite:
             if not self.url.query.get("uri"):  # a file: URI names its own path
                 if not self.url.database:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import TextClause
 
 # Named constraints keep Alembic's batch mode on SQLite and PostgreSQL in step.
 NAMING_CONVENTION = {
@@ -199,6 +200,24 @@ class LeasedJob:
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
+# Partial indexes: their WHERE is a dialect's argument (sqlite_where, postgresql_where), and
+# SQLAlchemy imports a dialect's whole package to check one, so a bot on SQLite would load
+# PostgreSQL's (2 MiB). Each Database gives them the WHERE of its own dialect instead.
+_PARTIAL_INDEXES: list[tuple[Index, TextClause]] = []
+
+
+def partial_index(name: str, *columns: str, where: TextClause, unique: bool = False) -> Index:
+    index = Index(name, *columns, unique=unique)
+    _PARTIAL_INDEXES.append((index, where))
+    return index
+
+
+def use_dialect(name: str) -> None:
+    """Give the partial indexes their WHERE in this dialect (its DDL, Alembic's comparison)."""
+    for index, where in _PARTIAL_INDEXES:
+        index.dialect_options[name]["where"] = where
+
+
 NOTICE_PENDING = text("notice_pending = true")
 
 
@@ -208,12 +227,7 @@ class CheckinPlan(Base):
     __tablename__ = "checkin_plans"
     __table_args__ = (
         # The few members to tell about a delivery problem, read by every process now and then.
-        Index(
-            "ix_checkin_plans_notice_pending",
-            "user_id",
-            sqlite_where=NOTICE_PENDING,
-            postgresql_where=NOTICE_PENDING,
-        ),
+        partial_index("ix_checkin_plans_notice_pending", "user_id", where=NOTICE_PENDING),
     )
 
     user_id: Mapped[int] = mapped_column(
@@ -245,20 +259,9 @@ class Checkin(LeasedJob, Base):
         Index("ix_checkins_user_state", "user_id", "state"),
         # At most one pending regular check-in per member (its point is chosen on delivery)
         # and one pending snoozed copy per point: a double press can never double a DM.
-        Index(
-            "uq_checkins_pending_regular",
-            "user_id",
-            unique=True,
-            sqlite_where=PENDING_REGULAR,
-            postgresql_where=PENDING_REGULAR,
-        ),
-        Index(
-            "uq_checkins_pending_point",
-            "user_id",
-            "point",
-            unique=True,
-            sqlite_where=PENDING_WITH_POINT,
-            postgresql_where=PENDING_WITH_POINT,
+        partial_index("uq_checkins_pending_regular", "user_id", where=PENDING_REGULAR, unique=True),
+        partial_index(
+            "uq_checkins_pending_point", "user_id", "point", where=PENDING_WITH_POINT, unique=True
         ),
     )
 

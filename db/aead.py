@@ -12,7 +12,6 @@ The interface is `cryptography`'s: AESGCM(key).encrypt(nonce, data, associated) 
 """
 
 import ctypes
-import ctypes.util
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +42,8 @@ def _loaded_libcrypto() -> str | None:
                     return path
     except OSError:
         pass
+    import ctypes.util  # (subprocess and more: only where /proc does not say)
+
     return ctypes.util.find_library("crypto")
 
 
