@@ -92,11 +92,16 @@ class GuildSettings(Base):
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     # Whether the bot answers messages that mention it here (`/config chat`).
     chat_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    weekly_post_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    weekly_weekday: Mapped[int] = mapped_column(SmallInteger, default=0)  # 0 = Monday
-    weekly_hour: Mapped[int] = mapped_column(SmallInteger, default=17)
-    weekly_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    weekly_posts_made: Mapped[int] = mapped_column(Integer, default=0)  # the points' rotation
+    # Server defaults as migration 0005 made them, so a schema made from these models is the
+    # migrated one (db.migrate makes a new database so).
+    weekly_post_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    weekly_weekday: Mapped[int] = mapped_column(
+        SmallInteger, default=0, server_default="0"
+    )  # 0 = Monday
+    weekly_hour: Mapped[int] = mapped_column(SmallInteger, default=17, server_default="17")
+    weekly_timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # The points' rotation.
+    weekly_posts_made: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Why the bot switched the weekly post off by itself (channel gone, permission lost).
     weekly_problem: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
