@@ -5,8 +5,9 @@ kept in ``bench/results/run-<time>/<name>.txt``; each reports its goals with
 ``harness.goals.goal()`` and this script collects those lines into one table: the goal, the
 figure measured in this run, met or not. Benchmarks run one at a time (they measure latency
 on a shared machine); the quick forms are trimmed here to fit the whole run in about five
-minutes on two cores (one round of each bot where a benchmark takes rounds): a figure to
-watch, not a result to quote; run a benchmark alone, in full, for that.
+minutes on two cores (one round of each bot where a benchmark takes rounds; check-ins' paced
+runs, which its goals judge; moderation's /stats part): a figure to watch, not a result to
+quote; run a benchmark alone, in full, for that.
 
 Run from the repository root:
 
@@ -52,8 +53,13 @@ BENCHES = (
     ),
     Bench("memory", "memory.py", ()),
     Bench("journal", "journal.py", ()),
-    Bench("checkins", "checkins.py", (), postgres_flag=True),
-    Bench("moderation", "moderation.py", (), postgres_flag=True),
+    Bench(
+        "checkins",
+        "checkins.py",
+        ("--runs", "paced-sqlite,paced-postgresql"),  # the goals' runs: Discord's pace
+        postgres_flag=True,
+    ),
+    Bench("moderation", "moderation.py", ("--parts", "stats"), postgres_flag=True),
     Bench("charts", "charts.py", ()),
     Bench("chat", "chat.py", ("--rounds", "1"), postgres_flag=True),
     Bench("rotation", "rotation.py", ()),
