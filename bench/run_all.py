@@ -15,14 +15,17 @@ Run from the repository root:
         [--postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/crossroads_bench]
         [--only interactions,memory]
 
-PostgreSQL runs use ``--postgres-url`` (given to the benchmarks that take it, and as
-BENCH_DATABASE_URL to those that read that). Exits 1 when a benchmark failed or a goal was
-not met.
+PostgreSQL runs use the database ``--postgres-url`` names (made when missing), given as
+BENCH_DATABASE_URL to the benchmarks that read it; those that take ``--postgres-url`` make and
+drop a database of their own, named the same with ``_own`` after it. Exits 1 when a
+benchmark failed or a goal was not met.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -31,10 +34,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from harness.database import DEFAULT_PG_URL
+import asyncpg
+from harness.database import DEFAULT_PG_URL, create_postgres_if_missing
 from harness.goals import parse
 from harness.machine import code_version, load_average, machine_line
 from harness.paths import BENCH
+from sqlalchemy.engine import make_url
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,15 @@ class Outcome:
 
 def run(bench: Bench, pg_url: str, results: Path) -> Outcome:
     command = [sys.executable, str(BENCH / bench.script), "--quick", *bench.args]
-    if bench.postgres_flag:
-        command += ["--postgres-url", pg_url]
+    url = make_url(pg_url)
+    if bench.postgres_flag:  # dropped when it is done: never the shared one
+        command += [
+            "--postgres-url",
+            url.set(database=f"{url.database}_own").render_as_string(hide_password=False),
+        ]
+    else:
+        with contextlib.suppress(OSError, asyncpg.PostgresError):  # unreachable: it says so
+            asyncio.run(create_postgres_if_missing(url))
     env = {**os.environ, "BENCH_DATABASE_URL": pg_url}
     log = results / f"{bench.name.replace(', ', '-').replace(' ', '-').lower()}.txt"
     print(f"{bench.name}: {' '.join(command[1:])}", flush=True)
