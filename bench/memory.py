@@ -134,7 +134,11 @@ def dependency_costs() -> list[tuple[str, int]]:
         "        if line.startswith('VmRSS:'): return int(line.split()[1]) * 1024\n"
         "for name in sys.argv[1:]:\n"
         "    before = rss()\n"
-        "    importlib.import_module(name)\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError:\n"
+        "        print(name, -1)\n"
+        "        continue\n"
         "    print(name, rss() - before)\n"
     )
     repo = str(Path(__file__).resolve().parents[1])
@@ -460,7 +464,8 @@ async def bench(args: argparse.Namespace) -> int:
         )
         print("  what each dependency adds, imported in this order after discord.py:")
         for name, size in dependency_costs():
-            print(f"    {name:<45} {size / 2**20:+5.1f} MiB")
+            cost = "not installed" if size < 0 else f"{size / 2**20:+5.1f} MiB"
+            print(f"    {name:<45} {cost}")
         print(f"\nat scale ({args.operations:,} operations, {args.concurrency} at a time):")
         samples, problems = await at_scale(args, workdir, key, slugs)
         if args.keep:
