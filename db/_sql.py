@@ -12,7 +12,8 @@ T = TypeVar("T")
 S = TypeVar("S")
 
 
-def _insert_for(dialect: str) -> Callable[[Any], Any]:
+def insert_for(dialect: str) -> Callable[[Any], Any]:
+    """The dialect's INSERT, which knows ON CONFLICT (upserts, insert-or-ignore)."""
     # Imported on first use: the PostgreSQL dialect's package costs a bot on SQLite 2 MiB.
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -25,7 +26,7 @@ def _insert_for(dialect: str) -> Callable[[Any], Any]:
 
 def dialect_insert(session: AsyncSession, table: Any) -> Any:
     """An INSERT that knows ON CONFLICT (upserts, insert-or-ignore) on either database."""
-    return _insert_for(session.get_bind().dialect.name)(table)
+    return insert_for(session.get_bind().dialect.name)(table)
 
 
 def table_of(model: Any) -> Table:
@@ -34,11 +35,11 @@ def table_of(model: Any) -> Table:
 
 
 class Prebuilt(Generic[S]):
-    """A statement built once per dialect, at its first use, from `build(insert)` (`insert`:
-    the dialect's INSERT, which knows ON CONFLICT). Hot paths use these: building a statement
-    costs SQLAlchemy more than running it, and a statement used again keeps its cache key."""
+    """A statement built once per dialect, at its first use, from `build(dialect name)`. Hot
+    paths use these: building a statement costs SQLAlchemy more than running it, and a
+    statement used again keeps its cache key."""
 
-    def __init__(self, build: Callable[[Callable[[Any], Any]], S]) -> None:
+    def __init__(self, build: Callable[[str], S]) -> None:
         self._build = build
         self._built: dict[str, S] = {}
 
@@ -46,7 +47,7 @@ class Prebuilt(Generic[S]):
         name = connection.dialect.name
         built = self._built.get(name)
         if built is None:
-            built = self._built[name] = self._build(_insert_for(name))
+            built = self._built[name] = self._build(name)
         return built
 
 

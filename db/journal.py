@@ -4,18 +4,17 @@ Bodies are encrypted with the member's id bound in (db.crypto); functions here t
 cipher and hand back plain text, so nothing above this layer sees ciphertext.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Select, bindparam, delete, func, select, update
+from sqlalchemy import Column, Select, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.errors import NotFound
-from advice.journey import PromptKind, prompt_kind
-from db._sql import Prebuilt, table_of
+from advice.journey import PromptKind, revisited_if_first_by
+from db._sql import Prebuilt, insert_for, table_of
 from db.crypto import TextCipher
 from db.database import ConcurrentChange
 from db.models import Reflection, User
@@ -76,12 +75,6 @@ _MINE = REFLECTIONS.c.user_id == bindparam("user_id")
 FIRST_AT = select(func.min(REFLECTIONS.c.created_at)).where(
     _MINE, REFLECTIONS.c.point == bindparam("point")
 )
-# Each point written on, with its first reflection: coverage, and first pass or revisit.
-POINTS_FIRST_AT = (
-    select(REFLECTIONS.c.point, func.min(REFLECTIONS.c.created_at))
-    .where(_MINE)
-    .group_by(REFLECTIONS.c.point)
-)
 POINTS = select(REFLECTIONS.c.point).where(_MINE).distinct()
 ENTRY = select(*_ENTRY_COLUMNS).where(_MINE, REFLECTIONS.c.id == bindparam("entry_id"))
 SUBMITTED = select(REFLECTIONS.c.id).where(
@@ -94,17 +87,39 @@ JOURNEY_STARTS = (
 )
 
 
-def _insert_reflection(insert: Callable[[Any], Any]) -> Any:
-    names = ("user_id", "point", "kind", "body", "key_id", "comfort", "submission_key")
+def _insert_reflection(dialect: str) -> Any:
+    """The reflection, its kind decided by the point's first reflection (a revisit when that
+    came by `revisit_if_first_by`: advice.journey's rule), returning the points written on
+    before: one statement, so the kind and the coverage the answer shows cost no query."""
+    names = ("user_id", "point", "body", "key_id", "comfort", "submission_key")
+    first = FIRST_AT.scalar_subquery()
+    revisit_by = bindparam("revisit_if_first_by", type_=REFLECTIONS.c.created_at.type)
+    kind = case((first <= revisit_by, PromptKind.REVISIT.value), else_=PromptKind.FIRST.value)
+    point = REFLECTIONS.c.point
+    # Slugs are letters only ([a-z]{2,20}, advice.content): a comma cannot be in one.
+    joined = (
+        func.string_agg(point.distinct(), ",")
+        if dialect == "postgresql"
+        else func.group_concat(point.distinct())
+    )
+    # The member's reflections as RETURNING sees them: SQLite's subqueries there see the new
+    # row, PostgreSQL's do not (SEES_ITSELF).
+    points = select(joined).where(_MINE).scalar_subquery()
+    rows = select(func.count()).select_from(REFLECTIONS).where(_MINE).scalar_subquery()
     return (
-        insert(REFLECTIONS)
-        .values({**{name: bindparam(name) for name in names}, "created_at": bindparam("now")})
+        insert_for(dialect)(REFLECTIONS)
+        .values(
+            {name: bindparam(name) for name in names}
+            | {"kind": kind, "created_at": bindparam("now")}
+        )
         .on_conflict_do_nothing(index_elements=["user_id", "submission_key"])
-        .returning(REFLECTIONS.c.id)
+        .returning(REFLECTIONS.c.id, REFLECTIONS.c.kind, points.label("points"), rows.label("rows"))
     )
 
 
 INSERT_REFLECTION = Prebuilt(_insert_reflection)
+# Whether an INSERT's RETURNING subqueries count the row it inserted, by dialect.
+SEES_ITSELF = {"sqlite": 1, "postgresql": 0}
 
 
 def _page(point: bool) -> Select[Any]:
@@ -173,33 +188,32 @@ async def save_reflection(
     """add_reflection, also telling which points the member has now written on."""
     await lock_user(session, user_id, now=now)
     connection = await session.connection()
-    firsts = dict((await connection.execute(POINTS_FIRST_AT, {"user_id": user_id})).all())
-    if not firsts:  # the first reflection: the journey starts now (unless check-ins began it)
-        await connection.execute(JOURNEY_STARTS, {"user_id": user_id, "now": now})
-    kind = prompt_kind(firsts.get(point), now)
     body, key_id = cipher.seal(text, owner_id=user_id)
     values = {
         "user_id": user_id,
         "point": point,
-        "kind": kind.value,
         "body": body,
         "key_id": key_id,
         "comfort": comfort,
         "submission_key": submission_key,
         "now": now,
+        "revisit_if_first_by": revisited_if_first_by(now),
     }
-    reflection_id = (await connection.execute(INSERT_REFLECTION.on(connection), values)).scalar()
-    covered = frozenset((*firsts, point))
-    if reflection_id is not None:
-        entry = Entry(reflection_id, point, kind, text, comfort, now, None)
-        return Saved(entry, True, covered)
+    row = (await connection.execute(INSERT_REFLECTION.on(connection), values)).first()
+    if row is not None:
+        if row.rows == SEES_ITSELF[connection.dialect.name]:  # their first: the journey starts
+            await connection.execute(JOURNEY_STARTS, {"user_id": user_id, "now": now})
+        covered = frozenset(row.points.split(",")) if row.points else frozenset()
+        entry = Entry(row.id, point, PromptKind(row.kind), text, comfort, now, None)
+        return Saved(entry, True, covered | {point})
     reflection_id = (
         await connection.execute(SUBMITTED, {"user_id": user_id, "submission_key": submission_key})
     ).scalar()
     if reflection_id is None:  # the submission this one repeats was deleted meanwhile
         raise ConcurrentChange()
     entry = await get_entry(session, cipher, user_id=user_id, entry_id=reflection_id)
-    return Saved(entry, False, covered)
+    points = (await connection.execute(POINTS, {"user_id": user_id})).scalars()
+    return Saved(entry, False, frozenset(points))
 
 
 def _owned(user_id: int, point: str | None = None) -> Select[Reflection]:

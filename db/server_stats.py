@@ -12,15 +12,15 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.stats import ServerStats
-from db._sql import Prebuilt, table_of
+from db._sql import Prebuilt, insert_for, table_of
 from db.checkins import PlanStatus
 from db.models import CheckinPlan, Decision, GuildMember, Reflection
 from db.users import lock_user
 
 GUILD_MEMBERS = table_of(GuildMember)
 RECORD_MEMBER = Prebuilt(
-    lambda insert: (
-        insert(GUILD_MEMBERS)
+    lambda dialect: (
+        insert_for(dialect)(GUILD_MEMBERS)
         .values(
             guild_id=bindparam("guild_id"),
             user_id=bindparam("user_id"),

@@ -1,21 +1,20 @@
 """Members as the bot knows them: an id, a time zone, when their journey began."""
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, false
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db._sql import Prebuilt, table_of
+from db._sql import Prebuilt, insert_for, table_of
 from db.database import ConcurrentChange
 from db.models import User
 
 USERS = table_of(User)
 
 
-def _upsert(insert: Callable[[Any], Any]) -> Any:
-    statement = insert(USERS).values(id=bindparam("id"), created_at=bindparam("now"))
+def _upsert(dialect: str) -> Any:
+    statement = insert_for(dialect)(USERS).values(id=bindparam("id"), created_at=bindparam("now"))
     return statement.on_conflict_do_update(
         index_elements=[USERS.c.id],
         set_={"created_at": statement.excluded.created_at},
