@@ -47,6 +47,12 @@ def prompt_kind(first_reflection_at: datetime | None, now: datetime) -> PromptKi
     )
 
 
+def revisited_if_first_by(now: datetime) -> datetime:
+    """The latest first reflection on a point that makes one written `now` a revisit:
+    prompt_kind(first, now) is REVISIT exactly when first <= this (so SQL can decide it)."""
+    return _aware(now, "now") - REVISIT_AFTER[0] + REVISIT_TOLERANCE
+
+
 def prompts_for(
     point: Point, first_reflection_at: datetime | None, now: datetime
 ) -> tuple[PromptKind, list[str]]:

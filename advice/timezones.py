@@ -7,7 +7,6 @@ zone database), limited to the region/city names people pick from; legacy aliase
 
 from __future__ import annotations
 
-import difflib
 import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -145,6 +144,8 @@ def resolve(raw: str) -> str | None:
 
 def close_matches(raw: str, limit: int = 3) -> list[str]:
     """Zones a typo most likely meant: by the city, then by the whole name."""
+    import difflib  # only for a name typed wrong: not worth its memory in every bot
+
     wanted = _key(raw)
     if not wanted:
         return []

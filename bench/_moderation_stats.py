@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from harness import goals
 from harness.database import insert_rows
 from harness.jobs import fresh_database
 from harness.machine import load_average
@@ -435,6 +436,7 @@ def stats_table(results: Sequence[tuple[str, list[Case]]]) -> None:
                 f"  {backend:<12}{case.label:<44}{len(case.times_ms):>6}{case.errors:>7}"
                 f"{p50:>9.2f}{p99:>9.2f}{max(case.times_ms):>9.1f}{ratios}"
             )
+            goals.goal(f"{backend}: {case.label} p99", f"{p99:.2f} ms")
             for example in case.examples:
                 print(f"    error: {example}")
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from harness import goals
 from harness.machine import code_version, load_average, machine_line
 from harness.paths import REPO
 from harness.processes import rss_bytes
@@ -379,6 +380,12 @@ def report(results: dict[str, Result], old: str | None) -> None:
     for name, result in results.items():
         most = max(result.rss.values())
         met = "met" if most <= WORKER_GOAL_MIB * 2**20 else "NOT MET"
+        goals.goal(
+            f"chart worker after drawing, {name}",
+            mib(most),
+            f"<= {WORKER_GOAL_MIB} MiB",
+            most <= WORKER_GOAL_MIB * 2**20,
+        )
         print(
             f"  {name}: after drawing at most {mib(most)}, peak {mib(result.peak)} "
             f"(goal <= {WORKER_GOAL_MIB} MiB after drawing: {met})"

@@ -66,6 +66,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 from bare_bot import ECHO_CONTENT, ECHO_TITLE
+from harness import goals
 from harness.bot_names import ANSWERS_PER_WINDOW, SLOW_DOWN, Conversation, clean_text
 from harness.bots import BARE, CROSSROADS, spawn_bot, wait_child_ready
 from harness.database import own_database, postgres_reachable, reset_postgres
@@ -556,6 +557,12 @@ def report_dm_latency(everyone: list[Measured]) -> bool:
             continue
         ratio = stats.p99 / base.p99
         met = "met" if ratio <= GOAL_P99_RATIO else "NOT MET"
+        goals.goal(
+            f"conversation DM p99, {measured.bot.name}",
+            f"{ratio:.2f}x bare ({stats.p99:.1f} vs {base.p99:.1f} ms)",
+            f"<= {GOAL_P99_RATIO:g}x",
+            ratio <= GOAL_P99_RATIO,
+        )
         rounds = ", ".join(
             f"{Stats(samples).p50 / Stats(everyone[0].latencies[n]).p50:.2f}/"
             f"{Stats(samples).p99 / Stats(everyone[0].latencies[n]).p99:.2f}"
@@ -744,6 +751,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         + "".join(f"{share(quality.off_topic[part]):>18}" for part in PARTS)
         + f"   goal >= {GOAL_OFF_TOPIC:.0%}"
     )
+    for label, counts, target in (
+        ("top-1, on-topic", quality.top1["all"], GOAL_TOP1),
+        ("off-topic, not confident", quality.off_topic["all"], GOAL_OFF_TOPIC),
+    ):
+        right, of = counts
+        goals.goal(
+            f"matching, {label}", share(counts), f">= {target:.0%}", of > 0 and right / of >= target
+        )
     print(f"\nTime per match (goal: p99 <= {GOAL_P99_LONG_MS:g} ms for {LONG_CHARS:,} chars)")
     for timings in report.timings:
         print(timings.line())

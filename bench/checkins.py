@@ -75,6 +75,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from harness import goals
 from harness.checkin_load import Member, build_members, run_checkins
 from harness.database import DEFAULT_PG_URL, own_database, postgres_reachable
 from harness.emulator_process import start_emulator
@@ -299,6 +300,12 @@ def paced_table(results: Sequence[Result]) -> None:
             continue
         share = r.rate / LIMIT
         met = "MET" if share >= GOAL_RATE_SHARE else "NOT MET"
+        goals.goal(
+            f"check-ins paced, {r.name}: rate/limit",
+            f"{share:.3f}",
+            f">= {GOAL_RATE_SHARE:g}",
+            share >= GOAL_RATE_SHARE,
+        )
         print(
             f"  {r.name:<30}{r.count:>10,}{r.error_count:>7}{r.rate_limited:>6}{r.rate:>9.2f}"
             f"{share:>11.3f}{met:>12}{r.busiest_second:>12}{r.cpu_per_1000:>11.2f}"
@@ -308,6 +315,7 @@ def paced_table(results: Sequence[Result]) -> None:
         if not r.failed:
             goal = "MET" if r.rate_limited == 0 else "NOT MET"
             print(f"  {r.name}: 429s goal 0: {goal}; {notes(r)}")
+            goals.goal(f"check-ins, {r.name}: 429s", f"{r.rate_limited}", "0", r.rate_limited == 0)
 
 
 def requests_summary(results: Sequence[Result]) -> None:
@@ -317,6 +325,12 @@ def requests_summary(results: Sequence[Result]) -> None:
             print(f"  {r.name}: FAILED")
             continue
         met = "MET" if r.requests_per_checkin <= GOAL_REQUESTS_PER_CHECKIN else "NOT MET"
+        goals.goal(
+            f"check-ins, {r.name}: requests per check-in",
+            f"{r.requests_per_checkin:.4f}",
+            f"<= {GOAL_REQUESTS_PER_CHECKIN:g}",
+            r.requests_per_checkin <= GOAL_REQUESTS_PER_CHECKIN,
+        )
         others = ", ".join(f"{k} x{v}" for k, v in sorted(r.other_requests.items()))
         print(
             f"  {r.name}: {r.checkin_requests:,} requests for {r.sent:,} check-ins = "

@@ -65,6 +65,7 @@ from harness.bot_names import PER_PAGE
 from harness.bots import BARE, CROSSROADS, BotProcess
 from harness.database import DEFAULT_PG_URL, postgres_dsn, reset_postgres_schema
 from harness.emulator import FIRST_USER_ID, BenchEmulator, Place, Problems, build_world
+from harness.goals import goal
 from harness.journals import Journals, Writer, load_postgresql, load_sqlite
 from harness.machine import load_average, machine_line
 from harness.operations import (
@@ -480,7 +481,7 @@ def verdict(value: float, goal: float | None) -> str:
     return f"(goal <= {goal:g}: {'met' if value <= goal else 'NOT MET'})"
 
 
-def report(sessions: list[Session], rounds: int) -> bool:
+def report(sessions: list[Session], rounds: int, backend: str) -> bool:
     """The pooled table; whether every batch was valid."""
     print(f"\npooled over {rounds} round(s):")
     header = f"{'bare p50':>9} {'p99':>8}   {'crossroads p50':>14} {'p99':>8}   ratio p50, p99"
@@ -508,6 +509,17 @@ def report(sessions: list[Session], rounds: int) -> bool:
                 ours, base = pair[CROSSROADS], pair[BARE]
                 per_round.append(f"{ours.p50 / base.p50:.2f}/{ours.p99 / base.p99:.2f}")
         print(f"  {'':<17} per round (p50/p99 ratio): {', '.join(per_round)}")
+        for at, ratio, goal_ratio, ms, bare_ms in (
+            ("p50", p50_ratio, p50_goal, crossroads.p50, bare.p50),
+            ("p99", p99_ratio, p99_goal, crossroads.p99, bare.p99),
+        ):
+            if goal_ratio is not None:
+                goal(
+                    f"{name} {at}, {backend}",
+                    f"{ratio:.2f}x bare ({ms:.1f} vs {bare_ms:.1f} ms)",
+                    f"<= {goal_ratio:g}x",
+                    ratio <= goal_ratio,
+                )
     total = Problems()
     for session in sessions:
         total.absorb(session.setup)
@@ -575,7 +587,7 @@ async def bench(args: argparse.Namespace) -> int:
                 sessions.append(session)
         if args.keep:
             keep_logs(workdir, args.keep)
-    valid = report(sessions, args.rounds)
+    valid = report(sessions, args.rounds, args.database)
     print(f"{load_average()}; total runtime {time.perf_counter() - began:.0f} s")
     if not valid:
         print("INVALID: a batch with errors is not a result")

@@ -48,6 +48,7 @@ from pathlib import Path
 from harness.bot_names import PER_PAGE
 from harness.bots import BARE, CROSSROADS, BotProcess
 from harness.emulator import FIRST_USER_ID, BenchEmulator, Place, Problems, build_world
+from harness.goals import goal
 from harness.journals import Journals, Writer, load_sqlite
 from harness.machine import load_average, machine_line
 from harness.operations import (
@@ -77,6 +78,25 @@ WORKER_GOAL_MIB = 60  # each chart worker (issue 8, item 2)
 # Flat: from the first sample after 1,000 operations to the end, at most this much growth per
 # 1,000 operations (half a KiB a member: no member's trace kept for good).
 FLAT_MIB_PER_THOUSAND = 0.5
+# Flat at scale (issue 17): after 30,000 interactions, within this much of after the first 1,000.
+FLAT_INTERACTIONS, FLAT_WITHIN_MIB = 30_000, 2.0
+# What the bot imports beyond discord.py, each measured in a fresh interpreter that already
+# imported discord.py and what is listed before it (so each line is what it adds).
+DEPENDENCIES = (
+    "sqlalchemy",
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "sqlalchemy.dialects.postgresql",
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "yaml",
+    "pydantic",
+    "pydantic_settings",
+    "advice.content",
+    "db.models",
+    "db",
+    "cogs.core.bot",
+    "bot",
+)
 SETTLE_S = 1.0  # after on_ready, for whatever the bot starts right after it
 # The mix of operations: /advice, /reflect (open + submit), /journal list (+ a page for some),
 # /progress; by share of operations.
@@ -102,6 +122,34 @@ async def startup_rss(kind: str, workdir: Path, key: str, label: str) -> int:
     finally:
         await bot.stop()
         await emulator.stop()
+
+
+def dependency_costs() -> list[tuple[str, int]]:
+    """(module, VmRSS it adds) for DEPENDENCIES, imported in order after discord.py."""
+    script = (
+        "import importlib, sys\n"
+        "import discord\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS:'): return int(line.split()[1]) * 1024\n"
+        "for name in sys.argv[1:]:\n"
+        "    before = rss()\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError:\n"
+        "        print(name, -1)\n"
+        "        continue\n"
+        "    print(name, rss() - before)\n"
+    )
+    repo = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", script, *DEPENDENCIES],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [(name, int(size)) for name, size in (line.split() for line in out.stdout.splitlines())]
 
 
 def import_cost() -> tuple[int, int]:
@@ -200,6 +248,7 @@ def offset(
 
 
 def sample(bot: BotProcess, load: Load, operations: int, started: float) -> Sample:
+    bot.snapshot()
     return Sample(
         operations, load.interactions, bot.rss(), bot.helpers(), time.perf_counter() - started
     )
@@ -269,7 +318,12 @@ async def at_scale(
         f"built in {time.perf_counter() - started:.1f} s"
     )
     bot = await BotProcess.start(
-        CROSSROADS, emulator, workdir, database_url=f"sqlite+aiosqlite:///{path}", data_key=key
+        CROSSROADS,
+        emulator,
+        workdir,
+        database_url=f"sqlite+aiosqlite:///{path}",
+        data_key=key,
+        snapshots=args.trace,
     )
     problems = Problems()
     samples: list[Sample] = []
@@ -324,6 +378,25 @@ def report_scale(samples: list[Sample]) -> None:
         f"{growth / 2**20:+.1f} MiB; trend {per_thousand:+.2f} MiB per 1,000 operations "
         f"(flat means <= {FLAT_MIB_PER_THOUSAND:g}: {'flat' if flat else 'NOT FLAT'})"
     )
+    base = next((s for s in samples if s.interactions >= 1000), last)
+    grown = (last.bot - base.bot) / 2**20
+    reached = last.interactions >= FLAT_INTERACTIONS
+    verdict = (
+        ("met" if grown <= FLAT_WITHIN_MIB else "NOT MET")
+        if reached
+        else f"run {FLAT_INTERACTIONS:,} interactions to judge"
+    )
+    goal(
+        f"RSS at scale, {base.interactions:,} to {last.interactions:,} interactions",
+        f"{grown:+.1f} MiB",
+        f"<= {FLAT_WITHIN_MIB:g} MiB over {FLAT_INTERACTIONS:,}",
+        grown <= FLAT_WITHIN_MIB if reached else None,
+    )
+    print(
+        f"  from {base.interactions:,} to {last.interactions:,} interactions: {grown:+.1f} MiB "
+        f"(goal: after {FLAT_INTERACTIONS:,}, within {FLAT_WITHIN_MIB:g} MiB of after 1,000: "
+        f"{verdict})"
+    )
     workers = [size for _, command, size in last.helpers if "chart_worker" in command]
     if workers:
         met = "met" if max(workers) <= WORKER_GOAL_MIB * 2**20 else "NOT MET"
@@ -331,6 +404,31 @@ def report_scale(samples: list[Sample]) -> None:
             f"  chart workers (apart): {len(workers)}, {', '.join(mib(s) for s in workers)} "
             f"(total {mib(sum(workers))}; goal <= {WORKER_GOAL_MIB} MiB each: {met})"
         )
+
+
+def report_growth(snapshots: Path, samples: list[Sample]) -> None:
+    """What the bot's Python code holds more of at the last sample than after 1,000
+    interactions, by the lines that allocated it (tracemalloc; native memory not seen)."""
+    import tracemalloc
+
+    files = sorted(snapshots.glob("*.snapshot"))
+    if len(files) != len(samples):
+        print(f"\ntracemalloc: {len(files)} snapshots for {len(samples)} samples; no comparison")
+        return
+    first = next((i for i, s in enumerate(samples) if s.interactions >= 1000), len(samples) - 1)
+    old = tracemalloc.Snapshot.load(str(files[first]))
+    new = tracemalloc.Snapshot.load(str(files[-1]))
+    held = sum(stat.size for stat in new.statistics("filename"))
+    print(
+        f"\ntracemalloc, {samples[first].interactions:,} to {samples[-1].interactions:,} "
+        f"interactions: Python objects {mib(held)} at the end; grew most:"
+    )
+    for stat in new.compare_to(old, "traceback")[:8]:
+        if stat.size_diff <= 0:
+            break
+        print(f"  {stat.size_diff / 1024:+8.1f} KiB in {stat.count_diff:+,} blocks, from:")
+        for line in stat.traceback.format(limit=-4):
+            print(f"      {line}")
 
 
 async def bench(args: argparse.Namespace) -> int:
@@ -357,15 +455,25 @@ async def bench(args: argparse.Namespace) -> int:
             f"  crossroads, first start:          {mib(first)}  (a new database: migrated, "
             f"commands synced)"
         )
+        for name, size in (("restart", crossroads), ("first start", first)):
+            under = size <= STARTUP_GOAL_MIB * 2**20
+            goal(f"RSS after start-up, {name}", mib(size), f"<= {STARTUP_GOAL_MIB} MiB", under)
         print(
             f"  both import sandbox.redirect (to reach the emulator), which a production bot "
             f"never imports: +{mib(after - before)} over discord.py alone ({mib(before)})"
         )
+        print("  what each dependency adds, imported in this order after discord.py:")
+        for name, size in dependency_costs():
+            cost = "not installed" if size < 0 else f"{size / 2**20:+5.1f} MiB"
+            print(f"    {name:<45} {cost}")
         print(f"\nat scale ({args.operations:,} operations, {args.concurrency} at a time):")
         samples, problems = await at_scale(args, workdir, key, slugs)
         if args.keep:
             keep_logs(workdir, args.keep)
     report_scale(samples)
+    if args.trace:
+        await asyncio.sleep(1)  # the last snapshot is being written
+        report_growth(args.trace, samples)
     print(f"\nproblems: {problems.summary()}")
     print(f"{load_average()}; total runtime {time.perf_counter() - began:.0f} s")
     if problems.count:
@@ -382,7 +490,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="copy the bots' logs here")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="run the bot at scale with tracemalloc, a snapshot at each sample written here, "
+        "and print what grew most from the sample after 1,000 interactions to the last",
+    )
     args = parser.parse_args()
+    if args.trace:
+        args.trace = args.trace.resolve()
+        args.trace.mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.operations, args.sample_every = 1_500, 500
     return args

@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from harness import goals
 from harness.database import DEFAULT_PG_URL, insert_rows, postgres_reachable, reset_postgres_schema
 from harness.machine import code_version, load_average, machine_line
 from harness.paths import REPO
@@ -217,6 +218,10 @@ def print_results(results: list[Result], batch_size: int) -> None:
         print(
             f"  {r.backend:<12}{r.rotated:>9,}{r.seconds:>9.1f}{r.rate:>9,.0f}{r.wall:>8.1f}"
             f"  {idle_ms:>23}  {during_ms:>18}  {r.check_ms:>8.1f}"
+        )
+        goals.goal(f"rotate-key, {r.backend}: rows re-sealed a second", f"{r.rate:,.0f}")
+        goals.goal(
+            f"rotate-key, {r.backend}: the bot's writes meanwhile p99", f"{during.p99:.1f} ms"
         )
 
 

@@ -10,12 +10,12 @@ from advice.progress import coverage
 from cogs.core.bot import CrossroadsBot
 from cogs.core.cog import FeatureCog
 from cogs.core.reflection_form import REFLECT_ROUTE as ROUTE
-from cogs.core.reflection_form import acknowledge_and_read, reflection_modal
-from cogs.core.reply import reply
+from cogs.core.reflection_form import read_form, reflection_modal
+from cogs.core.reply import in_time, reply
 from cogs.core.routing import button, form, parse_id
 from cogs.core.tree import fill_choices
 from db.checkins import link_reflection
-from db.journal import add_reflection, first_reflection_at, reflected_points
+from db.journal import Saved, first_reflection_at, save_reflection
 
 
 def _id_arg(args: list[str], index: int) -> int | None:
@@ -76,42 +76,56 @@ class Reflect(FeatureCog):
         args: list[str],
         values: dict[str, str | list[str]],
     ) -> None:
-        submission = await acknowledge_and_read(interaction, values)
+        submission = await read_form(interaction, values)
         if submission is None:
             return
         point = self._point(args[0] if args else "")
-        submission_key = submission_key_from(args)
+        saved = await in_time(
+            interaction, self._keep(interaction, point, submission.text, submission.comfort, args)
+        )
+        if not saved.created:
+            await reply(
+                interaction, "That reflection was already saved. See it with `/journal list`."
+            )
+            return
+        await reply(
+            interaction,
+            self._confirmation(point, saved.entry.kind, saved.covered, submission.notes),
+        )
+
+    async def _keep(
+        self,
+        interaction: discord.Interaction,
+        point: Point,
+        text: str,
+        comfort: int | None,
+        args: list[str],
+    ) -> Saved:
         async with self.bot.member_transaction(interaction) as session:
-            entry, created = await add_reflection(
+            saved = await save_reflection(
                 session,
                 self.bot.cipher,
                 user_id=interaction.user.id,
                 point=point.slug,
-                text=submission.text,
-                comfort=submission.comfort,
-                submission_key=submission_key,
+                text=text,
+                comfort=comfort,
+                submission_key=submission_key_from(args),
                 now=self.bot.clock.now(),
             )
-            covered = await reflected_points(session, user_id=interaction.user.id)
             checkin_id = checkin_from(args)
-            if created and checkin_id is not None:
+            if saved.created and checkin_id is not None:
                 # Only the member's own check-in can be linked; a forged id links nothing.
                 await link_reflection(
                     session,
                     user_id=interaction.user.id,
                     checkin_id=checkin_id,
-                    reflection_id=entry.id,
+                    reflection_id=saved.entry.id,
                     now=self.bot.clock.now(),
                 )
-        if not created:
-            await reply(
-                interaction, "That reflection was already saved. See it with `/journal list`."
-            )
-            return
-        await reply(interaction, self._confirmation(point, entry.kind, covered, submission.notes))
+        return saved
 
     def _confirmation(
-        self, point: Point, kind: PromptKind, covered: set[str], notes: tuple[str, ...]
+        self, point: Point, kind: PromptKind, covered: frozenset[str], notes: tuple[str, ...]
     ) -> str:
         content = self.bot.content
         progress = coverage(covered, content.slugs)

@@ -34,7 +34,7 @@ from db.crypto import TextCipher
 from db.jobs import JobState, finish, retry_later
 from db.journal import Entry
 from db.locks import lock_existing_member
-from db.models import Checkin, CheckinPlan, Reflection, User
+from db.models import NOTICE_PENDING, Checkin, CheckinPlan, Reflection, User
 from db.users import ensure_user
 
 CHECKIN_NOT_FOUND = "That check-in doesn't exist any more, or it isn't yours."
@@ -862,12 +862,10 @@ async def take_notice(session: AsyncSession, user_id: int) -> str | None:
     )
 
 
-async def has_notice(session: AsyncSession, user_id: int) -> bool:
-    return bool(
-        await session.scalar(
-            select(CheckinPlan.notice_pending).where(CheckinPlan.user_id == user_id)
-        )
-    )
+async def members_with_notices(session: AsyncSession) -> set[int]:
+    """Every member with a delivery problem they have not been told about yet (an index
+    holds just these)."""
+    return set(await session.scalars(select(CheckinPlan.user_id).where(NOTICE_PENDING)))
 
 
 # --- the member's answers -----------------------------------------------------------------------

@@ -20,9 +20,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from db.aead import InvalidTag, aesgcm
 from db.files import sync_directory
 
 log = logging.getLogger(__name__)
@@ -83,11 +81,11 @@ class TextCipher:
     def _use(self, key: bytes, previous: Iterable[bytes]) -> None:
         if len(key) != KEY_BYTES:
             raise DataKeyError("DATA_KEY must be 32 bytes")
-        openers = {key_id(key): AESGCM(key)}
+        openers = {key_id(key): aesgcm(key)}
         for old in previous:
             if len(old) != KEY_BYTES:
                 raise DataKeyError("DATA_KEY_PREVIOUS must be 32 bytes")
-            openers.setdefault(key_id(old), AESGCM(old))
+            openers.setdefault(key_id(old), aesgcm(old))
         self._key_id, self._sealer = next(iter(openers.items()))
         self._openers = openers  # the current key first
 

@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm.exc import StaleDataError
 
 from advice.errors import UserFacingError
+from db._sqlite import Connector
+from db.models import use_dialect
 
 log = logging.getLogger(__name__)
 
@@ -119,23 +121,35 @@ class Database:
     def __init__(self, url: str | URL) -> None:
         self.url = url if isinstance(url, URL) else parse_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        connect_args: dict[str, Any] = {}
-        if self.is_sqlite and not self.url.query.get("uri"):  # a file: URI names its own path
-            if not self.url.database:
-                raise DatabaseConfigError("DATABASE_URL names no SQLite file")
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
-        elif not self.is_sqlite:
-            # asyncpg waits a minute by default; an unreachable server should fail a command
-            # in seconds, with the member's text handed back, not hang it.
-            connect_args["timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-        self.engine: AsyncEngine = create_async_engine(
-            self.url, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
-        )
+        use_dialect(self.url.get_backend_name())
         if self.is_sqlite:
+            if not self.url.query.get("uri"):  # a file: URI names its own path
+                if not self.url.database:
+                    raise DatabaseConfigError("DATABASE_URL names no SQLite file")
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            self._connector: Connector | None = Connector(
+                self.url, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, pragmas=SQLITE_PRAGMAS
+            )
+            self.engine: AsyncEngine = create_async_engine(self.url, async_creator=self._connector)
             path = None if self.url.query.get("uri") else self.url.database
             _configure_sqlite(self.engine, Path(path) if path else None)
+        else:
+            self._connector = None
+            # asyncpg waits a minute by default; an unreachable server should fail a command
+            # in seconds, with the member's text handed back, not hang it.
+            self.engine = create_async_engine(
+                self.url, connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_S}
+            )
+            _configure_postgres(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # On SQLite the begin listener reads crossroads_write to choose BEGIN IMMEDIATE, and a
+        # read is a deferred transaction: one snapshot for all its statements. PostgreSQL's
+        # READ COMMITTED gives each statement a snapshot of its own anyway, so a read runs
+        # each statement by itself (autocommit), without the BEGIN and ROLLBACK round trips.
+        self._write_options: dict[str, Any] = {"crossroads_write": True}
+        self._read_options: dict[str, Any] = {"crossroads_write": False}
+        if not self.is_sqlite:
+            self._read_options["isolation_level"] = "AUTOCOMMIT"
         # SQLite has one writer at a time, and its busy-wait is not first come, first served:
         # under eight concurrent writes, one could lose every retry for the whole busy timeout
         # (bench/memory.py saw "database is locked"). Writers of this process queue here
@@ -157,7 +171,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self, *, within: float | None = None) -> AsyncIterator[AsyncSession]:
-        """A read-only unit of work (on SQLite a deferred transaction, so readers never queue).
+        """A read-only unit of work (on SQLite a deferred transaction, so readers never queue;
+        on PostgreSQL its statements in autocommit: each read committed, as in a transaction).
 
         `within` bounds it, connecting included (BEFORE_ANSWER_S for a read that must end
         before an interaction can be answered); past it, StorageUnavailable.
@@ -178,8 +193,9 @@ class Database:
                 self._sessions() as session,
                 session.begin(),
             ):
-                # The begin listener reads this option to choose BEGIN IMMEDIATE on SQLite.
-                await session.connection(execution_options={"crossroads_write": write})
+                await session.connection(
+                    execution_options=self._write_options if write else self._read_options
+                )
                 in_caller = True
                 yield session
                 in_caller = False
@@ -220,6 +236,21 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._connector is not None:
+            await self._connector.aclose()
+
+
+# Set on every SQLite connection as it opens (db._sqlite, which also keeps its waits off the
+# event loop: the busy timeout above is honoured there, asynchronously).
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    "foreign_keys=ON",
+    "synchronous=NORMAL",
+    # Each connection's own page cache (SQLite's default is 2 MB, filled as pages are read,
+    # in every pooled connection): the operating system's file cache serves reads as well,
+    # outside the bot's memory.
+    "cache_size=-256",
+)
 
 
 # SQLite's words for a file it cannot write (read-only, or its disk failing): a connection
@@ -228,28 +259,22 @@ _SQLITE_FILE_TROUBLE = ("readonly database", "disk i/o error")
 
 
 def _configure_sqlite(engine: AsyncEngine, path: Path | None) -> None:
-    """WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writes.
+    """BEGIN IMMEDIATE for writes, and a file that was read-only for a while never leaves the
+    bot read-only.
 
-    pysqlite's own transaction handling is switched off (isolation_level=None) so that
-    SQLAlchemy's begin event decides how each transaction starts: a write that starts
-    with BEGIN IMMEDIATE takes the lock up front instead of failing halfway on upgrade.
+    Connections are opened with pysqlite's own transaction handling switched off
+    (isolation_level=None), so that SQLAlchemy's begin event decides how each transaction
+    starts: a write that starts with BEGIN IMMEDIATE takes the lock up front instead of
+    failing halfway on upgrade.
 
-    A file that was read-only for a while (a full disk remounted, a backup tool's lock, an
-    operator's chmod) must not leave the bot read-only after it is writable again: SQLite
-    opens such a file read-only and keeps it so for the connection's life, so a connection
-    opened meanwhile is replaced at its first checkout once the file can be written, and
-    any connection that fails a write on the file is replaced at once.
+    A file read-only for a while (a full disk remounted, a backup tool's lock, an operator's
+    chmod): SQLite opens it read-only and keeps it so for the connection's life, so a
+    connection opened meanwhile is replaced at its first checkout once the file can be
+    written, and any connection that fails a write on the file is replaced at once.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
         record.info["opened_read_only"] = path is not None and not os.access(path, os.W_OK)
 
     @event.listens_for(engine.sync_engine, "checkout")
@@ -267,6 +292,18 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None) -> None:
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get("crossroads_write", True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _configure_postgres(engine: AsyncEngine) -> None:
+    """A pooled connection the server closed (a restart, an idle timeout) is replaced when it
+    is checked out, without a round trip: asyncpg knows a closed socket. (A ping on every
+    checkout would cost each transaction a round trip.) One that dies unnoticed fails its
+    statement, and SQLAlchemy invalidates it and the pool's older ones."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
 
 
 def _first_line(exc: BaseException) -> str:

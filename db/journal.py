@@ -7,18 +7,18 @@ cipher and hand back plain text, so nothing above this layer sees ciphertext.
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Column, Select, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.errors import NotFound
-from advice.journey import PromptKind, prompt_kind
-from db._sql import dialect_insert
+from advice.journey import PromptKind, revisited_if_first_by
+from db._sql import Prebuilt, insert_for, table_of
 from db.crypto import TextCipher
 from db.database import ConcurrentChange
-from db.models import Reflection
-from db.users import ensure_user
+from db.models import Reflection, User
+from db.users import lock_user
 
 ENTRY_NOT_FOUND = "Entry not found. It may have been deleted, or it isn't yours."
 
@@ -42,7 +42,14 @@ class Page:
     total: int  # entries in all
 
 
-def _entry(row: Reflection, cipher: TextCipher) -> Entry:
+class Saved(NamedTuple):
+    entry: Entry
+    created: bool  # False: this submission was saved before (a double submit)
+    covered: frozenset[str]  # the points the member has written on, this one included
+
+
+def _entry(row: Any, cipher: TextCipher) -> Entry:
+    """An entry from an ORM row or a Core row of the same columns."""
     return Entry(
         id=row.id,
         point=row.point,
@@ -54,14 +61,92 @@ def _entry(row: Reflection, cipher: TextCipher) -> Entry:
     )
 
 
+# The hot paths (a form saved, a page listed) run these: Core statements built once, on the
+# tables, so neither building them nor the ORM's bookkeeping is paid each time.
+REFLECTIONS = table_of(Reflection)
+USERS = table_of(User)
+_C = REFLECTIONS.c
+_ENTRY_COLUMNS: tuple[Column[Any], ...] = (
+    *(_C.id, _C.user_id, _C.point, _C.kind, _C.body, _C.key_id, _C.comfort),
+    *(_C.created_at, _C.edited_at),
+)
+_NEWEST_FIRST = (REFLECTIONS.c.created_at.desc(), REFLECTIONS.c.id.desc())
+_MINE = REFLECTIONS.c.user_id == bindparam("user_id")
+FIRST_AT = select(func.min(REFLECTIONS.c.created_at)).where(
+    _MINE, REFLECTIONS.c.point == bindparam("point")
+)
+POINTS = select(REFLECTIONS.c.point).where(_MINE).distinct()
+ENTRY = select(*_ENTRY_COLUMNS).where(_MINE, REFLECTIONS.c.id == bindparam("entry_id"))
+SUBMITTED = select(REFLECTIONS.c.id).where(
+    _MINE, REFLECTIONS.c.submission_key == bindparam("submission_key")
+)
+JOURNEY_STARTS = (
+    update(USERS)
+    .where(USERS.c.id == bindparam("user_id"), USERS.c.journey_started_at.is_(None))
+    .values(journey_started_at=bindparam("now"))
+)
+
+
+def _insert_reflection(dialect: str) -> Any:
+    """The reflection, its kind decided by the point's first reflection (a revisit when that
+    came by `revisit_if_first_by`: advice.journey's rule), returning the points written on
+    before: one statement, so the kind and the coverage the answer shows cost no query."""
+    names = ("user_id", "point", "body", "key_id", "comfort", "submission_key")
+    first = FIRST_AT.scalar_subquery()
+    revisit_by = bindparam("revisit_if_first_by", type_=REFLECTIONS.c.created_at.type)
+    kind = case((first <= revisit_by, PromptKind.REVISIT.value), else_=PromptKind.FIRST.value)
+    point = REFLECTIONS.c.point
+    # Slugs are letters only ([a-z]{2,20}, advice.content): a comma cannot be in one.
+    joined = (
+        func.string_agg(point.distinct(), ",")
+        if dialect == "postgresql"
+        else func.group_concat(point.distinct())
+    )
+    # The member's reflections as RETURNING sees them: SQLite's subqueries there see the new
+    # row, PostgreSQL's do not (SEES_ITSELF).
+    points = select(joined).where(_MINE).scalar_subquery()
+    rows = select(func.count()).select_from(REFLECTIONS).where(_MINE).scalar_subquery()
+    return (
+        insert_for(dialect)(REFLECTIONS)
+        .values(
+            {name: bindparam(name) for name in names}
+            | {"kind": kind, "created_at": bindparam("now")}
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "submission_key"])
+        .returning(REFLECTIONS.c.id, REFLECTIONS.c.kind, points.label("points"), rows.label("rows"))
+    )
+
+
+INSERT_REFLECTION = Prebuilt(_insert_reflection)
+# Whether an INSERT's RETURNING subqueries count the row it inserted, by dialect.
+SEES_ITSELF = {"sqlite": 1, "postgresql": 0}
+
+
+def _page(point: bool) -> Select[Any]:
+    """One page, newest first, with the count of all (a subquery SQLite runs once)."""
+    mine = (_MINE, REFLECTIONS.c.point == bindparam("point")) if point else (_MINE,)
+    total = select(func.count()).select_from(REFLECTIONS).where(*mine).scalar_subquery()
+    return (
+        select(total.label("total"), *_ENTRY_COLUMNS)
+        .where(*mine)
+        .order_by(*_NEWEST_FIRST)
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+
+
+PAGE, PAGE_OF_POINT = _page(point=False), _page(point=True)
+COUNT = select(func.count()).select_from(REFLECTIONS).where(_MINE)
+COUNT_OF_POINT = COUNT.where(REFLECTIONS.c.point == bindparam("point"))
+
+
 async def first_reflection_at(
     session: AsyncSession, *, user_id: int, point: str
 ) -> datetime | None:
-    return await session.scalar(
-        select(func.min(Reflection.created_at)).where(
-            Reflection.user_id == user_id, Reflection.point == point
-        )
-    )
+    connection = await session.connection()
+    result = await connection.execute(FIRST_AT, {"user_id": user_id, "point": point})
+    first: datetime | None = result.scalar()
+    return first
 
 
 async def add_reflection(
@@ -76,36 +161,59 @@ async def add_reflection(
     now: datetime,
 ) -> tuple[Entry, bool]:
     """Save a reflection; (entry, False) when this submission was already saved."""
-    user = await ensure_user(session, user_id, now=now)
-    if user.journey_started_at is None:
-        user.journey_started_at = now
-    kind = prompt_kind(await first_reflection_at(session, user_id=user_id, point=point), now)
-    insert = dialect_insert(session, Reflection)
-    body, key_id = cipher.seal(text, owner_id=user_id)
-    reflection_id = await session.scalar(
-        insert.values(
-            user_id=user_id,
-            point=point,
-            kind=kind.value,
-            body=body,
-            key_id=key_id,
-            comfort=comfort,
-            submission_key=submission_key,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "submission_key"])
-        .returning(Reflection.id)
+    saved = await save_reflection(
+        session,
+        cipher,
+        user_id=user_id,
+        point=point,
+        text=text,
+        comfort=comfort,
+        submission_key=submission_key,
+        now=now,
     )
-    created = reflection_id is not None
-    if not created:
-        reflection_id = await session.scalar(
-            select(Reflection.id).where(
-                Reflection.user_id == user_id, Reflection.submission_key == submission_key
-            )
-        )
+    return saved.entry, saved.created
+
+
+async def save_reflection(
+    session: AsyncSession,
+    cipher: TextCipher,
+    *,
+    user_id: int,
+    point: str,
+    text: str,
+    comfort: int | None,
+    submission_key: str | None,
+    now: datetime,
+) -> Saved:
+    """add_reflection, also telling which points the member has now written on."""
+    await lock_user(session, user_id, now=now)
+    connection = await session.connection()
+    body, key_id = cipher.seal(text, owner_id=user_id)
+    values = {
+        "user_id": user_id,
+        "point": point,
+        "body": body,
+        "key_id": key_id,
+        "comfort": comfort,
+        "submission_key": submission_key,
+        "now": now,
+        "revisit_if_first_by": revisited_if_first_by(now),
+    }
+    row = (await connection.execute(INSERT_REFLECTION.on(connection), values)).first()
+    if row is not None:
+        if row.rows == SEES_ITSELF[connection.dialect.name]:  # their first: the journey starts
+            await connection.execute(JOURNEY_STARTS, {"user_id": user_id, "now": now})
+        covered = frozenset(row.points.split(",")) if row.points else frozenset()
+        entry = Entry(row.id, point, PromptKind(row.kind), text, comfort, now, None)
+        return Saved(entry, True, covered | {point})
+    reflection_id = (
+        await connection.execute(SUBMITTED, {"user_id": user_id, "submission_key": submission_key})
+    ).scalar()
     if reflection_id is None:  # the submission this one repeats was deleted meanwhile
         raise ConcurrentChange()
-    return await get_entry(session, cipher, user_id=user_id, entry_id=reflection_id), created
+    entry = await get_entry(session, cipher, user_id=user_id, entry_id=reflection_id)
+    points = (await connection.execute(POINTS, {"user_id": user_id})).scalars()
+    return Saved(entry, False, frozenset(points))
 
 
 def _owned(user_id: int, point: str | None = None) -> Select[Reflection]:
@@ -116,7 +224,8 @@ def _owned(user_id: int, point: str | None = None) -> Select[Reflection]:
 async def get_entry(
     session: AsyncSession, cipher: TextCipher, *, user_id: int, entry_id: int
 ) -> Entry:
-    row = await session.scalar(_owned(user_id).where(Reflection.id == entry_id))
+    connection = await session.connection()
+    row = (await connection.execute(ENTRY, {"user_id": user_id, "entry_id": entry_id})).first()
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
     return _entry(row, cipher)
@@ -131,19 +240,30 @@ async def list_page(
     page: int,
     per_page: int,
 ) -> Page:
-    """One page of the member's entries, newest first."""
-    total = await session.scalar(
-        select(func.count()).select_from(_owned(user_id, point).subquery())
-    )
-    count = max(1, ceil((total or 0) / per_page))
-    number = min(max(page, 0), count - 1)
-    rows = await session.scalars(
-        _owned(user_id, point)
-        .order_by(Reflection.created_at.desc(), Reflection.id.desc())
-        .offset(number * per_page)
-        .limit(per_page)
-    )
-    return Page([_entry(row, cipher) for row in rows], number, count, total or 0)
+    """One page of the member's entries, newest first: one statement, unless the page asked
+    for is past the last (entries deleted since), when the last page is read instead."""
+    connection = await session.connection()
+    values: dict[str, Any] = {"user_id": user_id, "point": point, "limit": per_page}
+    number = max(page, 0)
+    rows = (
+        await connection.execute(
+            PAGE_OF_POINT if point else PAGE, {**values, "offset": number * per_page}
+        )
+    ).all()
+    if rows:
+        total = rows[0].total
+    else:
+        total = (await connection.execute(COUNT_OF_POINT if point else COUNT, values)).scalar()
+        total = total or 0
+    count = max(1, ceil(total / per_page))
+    if not rows and number > count - 1:
+        number = count - 1
+        rows = (
+            await connection.execute(
+                PAGE_OF_POINT if point else PAGE, {**values, "offset": number * per_page}
+            )
+        ).all()
+    return Page([_entry(row, cipher) for row in rows], number, count, total)
 
 
 async def recent_entries(
@@ -211,10 +331,8 @@ async def delete_entry(session: AsyncSession, *, user_id: int, entry_id: int) ->
 
 
 async def reflected_points(session: AsyncSession, *, user_id: int) -> set[str]:
-    rows = await session.scalars(
-        select(Reflection.point).where(Reflection.user_id == user_id).distinct()
-    )
-    return set(rows)
+    connection = await session.connection()
+    return set((await connection.execute(POINTS, {"user_id": user_id})).scalars())
 
 
 class Mark(NamedTuple):

@@ -27,15 +27,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
-from db.users import ensure_user
+from db.users import lock_user
 
 # Steps 2 to 5 above, by table: what a transaction that takes several of them takes first.
 LOCK_ORDER = ("guild_members", "checkin_plans", "checkins", "reflections", "decisions")
 
 
-async def lock_member(session: AsyncSession, user_id: int, *, now: datetime) -> User:
+async def lock_member(session: AsyncSession, user_id: int, *, now: datetime) -> None:
     """Step 1 for a member's own action: their row, created on first use, locked."""
-    return await ensure_user(session, user_id, now=now)
+    await lock_user(session, user_id, now=now)
 
 
 async def lock_existing_member(session: AsyncSession, user_id: int) -> bool:

@@ -1,29 +1,35 @@
 """Alembic, driven from code: applied at start-up and by `python bot.py migrate`.
 
 Start-up first reads the schema's revision with one query and imports Alembic (about 12 MiB
-that a running bot never needs again) only when the schema is behind. On PostgreSQL, where
-several processes may start together, migrating happens under an advisory lock: the second
-process waits for the first, then finds the schema current and changes nothing.
+that a running bot never needs again) only when the schema is behind. A new, empty database
+needs no history: it is given the newest schema straight from the models, which is what the
+migrations make (tests/db/test_database.py compares the two, server defaults included), and
+stamped with the newest revision, as Alembic's own documentation suggests for new databases.
+On PostgreSQL, where several processes may start together, either happens under an advisory
+lock: the second process waits for the first, then finds the schema current and changes
+nothing.
 """
 
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from db.database import Database
+from db.models import Base
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 
 # The newest revision in migrations/versions; tests/db/test_database.py checks it is Alembic's
 # head, so a migration added without updating it fails CI instead of being skipped at start-up.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 # pg_advisory_xact_lock's key: any constant no other application on the database uses.
 # (int.from_bytes(b"crossroa") would do; this is it, reduced to a signed 64-bit value.)
@@ -53,9 +59,16 @@ async def current_revision(database: Database) -> str | None:
             return None  # no alembic_version table yet (the failed statement is rolled back)
 
 
-async def upgrade(database: Database, revision: str = "head") -> None:
-    if revision == "head" and await current_revision(database) == HEAD_REVISION:
-        return
+async def upgrade(
+    database: Database, revision: str = "head", *, run_migrations: bool = False
+) -> None:
+    """To `revision`; `run_migrations` makes even a new database through every migration."""
+    if revision == "head":
+        current = await current_revision(database)
+        if current == HEAD_REVISION:
+            return
+        if current is None and not run_migrations and await create_if_empty(database):
+            return
 
     def migrate(conn: Connection) -> None:
         from alembic import command
@@ -63,6 +76,41 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         command.upgrade(alembic_config(conn), revision)
 
     await run_migration(database, migrate)
+
+
+# Alembic's own table, as Alembic makes it.
+VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
+
+
+async def create_if_empty(database: Database) -> bool:
+    """The newest schema from the models, stamped HEAD_REVISION, on a database with no table
+    at all; False (nothing done) for any other."""
+    async with database.engine.connect() as conn:
+        if not database.is_sqlite:  # (SQLite: this connection's BEGIN IMMEDIATE holds it)
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+        tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        if tables:  # another process made it meanwhile, or a schema Alembic must look at
+            await conn.rollback()
+            return "alembic_version" in tables and await _is_current(conn)
+        await conn.run_sync(Base.metadata.create_all)
+        await conn.execute(text(VERSION_TABLE))
+        await conn.execute(
+            text("INSERT INTO alembic_version (version_num) VALUES (:revision)"),
+            {"revision": HEAD_REVISION},
+        )
+        await conn.commit()
+    return True
+
+
+async def _is_current(conn: "AsyncConnection") -> bool:
+    version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    await conn.rollback()
+    return bool(version == HEAD_REVISION)
 
 
 async def downgrade(database: Database, revision: str) -> None:

@@ -1,7 +1,8 @@
 """The tables. Alembic migrations in db/migrations mirror these; a test checks they agree."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import TextClause
 
 # Named constraints keep Alembic's batch mode on SQLite and PostgreSQL in step.
 NAMING_CONVENTION = {
@@ -46,6 +48,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """On SQLite, one function per value (parse, then UTC) instead of the parse and
+        process_result_value in turn: /progress reads a thousand of these at a time."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        found = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+        if found is None:
+            return super().result_processor(dialect, coltype)
+        parse = cast(Callable[[Any], datetime], found)
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            parsed = parse(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -91,11 +111,16 @@ class GuildSettings(Base):
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     # Whether the bot answers messages that mention it here (`/config chat`).
     chat_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    weekly_post_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    weekly_weekday: Mapped[int] = mapped_column(SmallInteger, default=0)  # 0 = Monday
-    weekly_hour: Mapped[int] = mapped_column(SmallInteger, default=17)
-    weekly_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    weekly_posts_made: Mapped[int] = mapped_column(Integer, default=0)  # the points' rotation
+    # Server defaults as migration 0005 made them, so a schema made from these models is the
+    # migrated one (db.migrate makes a new database so).
+    weekly_post_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    weekly_weekday: Mapped[int] = mapped_column(
+        SmallInteger, default=0, server_default="0"
+    )  # 0 = Monday
+    weekly_hour: Mapped[int] = mapped_column(SmallInteger, default=17, server_default="17")
+    weekly_timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # The points' rotation.
+    weekly_posts_made: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Why the bot switched the weekly post off by itself (channel gone, permission lost).
     weekly_problem: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -199,10 +224,35 @@ class LeasedJob:
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
+# Partial indexes: their WHERE is a dialect's argument (sqlite_where, postgresql_where), and
+# SQLAlchemy imports a dialect's whole package to check one, so a bot on SQLite would load
+# PostgreSQL's (2 MiB). Each Database gives them the WHERE of its own dialect instead.
+_PARTIAL_INDEXES: list[tuple[Index, TextClause]] = []
+
+
+def partial_index(name: str, *columns: str, where: TextClause, unique: bool = False) -> Index:
+    index = Index(name, *columns, unique=unique)
+    _PARTIAL_INDEXES.append((index, where))
+    return index
+
+
+def use_dialect(name: str) -> None:
+    """Give the partial indexes their WHERE in this dialect (its DDL, Alembic's comparison)."""
+    for index, where in _PARTIAL_INDEXES:
+        index.dialect_options[name]["where"] = where
+
+
+NOTICE_PENDING = text("notice_pending = true")
+
+
 class CheckinPlan(Base):
     """A member's choice of DM check-ins: a local wall-clock rule, and how delivery is going."""
 
     __tablename__ = "checkin_plans"
+    __table_args__ = (
+        # The few members to tell about a delivery problem, read by every process now and then.
+        partial_index("ix_checkin_plans_notice_pending", "user_id", where=NOTICE_PENDING),
+    )
 
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -233,20 +283,9 @@ class Checkin(LeasedJob, Base):
         Index("ix_checkins_user_state", "user_id", "state"),
         # At most one pending regular check-in per member (its point is chosen on delivery)
         # and one pending snoozed copy per point: a double press can never double a DM.
-        Index(
-            "uq_checkins_pending_regular",
-            "user_id",
-            unique=True,
-            sqlite_where=PENDING_REGULAR,
-            postgresql_where=PENDING_REGULAR,
-        ),
-        Index(
-            "uq_checkins_pending_point",
-            "user_id",
-            "point",
-            unique=True,
-            sqlite_where=PENDING_WITH_POINT,
-            postgresql_where=PENDING_WITH_POINT,
+        partial_index("uq_checkins_pending_regular", "user_id", where=PENDING_REGULAR, unique=True),
+        partial_index(
+            "uq_checkins_pending_point", "user_id", "point", where=PENDING_WITH_POINT, unique=True
         ),
     )
 

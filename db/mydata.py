@@ -25,6 +25,7 @@ from db.checkins import rule_of
 from db.crypto import DecryptionFailed, TextCipher
 from db.locks import LOCK_ORDER
 from db.models import Base, CheckinPlan, ConfigChange, Decision, Reflection, User
+from db.users import locked_users
 
 # 2: every table with the member's rows, as stored (ciphertext decrypted), named in `stored_in`.
 EXPORT_FORMAT = 2
@@ -222,6 +223,7 @@ async def forget(session: AsyncSession, *, user_id: int) -> int:
     removed = 0
     for table in member_tables():
         removed += _rowcount(await session.execute(delete(table).where(table.c.user_id == user_id)))
+    locked_users(session).discard(user_id)  # gone: a later write here makes it anew
     return removed + _rowcount(await session.execute(delete(User).where(User.id == user_id)))
 
 

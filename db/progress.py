@@ -101,7 +101,7 @@ async def progress_data(
     connection = await session.connection()
     marks, texts = [], {}
     statement = MARKS_WITH_EVERY_POINTS_FIRST_AND_LATEST if every_point else MARKS_WITH_TEXTS
-    rows = await connection.execute(statement, {"user_id": user_id})
+    rows = (await connection.execute(statement, {"user_id": user_id})).all()  # fetched at once
     for entry_id, point, created_at, comfort, sealed in rows:
         marks.append(Mark(entry_id, point, created_at, comfort))
         if sealed is not None:

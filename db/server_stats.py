@@ -8,24 +8,37 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.stats import ServerStats
-from db._sql import dialect_insert
+from db._sql import Prebuilt, insert_for, table_of
 from db.checkins import PlanStatus
 from db.models import CheckinPlan, Decision, GuildMember, Reflection
-from db.users import ensure_user
+from db.users import lock_user
+
+GUILD_MEMBERS = table_of(GuildMember)
+RECORD_MEMBER = Prebuilt(
+    lambda dialect: (
+        insert_for(dialect)(GUILD_MEMBERS)
+        .values(
+            guild_id=bindparam("guild_id"),
+            user_id=bindparam("user_id"),
+            first_seen_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing()
+    )
+)
 
 
 async def remember_member(
     session: AsyncSession, *, guild_id: int, user_id: int, now: datetime
 ) -> None:
-    await ensure_user(session, user_id, now=now)
-    insert = dialect_insert(session, GuildMember).values(
-        guild_id=guild_id, user_id=user_id, first_seen_at=now
+    await lock_user(session, user_id, now=now)  # free when the caller locked it already
+    connection = await session.connection()
+    await connection.execute(
+        RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}
     )
-    await session.execute(insert.on_conflict_do_nothing())
 
 
 async def server_stats(session: AsyncSession, guild_id: int) -> ServerStats:

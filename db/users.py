@@ -1,19 +1,34 @@
 """Members as the bot knows them: an id, a time zone, when their journey began."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import false
+from sqlalchemy import bindparam, false
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db._sql import dialect_insert
+from db._sql import Prebuilt, insert_for, table_of
 from db.database import ConcurrentChange
 from db.models import User
 
+USERS = table_of(User)
 
-async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> User:
+
+def _upsert(dialect: str) -> Any:
+    statement = insert_for(dialect)(USERS).values(id=bindparam("id"), created_at=bindparam("now"))
+    return statement.on_conflict_do_update(
+        index_elements=[USERS.c.id],
+        set_={"created_at": statement.excluded.created_at},
+        where=false(),
+    )
+
+
+LOCK_USER = Prebuilt(_upsert)
+
+
+async def lock_user(session: AsyncSession, user_id: int, *, now: datetime) -> None:
     """The member's row, created on first use and locked until the transaction ends.
 
-    One upsert, so it always ends with a row, whoever else is at work:
+    One upsert (nothing read back), so it always ends with a row, whoever else is at work:
     - two first writes of a new member (a double submit, /decide during /reflect) race on
       PostgreSQL, and the loser must not fail;
     - `/mydata forget` locks the row before deleting (see db.mydata.forget), so a write that
@@ -22,13 +37,25 @@ async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
     ON CONFLICT DO UPDATE locks the row it conflicts with (a plain read would not), and when
     that row is deleted meanwhile PostgreSQL retries the insert. Its WHERE is false, so the
     row is locked but never rewritten. On SQLite, BEGIN IMMEDIATE already serialises writes.
+    Once locked, the row stays so until the transaction ends: a second call is free.
     """
-    insert = dialect_insert(session, User).values(id=user_id, created_at=now)
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[User.id], set_={"created_at": insert.excluded.created_at}, where=false()
-        )
-    )
+    locked = locked_users(session)
+    if user_id in locked:
+        return
+    connection = await session.connection()
+    await connection.execute(LOCK_USER.on(connection), {"id": user_id, "now": now})
+    locked.add(user_id)
+
+
+def locked_users(session: AsyncSession) -> set[int]:
+    """The members whose row this transaction has locked (lock_user)."""
+    locked: set[int] = session.info.setdefault("locked_users", set())
+    return locked
+
+
+async def ensure_user(session: AsyncSession, user_id: int, *, now: datetime) -> User:
+    """The member's row (see lock_user), read back."""
+    await lock_user(session, user_id, now=now)
     user = await session.get(User, user_id, populate_existing=True)
     if user is None:  # inserted or locked just now; gone only if that reasoning broke
         raise ConcurrentChange()

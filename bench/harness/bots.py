@@ -46,6 +46,14 @@ def profiled(args: list[str], profile: Path | None) -> list[str]:
     return args if profile is None else ["-m", "cProfile", "-o", str(profile), *args]
 
 
+def traced(args: list[str], snapshots: Path | None) -> tuple[list[str], dict[str, str]]:
+    """``args`` of a Python script run with tracemalloc, a snapshot written to ``snapshots``
+    at each SIGUSR1 (harness/traced_bot.py), and the environment that says where."""
+    if snapshots is None:
+        return args, {}
+    return [str(BENCH / "harness" / "traced_bot.py"), *args], {"TRACEMALLOC_DIR": str(snapshots)}
+
+
 def bot_command(
     kind: str,
     emulator_root: str,
@@ -103,10 +111,17 @@ class BotProcess:
     """One bot in its own process, pointed at an emulator in this one; its output goes to a
     log file."""
 
-    def __init__(self, kind: str, process: asyncio.subprocess.Process, log: Path) -> None:
+    def __init__(
+        self,
+        kind: str,
+        process: asyncio.subprocess.Process,
+        log: Path,
+        snapshots: Path | None = None,
+    ) -> None:
         self.kind = kind
         self.process = process
         self.log = log
+        self.snapshots = snapshots
 
     @property
     def pid(self) -> int:
@@ -123,10 +138,14 @@ class BotProcess:
         data_key: str | None = None,
         label: str | None = None,
         profile: Path | None = None,
+        snapshots: Path | None = None,
     ) -> BotProcess:
-        """``profile``: run the bot under cProfile, its statistics written there on exit."""
+        """``profile``: run the bot under cProfile, its statistics written there on exit;
+        ``snapshots``: with tracemalloc, a snapshot written there at each ``snapshot()``."""
         root = emulator.api_base.removesuffix("/api/v10")
         args, env = bot_command(kind, root, database_url=database_url, data_key=data_key)
+        args, tracing = traced(args, snapshots)
+        env.update(tracing)
         log = workdir / f"{label or kind}.log"
         with open(log, "wb") as output:  # noqa: ASYNC230 (a new file: nothing to wait for)
             process = await asyncio.create_subprocess_exec(
@@ -138,7 +157,7 @@ class BotProcess:
                 stdout=output,
                 stderr=output,
             )
-        return cls(kind, process, log)
+        return cls(kind, process, log, snapshots)
 
     def log_text(self) -> str:
         try:
@@ -171,6 +190,11 @@ class BotProcess:
         finally:
             for task in (exited, live):
                 task.cancel()
+
+    def snapshot(self) -> None:
+        """A tracemalloc snapshot, when the bot was started with ``snapshots``."""
+        if self.snapshots is not None:
+            self.process.send_signal(signal.SIGUSR1)
 
     def rss(self) -> int:
         size = rss_bytes(self.pid)

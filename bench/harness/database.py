@@ -64,6 +64,19 @@ async def reset_postgres(url: URL) -> None:
     )
 
 
+async def create_postgres_if_missing(url: URL) -> None:
+    """The database the benchmarks that read BENCH_DATABASE_URL expect to find."""
+    connection = await asyncpg.connect(admin_dsn(url), timeout=5)
+    try:
+        found = await connection.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", url.database
+        )
+        if not found:
+            await connection.execute(f'CREATE DATABASE "{url.database}"')
+    finally:
+        await connection.close()
+
+
 async def drop_postgres(url: URL) -> None:
     await _execute(admin_dsn(url), f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
 

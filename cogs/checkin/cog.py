@@ -28,6 +28,7 @@ from advice.timezones import likely_zone
 from cogs.checkin import render
 from cogs.checkin.delivery import Delivery
 from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from cogs.checkin.notices import Notices
 from cogs.core.bot import CrossroadsBot
 from cogs.core.conversation import their_message
 from cogs.core.jobs.cog import TimedJobCog
@@ -74,8 +75,17 @@ class Checkins(TimedJobCog):
     )
 
     def __init__(self, bot: CrossroadsBot) -> None:
-        super().__init__(bot, name="check-ins", dispatcher=Delivery(bot))
+        self.notices = Notices(bot.database, every=bot.tick_seconds)
+        super().__init__(bot, name="check-ins", dispatcher=Delivery(bot, self.notices))
         self._reply_locks: dict[int, tuple[asyncio.Lock, int]] = {}  # member -> (lock, users)
+
+    @commands.Cog.listener("on_connect")
+    async def _watch_notices(self) -> None:
+        self.notices.start()
+
+    async def cog_unload(self) -> None:
+        await self.notices.stop()
+        await super().cog_unload()
 
     @property
     def order(self) -> list[str]:
@@ -520,11 +530,7 @@ class Checkins(TimedJobCog):
     ) -> None:
         if interaction.response.type is discord.InteractionResponseType.modal:
             return  # a modal's interaction takes no follow-up; the next command will do
-        async with self.bot.database.read() as session:
-            if not await store.has_notice(session, interaction.user.id):
-                return
-        async with self.bot.database.transaction() as session:
-            problem = await store.take_notice(session, interaction.user.id)
+        problem = await self.notices.take(interaction.user.id)  # no read unless one is due
         if problem:
             await interaction.followup.send(
                 f"About your check-ins: {problem} {render.ALLOW_DMS} Then use `/checkin resume`.",

@@ -20,6 +20,8 @@ from advice.journey import PromptKind
 from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_hours, quiet
 from cogs.checkin import render
 from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from cogs.checkin.notices import Notices
+from cogs.core.bot import CrossroadsBot
 from cogs.core.jobs.cog import BotDispatcher
 from cogs.core.jobs.dispatcher import MAX_ATTEMPTS, Outcome
 from cogs.core.jobs.pace import Pacer, backoff
@@ -90,6 +92,10 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
     """Every due check-in, in paced batches (cogs.core.jobs.dispatcher), until none is left."""
 
     model = Checkin
+
+    def __init__(self, bot: CrossroadsBot, notices: Notices) -> None:
+        super().__init__(bot)
+        self.notices = notices
 
     @property
     def order(self) -> list[str]:
@@ -373,6 +379,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                 await store.record_unreachable_checkin(
                     session, job, problem=UNREACHABLE_PROBLEM, now=now
                 )
+            self.notices.add(job.user_id)
             return Outcome.UNREACHABLE
         if isinstance(error, discord.NotFound) and stale_channel:
             # The kept DM channel is gone: forget it and open a fresh one on the next try.

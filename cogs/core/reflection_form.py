@@ -128,8 +128,16 @@ async def acknowledge_and_read(
     """Defer the form's answer, then read it; None after handing an over-long text back whole.
 
     Deferring first means a busy database can never cost the member Discord's 3 seconds.
+    (`read_form` with `cogs.core.reply.in_time` answers in one request when the work is quick.)
     """
     await acknowledge(interaction, thinking=True)
+    return await read_form(interaction, values)
+
+
+async def read_form(
+    interaction: discord.Interaction, values: dict[str, str | list[str]]
+) -> Submission | None:
+    """The form's text and rating; None after handing an over-long text back whole."""
     try:
         return read_submission(values)
     except TextTooLong as too_long:

@@ -1,11 +1,36 @@
 """The one way cogs answer an interaction, whether or not it was already answered."""
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import discord
 
+T = TypeVar("T")
+
 # Personal replies are private unless a feature says otherwise.
 EPHEMERAL_DEFAULT = True
+# Work not done by then is answered "thinking…" first, well inside Discord's three seconds;
+# most is done in milliseconds, and then the answer is the one request.
+DEFER_AFTER_S = 1.0
+
+
+async def in_time(interaction: discord.Interaction, work: Awaitable[T]) -> T:
+    """Await `work` (a write, say) for the answer, deferring the interaction privately if it
+    is not done within DEFER_AFTER_S: a slow database never costs the member the answer."""
+    task = asyncio.ensure_future(work)
+    try:
+        if not interaction.response.is_done():
+            done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER_S)
+            if not done:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+        return await task
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        if not task.done():  # deferring failed: the work still ends, its outcome unread
+            task.add_done_callback(lambda ended: ended.cancelled() or ended.exception())
 
 
 async def reply(

@@ -205,3 +205,14 @@ def test_year_complete_at_exactly_365_days() -> None:
     assert not year_complete(T0, T0 + 365 * DAY - timedelta(microseconds=1))
     assert year_complete(T0, T0 + 365 * DAY)
     assert year_complete(T0, T0 + 500 * DAY)
+
+
+def test_revisited_if_first_by_is_prompt_kinds_rule() -> None:
+    """The instant db.journal hands SQL to decide first pass or revisit in the INSERT itself."""
+    from advice.journey import revisited_if_first_by
+
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    edge = revisited_if_first_by(now)
+    for first in (edge - timedelta(seconds=1), edge, edge + timedelta(seconds=1), now):
+        expected = PromptKind.REVISIT if first <= edge else PromptKind.FIRST
+        assert prompt_kind(first, now) is expected

@@ -2,6 +2,7 @@
 they change (whichever process wrote), and never more than its byte budget."""
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -117,3 +118,21 @@ async def test_one_asker_giving_up_leaves_the_chart_to_the_others(charts: ChartR
     png = await patient
     assert impatient.cancelled() and png.startswith(b"\x89PNG")
     assert charts.drawn == 1
+
+
+def test_the_charts_are_kept_in_files_not_in_memory_and_go_with_the_cache() -> None:
+    """A bot serving many members would otherwise grow by the whole budget as it fills."""
+    import shutil
+
+    cache = ChartCache(max_bytes=1000)
+    cache.put(ALICE, key("a"), b"alice's chart")
+    [held] = [value for value in vars(cache).values() if isinstance(value, OrderedDict)]
+    assert all("alice's chart" not in repr(entry) for entry in held.values())
+    directory = cache._directory
+    assert directory is not None and (directory / f"{ALICE}.png").read_bytes() == b"alice's chart"
+    shutil.rmtree(directory)  # cleaned up under us: drawn again, no error
+    assert cache.get(ALICE, key("a")) is None and len(cache) == 0 and cache.bytes == 0
+    cache.put(BOB, key("b"), b"bob's")
+    directory = cache._directory
+    cache.clear()
+    assert directory is not None and not directory.exists() and cache.get(BOB, key("b")) is None

@@ -15,9 +15,9 @@ from db.checkins import (
     PlanStatus,
     Response,
     get_plan,
-    has_notice,
     hold,
     link_reflection,
+    members_with_notices,
     pause_plan,
     pending_checkin,
     record_delivered,
@@ -355,10 +355,10 @@ async def test_unreachable_tells_the_member_once(database: Database) -> None:
     plan = await plan_of(database)
     assert (plan.status, plan.problem) == (PlanStatus.UNREACHABLE, "I can't DM you.")
     async with database.transaction() as session:
-        assert await has_notice(session, ALICE)
+        assert await members_with_notices(session) == {ALICE}
         assert await take_notice(session, ALICE) == "I can't DM you."
     async with database.transaction() as session:
-        assert not await has_notice(session, ALICE)
+        assert await members_with_notices(session) == set()
         assert await take_notice(session, ALICE) is None
         assert await take_notice(session, BOB) is None
     # They allow DMs again and resume: scheduled again, the problem cleared.

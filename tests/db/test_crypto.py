@@ -126,3 +126,41 @@ def test_a_running_bot_follows_a_rotation_of_its_key_file(tmp_path: Path) -> Non
     assert watching.key_ids == (new_id,)
     start_key_file_rotation(path)
     assert watching.key_ids[1:] == (new_id,) and watching.key_id != new_id  # within a check
+
+
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 300, 4000 * 4])
+def test_openssl_and_cryptography_seal_alike_and_open_each_other(length: int) -> None:
+    """Sealing goes through the libcrypto Python's ssl module loaded (db/aead.py), with
+    `cryptography` where there is none: the same AES-256-GCM, byte for byte, either way."""
+    import os
+
+    from cryptography.exceptions import InvalidTag as CryptographyInvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from db import aead
+
+    assert aead.backend() == "openssl"  # on Linux, where CI runs: not `cryptography`
+    key, nonce, text, owner = os.urandom(32), os.urandom(12), os.urandom(length), b"user:1"
+    ours, theirs = aead.aesgcm(key), AESGCM(key)
+    sealed = ours.encrypt(nonce, text, owner)
+    assert sealed == theirs.encrypt(nonce, text, owner)
+    assert theirs.decrypt(nonce, sealed, owner) == text == ours.decrypt(nonce, sealed, owner)
+    for tampered in (sealed[:-1] + bytes([sealed[-1] ^ 1]), sealed[:-1], b"short"):
+        with pytest.raises(aead.InvalidTag):
+            ours.decrypt(nonce, tampered, owner)
+        with pytest.raises(CryptographyInvalidTag):
+            theirs.decrypt(nonce, tampered, owner)
+    with pytest.raises(aead.InvalidTag):
+        ours.decrypt(nonce, sealed, b"user:2")
+
+
+def test_without_openssl_cryptography_seals(monkeypatch: pytest.MonkeyPatch) -> None:
+    from db import aead
+
+    monkeypatch.setattr(aead, "_LIB", None)
+    assert aead.backend() == "cryptography"
+    cipher = TextCipher(parse_key(generate_key()))
+    sealed = cipher.encrypt("kept", owner_id=1)
+    assert cipher.decrypt(sealed, owner_id=1) == "kept"
+    with pytest.raises(DecryptionFailed):
+        cipher.decrypt(sealed, owner_id=2)

@@ -33,8 +33,53 @@ async def test_migrations_match_the_models(database: Database) -> None:
         context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
 
+    await downgrade(database, "base")
+    await upgrade(database, run_migrations=True)  # the fixture's was made from the models
     async with database.engine.connect() as conn:
         assert await conn.run_sync(diff) == []
+
+
+# The schema as the database itself describes it: what Alembic's comparison leaves out too
+# (server defaults, partial indexes' conditions, ON DELETE).
+SCHEMA_QUERIES = {
+    "sqlite": (
+        'SELECT m.name, p.name, p.type, p."notnull", p.dflt_value, p.pk '
+        "FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'",
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index'",
+        'SELECT m.name, f."table", f."from", f."to", f.on_delete '
+        "FROM sqlite_master m, pragma_foreign_key_list(m.name) f",
+    ),
+    "postgresql": (
+        "SELECT table_name, column_name, data_type, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_schema = 'public'",
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+        "FROM pg_constraint WHERE connamespace = 'public'::regnamespace",
+    ),
+}
+
+
+async def schema_of(database: Database) -> set[tuple[object, ...]]:
+    found: set[tuple[object, ...]] = set()
+    async with database.engine.connect() as conn:
+        for query in SCHEMA_QUERIES[database.url.get_backend_name()]:
+            found |= {(query[:30], *row) for row in (await conn.execute(text(query))).all()}
+    return found
+
+
+async def test_a_new_database_made_from_the_models_is_the_migrated_one(
+    database: Database,
+) -> None:
+    """A new database is given the newest schema from the models, without Alembic (a bot's
+    first start): column for column, default for default, index for index, what running
+    every migration makes."""
+    from_models = await schema_of(database)
+    await downgrade(database, "base")
+    await upgrade(database, run_migrations=True)
+    assert from_models == await schema_of(database)
+    async with database.read() as session:
+        stamped = await session.scalar(text("SELECT version_num FROM alembic_version"))
+    assert stamped == HEAD_REVISION
 
 
 async def test_downgrade_to_base_and_back(database: Database) -> None:
@@ -54,11 +99,16 @@ async def test_head_revision_is_alembics_head() -> None:
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
 
 
-async def test_a_current_schema_is_checked_without_importing_alembic(tmp_path: Path) -> None:
-    """Alembic costs the running bot about 12 MiB; one query decides it is not needed."""
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    await upgrade(database)
-    await database.dispose()
+@pytest.mark.parametrize("first_start", [True, False])
+async def test_alembic_is_not_imported_on_a_new_or_current_database(
+    tmp_path: Path, first_start: bool
+) -> None:
+    """Alembic costs the running bot about 12 MiB; one query decides it is not needed, on a
+    bot's first start (a new database) as on every later one."""
+    if not first_start:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+        await upgrade(database)
+        await database.dispose()
     check = (
         "import asyncio, sys\n"
         "from db import Database\n"
@@ -129,10 +179,53 @@ async def test_sqlite_pragmas(tmp_path: Path) -> None:
     async with database.read() as session:
         journal = (await session.execute(text("PRAGMA journal_mode"))).scalar_one()
         foreign_keys = (await session.execute(text("PRAGMA foreign_keys"))).scalar_one()
-        busy = (await session.execute(text("PRAGMA busy_timeout"))).scalar_one()
+        synchronous = (await session.execute(text("PRAGMA synchronous"))).scalar_one()
     await database.dispose()
-    assert (journal, foreign_keys, busy) == ("wal", 1, 5000)
+    assert (journal, foreign_keys, synchronous) == ("wal", 1, 1)
     assert (tmp_path / "nested").is_dir()
+
+
+async def test_a_sqlite_lock_held_elsewhere_is_waited_for_off_the_event_loop(
+    tmp_path: Path, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process writing holds SQLite's lock: a write waits for it (the busy timeout),
+    while the event loop keeps serving everything else; past the timeout, the member is told
+    storage is unavailable."""
+    import sqlite3
+
+    import db.database
+
+    monkeypatch.setattr(db.database, "SQLITE_BUSY_TIMEOUT_MS", 600)
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(database)
+    other = sqlite3.connect(path, isolation_level=None)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    running = asyncio.create_task(ticker())
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        async with database.transaction() as session:  # waits ~0.3 s, then writes
+            await set_state(session, "k", "v", now=clock.now())
+        assert ticks >= 10  # the loop ran meanwhile
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageUnavailable):
+            async with database.transaction() as session:
+                await set_state(session, "k", "w", now=clock.now())
+        other.execute("ROLLBACK")
+        async with database.read() as session:
+            assert await get_state(session, "k") == "v"
+    finally:
+        running.cancel()
+        other.close()
+        await database.dispose()
 
 
 async def test_read_only_sqlite_database_gives_storage_unavailable(tmp_path: Path, clock) -> None:
@@ -331,3 +424,24 @@ async def test_sqlite_writers_of_one_process_queue_instead_of_timing_out(
     async with database.read() as session:
         assert all([await get_state(session, f"k{n}") == "v" for n in range(6)])
     await database.dispose()
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set: PostgreSQL only")
+async def test_a_pooled_connection_the_server_closed_is_replaced_unseen() -> None:
+    """No ping per transaction: a connection the server ended (a restart, an administrator)
+    is known closed at checkout and replaced, so the next command does not fail."""
+    assert TEST_DATABASE_URL
+    database = Database(TEST_DATABASE_URL)
+    try:
+        async with database.read() as session:
+            pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        other = Database(TEST_DATABASE_URL)
+        async with other.transaction() as session:
+            await session.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
+        await other.dispose()
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the pooled connection
+        async with database.read() as session:
+            new_pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert new_pid != pid
+    finally:
+        await database.dispose()

@@ -212,6 +212,7 @@ class ChartRenderer:
         self._closed = True
         workers, self._workers = self._workers, set()
         await asyncio.gather(*(worker.stop() for worker in workers), *self._reaping)
+        self.cache.clear()
 
 
 class _Worker:
