@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import db.journal
 from cogs.core.text import BROKEN_TEXT_NOTE
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
@@ -252,38 +251,28 @@ async def test_forget_racing_a_reflection_ends_consistently(
     await write(world, world.alice, "purpose", "from before")
     modal = await open_reflect(world, world.alice, "money")
     ask = await (await world.slash(world.alice, "mydata forget")).message()
-    mydata = sys.modules["cogs.mydata.cog"]
-    forget, ensure_user = mydata.forget, db.journal.ensure_user
-    first_reflection_at = db.journal.first_reflection_at
-    reflect_started, forget_started, forget_done = (asyncio.Event() for _ in range(3))
+    mydata, reflect = sys.modules["cogs.mydata.cog"], sys.modules["cogs.reflect"]
+    forget, save_reflection = mydata.forget, reflect.save_reflection
+    reflect_started, forget_started = asyncio.Event(), asyncio.Event()
 
-    async def reflect_hook(*args: Any, **kwargs: Any) -> Any:
+    async def reflect_holding(*args: Any, **kwargs: Any) -> Any:
+        # Reflect holds the member's row (db.locks); forget, pressed now, waits for it.
         reflect_started.set()
-        return await ensure_user(*args, **kwargs)
-
-    async def reflect_paused(*args: Any, **kwargs: Any) -> Any:
-        # Reflect has read (or locked) the member; let forget run as far as it can.
         if first == "reflect":
-            await bounded(forget_started)
-            await bounded(forget_done)
-        return await first_reflection_at(*args, **kwargs)
+            await asyncio.sleep(0.3)
+        return await save_reflection(*args, **kwargs)
 
-    async def forget_paused(*args: Any, **kwargs: Any) -> Any:
-        if first == "reflect":
-            forget_started.set()
+    async def forget_holding(*args: Any, **kwargs: Any) -> Any:
         removed = await forget(*args, **kwargs)
         if first == "forget":
-            # Only now has forget locked and deleted (not yet committed); set before, the
-            # reflection could lock the member first, and forget would rightly take it too.
+            # Forget holds the member's row and has deleted (not yet committed); reflect,
+            # submitted now, waits for it, then saves under a fresh record.
             forget_started.set()
-            await bounded(reflect_started)
-            await asyncio.sleep(0.1)
-        forget_done.set()
+            await asyncio.sleep(0.3)
         return removed
 
-    monkeypatch.setattr(db.journal, "ensure_user", reflect_hook)
-    monkeypatch.setattr(db.journal, "first_reflection_at", reflect_paused)
-    monkeypatch.setattr(mydata, "forget", forget_paused)
+    monkeypatch.setattr(reflect, "save_reflection", reflect_holding)
+    monkeypatch.setattr(mydata, "forget", forget_holding)
     forget_id = f"cr:mydata-forget:{world.alice}"
     if first == "reflect":
         saving = asyncio.create_task(
