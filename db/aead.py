@@ -123,8 +123,7 @@ class OpenSSLAESGCM:
             ok = ok and lib.EVP_DecryptUpdate(ctx, None, size, associated, len(associated))
             ok = ok and lib.EVP_DecryptUpdate(ctx, out, size, body, len(body))
             written = size.value
-            tag_buffer = ctypes.create_string_buffer(tag, TAG_BYTES)
-            ok = ok and lib.EVP_CIPHER_CTX_ctrl(ctx, _SET_TAG, TAG_BYTES, tag_buffer)
+            ok = ok and lib.EVP_CIPHER_CTX_ctrl(ctx, _SET_TAG, TAG_BYTES, tag)  # (copied)
             if not ok:
                 raise RuntimeError("OpenSSL refused to open")
             # Final checks the tag: anything but 1 means the value does not authenticate.
