@@ -5,8 +5,8 @@ kept in ``bench/results/run-<time>/<name>.txt``; each reports its goals with
 ``harness.goals.goal()`` and this script collects those lines into one table: the goal, the
 figure measured in this run, met or not. Benchmarks run one at a time (they measure latency
 on a shared machine); the quick forms are trimmed here to fit the whole run in about five
-minutes on two cores (one round of each bot where a benchmark takes rounds; check-ins' paced
-runs, which its goals judge; moderation's /stats part): a figure to watch, not a result to
+minutes on two cores (one round of each bot for the interactions; check-ins' paced runs,
+which its goals judge; moderation's /stats part): a figure to watch, not a result to
 quote; run a benchmark alone, in full, for that.
 
 Run from the repository root:
@@ -48,8 +48,10 @@ class Bench:
     script: str
     args: tuple[str, ...]  # after --quick
     postgres_flag: bool = False  # takes --postgres-url (the others read BENCH_DATABASE_URL)
+    quick: bool = True  # False: `args` say the quick form's sizes themselves
 
 
+ONE_QUICK_ROUND = ("--rounds", "1", "--count", "80", "--warmup", "10")
 # In the order run. The trims keep each benchmark's own quick form and take only rounds off.
 BENCHES = (
     Bench("interactions, SQLite", "interactions.py", ("--rounds", "1")),
@@ -66,7 +68,7 @@ BENCHES = (
     ),
     Bench("moderation", "moderation.py", ("--parts", "stats"), postgres_flag=True),
     Bench("charts", "charts.py", ()),
-    Bench("chat", "chat.py", ("--rounds", "1"), postgres_flag=True),
+    Bench("chat", "chat.py", (), postgres_flag=True),
     Bench("rotation", "rotation.py", ()),
 )
 
@@ -80,7 +82,8 @@ class Outcome:
 
 
 def run(bench: Bench, pg_url: str, results: Path) -> Outcome:
-    command = [sys.executable, str(BENCH / bench.script), "--quick", *bench.args]
+    quick = ("--quick",) if bench.quick else ()
+    command = [sys.executable, str(BENCH / bench.script), *quick, *bench.args]
     url = make_url(pg_url)
     if bench.postgres_flag:  # dropped when it is done: never the shared one
         command += [
