@@ -52,11 +52,14 @@ class Bench:
 
 
 ONE_QUICK_ROUND = ("--rounds", "1", "--count", "80", "--warmup", "10")
-# In the order run. The trims keep each benchmark's own quick form and take only rounds off.
+# In the order run. The interactions get --quick's sizes in one round (--quick means two).
 BENCHES = (
-    Bench("interactions, SQLite", "interactions.py", ("--rounds", "1")),
+    Bench("interactions, SQLite", "interactions.py", ONE_QUICK_ROUND, quick=False),
     Bench(
-        "interactions, PostgreSQL", "interactions.py", ("--rounds", "1", "--database", "postgresql")
+        "interactions, PostgreSQL",
+        "interactions.py",
+        (*ONE_QUICK_ROUND, "--database", "postgresql"),
+        quick=False,
     ),
     Bench("memory", "memory.py", ()),
     Bench("journal", "journal.py", ()),
