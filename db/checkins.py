@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from advice.checkins import REPLY_WINDOW, CheckinKind, Offer, YearHistory, next_due
 from advice.errors import InvalidInput, NotFound
-from advice.journey import YEAR, PromptKind
+from advice.journey import YEAR
 from advice.schedule import (
     MIN_GAP,
     Cadence,
@@ -32,7 +32,7 @@ from advice.schedule import (
 )
 from db.crypto import TextCipher
 from db.jobs import JobState, finish, retry_later
-from db.journal import Entry
+from db.journal import Entry, entry_of
 from db.locks import lock_existing_member
 from db.models import NOTICE_PENDING, Checkin, CheckinPlan, Reflection, User
 from db.users import ensure_user
@@ -442,20 +442,8 @@ async def first_and_latest_many(
                 latest_row,
             ]
         )
-        found[key] = [_entry(row, cipher) for row in pair]
+        found[key] = [entry_of(row, cipher) for row in pair]
     return found
-
-
-def _entry(row: Reflection, cipher: TextCipher) -> Entry:
-    return Entry(
-        id=row.id,
-        point=row.point,
-        kind=PromptKind(row.kind),
-        text=cipher.decrypt(row.body, owner_id=row.user_id, key_id=row.key_id),
-        comfort=row.comfort,
-        created_at=row.created_at,
-        edited_at=row.edited_at,
-    )
 
 
 async def remember_dm_channel(

@@ -48,7 +48,7 @@ class Saved(NamedTuple):
     covered: frozenset[str]  # the points the member has written on, this one included
 
 
-def _entry(row: Any, cipher: TextCipher) -> Entry:
+def entry_of(row: Any, cipher: TextCipher) -> Entry:
     """An entry from an ORM row or a Core row of the same columns."""
     return Entry(
         id=row.id,
@@ -228,7 +228,7 @@ async def get_entry(
     row = (await connection.execute(ENTRY, {"user_id": user_id, "entry_id": entry_id})).first()
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
-    return _entry(row, cipher)
+    return entry_of(row, cipher)
 
 
 async def list_page(
@@ -263,7 +263,7 @@ async def list_page(
                 PAGE_OF_POINT if point else PAGE, {**values, "offset": number * per_page}
             )
         ).all()
-    return Page([_entry(row, cipher) for row in rows], number, count, total)
+    return Page([entry_of(row, cipher) for row in rows], number, count, total)
 
 
 async def recent_entries(
@@ -273,7 +273,7 @@ async def recent_entries(
     rows = await session.scalars(
         _owned(user_id).order_by(Reflection.created_at.desc(), Reflection.id.desc()).limit(limit)
     )
-    return [_entry(row, cipher) for row in rows]
+    return [entry_of(row, cipher) for row in rows]
 
 
 async def edit_entry(
@@ -305,7 +305,7 @@ async def edit_entry(
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
-    return _entry(row, cipher)
+    return entry_of(row, cipher)
 
 
 async def rate_entry(session: AsyncSession, *, user_id: int, entry_id: int, comfort: int) -> None:
@@ -369,4 +369,4 @@ async def first_and_latest(
         _owned(user_id, point).order_by(Reflection.created_at.desc(), Reflection.id.desc()).limit(1)
     )
     rows = [first] if latest is None or latest.id == first.id else [first, latest]
-    return [_entry(row, cipher) for row in rows]
+    return [entry_of(row, cipher) for row in rows]
