@@ -84,18 +84,24 @@ FLAT_INTERACTIONS, FLAT_WITHIN_MIB = 30_000, 2.0
 # imported discord.py and what is listed before it (so each line is what it adds).
 DEPENDENCIES = (
     "sqlalchemy",
+    "sqlalchemy.orm",
     "sqlalchemy.ext.asyncio",
     "sqlalchemy.dialects.sqlite.aiosqlite",
-    "sqlalchemy.dialects.postgresql",
-    "cryptography.hazmat.primitives.ciphers.aead",
     "yaml",
-    "pydantic",
-    "pydantic_settings",
+    "dotenv",
     "advice.content",
     "db.models",
     "db",
     "cogs.core.bot",
+    "cogs.core.operator.startup",
     "bot",
+)
+# What only some processes load, measured after all of the above: with PostgreSQL, with
+# METRICS_PORT, and AES-GCM's fallback where OpenSSL's libcrypto cannot be reached (db.aead).
+ON_DEMAND = (
+    ("sqlalchemy.dialects.postgresql.asyncpg", "PostgreSQL only"),
+    ("cogs.core.prometheus", "METRICS_PORT only (Prometheus' client, aiohttp's server)"),
+    ("cryptography.hazmat.primitives.ciphers.aead", "only without a usable libcrypto"),
 )
 SETTLE_S = 1.0  # after on_ready, for whatever the bot starts right after it
 # The mix of operations: /advice, /reflect (open + submit), /journal list (+ a page for some),
@@ -124,8 +130,8 @@ async def startup_rss(kind: str, workdir: Path, key: str, label: str) -> int:
         await emulator.stop()
 
 
-def dependency_costs() -> list[tuple[str, int]]:
-    """(module, VmRSS it adds) for DEPENDENCIES, imported in order after discord.py."""
+def dependency_costs(names: tuple[str, ...]) -> list[tuple[str, int]]:
+    """(module, VmRSS it adds) for `names`, imported in order after discord.py."""
     script = (
         "import importlib, sys\n"
         "import discord\n"
@@ -143,7 +149,7 @@ def dependency_costs() -> list[tuple[str, int]]:
     )
     repo = str(Path(__file__).resolve().parents[1])
     out = subprocess.run(
-        [sys.executable, "-c", script, *DEPENDENCIES],
+        [sys.executable, "-c", script, *names],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -463,9 +469,14 @@ async def bench(args: argparse.Namespace) -> int:
             f"never imports: +{mib(after - before)} over discord.py alone ({mib(before)})"
         )
         print("  what each dependency adds, imported in this order after discord.py:")
-        for name, size in dependency_costs():
+        for name, size in dependency_costs(DEPENDENCIES):
             cost = "not installed" if size < 0 else f"{size / 2**20:+5.1f} MiB"
             print(f"    {name:<45} {cost}")
+        print("  what only some processes load, imported after all of those:")
+        on_demand = dependency_costs(DEPENDENCIES + tuple(name for name, _ in ON_DEMAND))
+        for (name, when), (_, size) in zip(ON_DEMAND, on_demand[len(DEPENDENCIES) :], strict=True):
+            cost = "not installed" if size < 0 else f"{size / 2**20:+5.1f} MiB"
+            print(f"    {name:<45} {cost}  ({when})")
         print(f"\nat scale ({args.operations:,} operations, {args.concurrency} at a time):")
         samples, problems = await at_scale(args, workdir, key, slugs)
         if args.keep:

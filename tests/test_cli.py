@@ -174,14 +174,14 @@ async def test_sandbox_console_is_scriptable(tmp_path: Path) -> None:
 def test_a_corrupted_points_file_is_one_line_naming_the_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot
     from advice.content import load_content
+    from cogs.core.operator import startup
 
     broken = tmp_path / "points.yaml"
     broken.write_text("frame: {title: x}\npoints: []\n", encoding="utf-8")
-    monkeypatch.setattr(bot, "load_content", lambda: load_content(broken))
-    with pytest.raises(bot.ConfigError) as caught:
-        bot.load_shipped_content()
+    monkeypatch.setattr(startup, "load_content", lambda: load_content(broken))
+    with pytest.raises(startup.ConfigError) as caught:
+        startup.load_shipped_content()
     message = str(caught.value)
     assert "points.yaml" in message and "frame" in message and "\n" not in message
 
@@ -528,8 +528,8 @@ async def test_backup_under_concurrent_writes_restores_every_entry(tmp_path: Pat
     moment, all of it (each write's reflection and decision together, none after a gap)."""
     import shutil
 
-    import bot
     from advice.progress import Leaning
+    from cogs.core.operator import startup
     from db import Database
     from db.crypto import KeyFileCipher, load_or_create_key_file
     from db.decisions import add_decision, decision_history
@@ -595,9 +595,9 @@ async def test_backup_under_concurrent_writes_restores_every_entry(tmp_path: Pat
     fresh.mkdir()
     shutil.copy(copy, fresh / "crossroads.db")
     shutil.copy(tmp_path / "cli.key", fresh / "crossroads.key")
-    settings = bot.Settings(database_url=f"sqlite+aiosqlite:///{fresh / 'crossroads.db'}")
-    async with bot.open_database(settings) as restored:
-        opened = await bot.load_cipher(settings, restored)  # the bot's own start-up check
+    settings = startup.Settings(database_url=f"sqlite+aiosqlite:///{fresh / 'crossroads.db'}")
+    async with startup.open_database(settings) as restored:
+        opened = await startup.load_cipher(settings, restored)  # the bot's own start-up check
         reflections: dict[int, str] = {}
         reasons: dict[int, str] = {}
         async with restored.read() as session:
@@ -641,7 +641,7 @@ async def test_the_readmes_pg_dump_and_pg_restore_restore_every_entry(tmp_path: 
 
     from sqlalchemy.engine import make_url
 
-    import bot
+    from cogs.core.operator import startup
     from db import Database
     from db.crypto import TextCipher, generate_key, parse_key
     from db.journal import add_reflection
@@ -700,9 +700,9 @@ async def test_the_readmes_pg_dump_and_pg_restore_restore_every_entry(tmp_path: 
     _, err = await asyncio.wait_for(pg_restore.communicate(), 120)
     assert pg_restore.returncode == 0, err.decode()
 
-    settings = bot.Settings(database_url=TEST_DATABASE_URL, data_key=encoded)  # type: ignore[arg-type]
-    async with bot.open_database(settings) as restored:
-        opened = await bot.load_cipher(settings, restored)
+    settings = startup.Settings(database_url=TEST_DATABASE_URL, data_key=encoded)
+    async with startup.open_database(settings) as restored:
+        opened = await startup.load_cipher(settings, restored)
         found = await read_back(restored, opened)
     during = sorted(n for n in found.reflections if n >= 10_000)
     assert during == list(range(10_000, 10_000 + len(during))) and 5 <= len(during) <= committed

@@ -6,6 +6,8 @@ for who may import what, but not for cycles (an annotation may name the class th
 """
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,3 +214,18 @@ def test_every_public_name_of_the_sandbox_loads() -> None:
 
     for name in sandbox.__all__:
         assert getattr(sandbox, name) is not None, name
+
+
+def test_a_bot_nobody_scrapes_loads_no_metrics_server() -> None:
+    """Prometheus' client and aiohttp's server (about 4 MiB) are loaded only with METRICS_PORT
+    (bot.counted_metrics); the bot and every feature import neither."""
+    script = (
+        "import importlib, sys, bot\n"
+        "from cogs import EXTENSIONS\n"
+        "for name in EXTENSIONS: importlib.import_module(name)\n"
+        "print(sorted(m for m in ('prometheus_client', 'aiohttp.web') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout

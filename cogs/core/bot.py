@@ -70,9 +70,11 @@ class CrossroadsBot(commands.AutoShardedBot):
         requests_per_second: float = 50.0,
         shard_count: int | None = None,
         shard_ids: list[int] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
-        # Every metric, in one registry (cogs.core.metrics); the HTTP trace counts 429s.
-        metrics = Metrics()
+        # What the framework counts (cogs.core.metrics): nowhere unless given a registry that
+        # is scraped (cogs.core.prometheus); its HTTP trace counts 429s.
+        metrics = metrics if metrics is not None else Metrics()
         super().__init__(
             shard_count=shard_count,
             shard_ids=shard_ids,  # type: ignore[arg-type]  # None means all, as documented
@@ -86,7 +88,7 @@ class CrossroadsBot(commands.AutoShardedBot):
             member_cache_flags=discord.MemberCacheFlags.none(),
             chunk_guilds_at_startup=False,
             max_messages=None,
-            http_trace=metrics.http_trace(),
+            http_trace=metrics.http_trace(),  # type: ignore[arg-type]  # None: its default
         )
         self.metrics = metrics
         self.database = database

@@ -17,6 +17,7 @@ import pytest
 from advice.clock import ManualClock
 from advice.content import load_content
 from cogs.core.bot import CrossroadsBot, SyncPolicy
+from cogs.core.prometheus import PrometheusMetrics
 from db import Database
 from db.crypto import TextCipher, generate_key, parse_key
 from db.migrate import upgrade
@@ -111,6 +112,8 @@ async def start_world(
         sync=SyncPolicy.AUTO,
         # By default tests tick the check-in loop themselves, so they know when it ran.
         tick_seconds=tick_seconds,
+        # Counted for real in every end-to-end test, though only test_metrics scrapes it.
+        metrics=PrometheusMetrics(),
         **bot_options,
     )
     runner = asyncio.create_task(bot.start("test-token"))

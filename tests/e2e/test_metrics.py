@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cogs.core.metrics import MetricsServer, serve_metrics
+from cogs.core.prometheus import MetricsServer, serve_metrics
 from db import Database
 from db.jobs import count_due
 from db.models import Checkin

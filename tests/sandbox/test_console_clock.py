@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 import bot
 from advice.progress import Leaning
+from cogs.core.operator.settings import Settings
 from db import Database
 from db.crypto import TextCipher, load_or_create_key_file
 from db.decisions import decision_history
@@ -44,7 +45,7 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def sandbox(tmp_path: Path, script: list[str]) -> tuple[str, Database]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"
-    settings = bot.Settings(_env_file=None, sandbox_database_url=url)
+    settings = Settings(sandbox_database_url=url)
     out = io.StringIO()
     await bot.run_sandbox(
         settings,
