@@ -858,11 +858,12 @@ def parse_advance(spec: str) -> tuple[timedelta, int]:
 # --- the REPL ------------------------------------------------------------------------------
 
 WELCOME = (
-    "You are a member of the test server. Type a slash command (/help), a number to press a "
+    "You are a member of the test server. Write to the bot in your own words (a line that is "
+    "not a command goes to it as a DM), type a slash command (/help), a number to press a "
     "button, `help` to list everything, `quit` to leave.\n"
     "Console: `@bot <text>` mentions the bot in the current channel, `:time +7d` moves the "
     "bot's clock, `:down +3d` has the bot off for a while, `:reply <text>` writes to the bot "
-    "in DMs, "
+    "in DMs (so does any line that is not a command), "
     "`:dms off` / `:dms on` closes or opens your DMs, `:as bob` acts as another member, "
     "`:in #reflections` runs commands in another channel, `:channel` shows a channel's posts."
 )
@@ -876,7 +877,7 @@ CONSOLE_HELP = """Console commands (they talk to the console, not the bot):
                   late (at most one check-in, marked late), or not at all
   @Crossroads <text>  post <text> in the current channel mentioning the bot (@bot <text>
                   too); its public answer shows as it arrives
-  :reply <text>   write a plain DM to the bot, e.g. to answer a check-in
+  :reply <text>   write a plain DM to the bot (a line that is no command does the same)
   :dms off|on     close or open your DMs to the bot
   :as <name>      act as another member of the server: an ordinary one (no Manage Server),
                   created on first use; :as you is you again
@@ -1011,12 +1012,8 @@ class _Console:
                 await self.console_command(line[1:].strip())
             elif (text := self._addressed(line)) is not None:
                 await self.mention(text)
-            else:
-                self.say(
-                    f"✗ Commands start with /, e.g. /help; `@{self.emu.bot_name} <text>` "
-                    "writes to the bot in this channel; `:reply <text>` writes to the bot in "
-                    "DMs. Type `help` to list everything."
-                )
+            else:  # words of one's own: the bot is chat-style, so they go to it as a DM
+                await self.reply(line)
         except (LookupError, ValueError, PermissionError, DidNotRespond) as error:
             self.say(f"✗ {error}")
         except TimeoutError:

@@ -42,7 +42,12 @@ class Bot(KeepsFailures, discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         assert self.user is not None
-        if message.author.bot or self.user not in message.mentions:
+        if message.author.bot:
+            return
+        if message.guild is None:  # a DM: echoed, so the console's DM shows
+            await message.channel.send(f"You wrote: {message.content}")
+            return
+        if self.user not in message.mentions:
             return
         text = message.content.split(">", 1)[1].strip()
         if text != "stay quiet":
@@ -139,7 +144,10 @@ async def test_option_values_may_hold_spaces(server: Server) -> None:
     assert "│ Recorded: yes (note: money matters)" in text
 
 
-async def test_help_names_the_mention(server: Server) -> None:
-    text = await session(server, ["help", "hello there"])
+async def test_help_names_the_mention_and_plain_words_go_to_the_bot(server: Server) -> None:
+    text = await session(server, ["help", "hello there", "money worries me"])
     assert "@Crossroads <text>  post <text> in the current channel mentioning the bot" in text
-    assert "✗ Commands start with /, e.g. /help; `@Crossroads <text>` writes to the bot" in text
+    # A line that is no command is what a newcomer types first: it is a DM to the bot.
+    assert "✗" not in text
+    assert "│ You wrote: hello there" in text and "│ You wrote: money worries me" in text
+    assert len(server.emu.dm_messages(server.you)) == 4  # two from you, two answers

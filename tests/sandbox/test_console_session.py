@@ -329,7 +329,6 @@ async def test_time_follows_a_zone_change_and_reports_quiet_steps() -> None:
         (":dms maybe", "✗ say :dms off"),
         (":reply", "✗ say what to write, e.g. :reply"),
         (":nope", "✗ there is no console command :nope"),
-        ("hello bot", "`:reply <text>` writes to the bot in DMs"),
     ],
 )
 async def test_bad_console_input_gets_one_clear_line(line: str, says: str) -> None:
