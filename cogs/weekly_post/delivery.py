@@ -9,6 +9,7 @@ channel that is gone, or where the bot lost permission, switches the post off, a
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import aiohttp
 import discord
@@ -21,9 +22,9 @@ from cogs.core.points import point_embed
 from cogs.core.reflection_form import reflect_button
 from cogs.core.routing import RenderedView
 from db import weekly_posts
-from db.guild_settings import record_post_refused, server_settings
+from db.guild_settings import defaults, record_post_refused, server_settings
 from db.jobs import JobState, finish
-from db.models import WeeklyPost
+from db.models import GuildSettings, WeeklyPost
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ class Ready:
     channel_id: int
 
 
+# Why a claimed post is settled without posting.
+_OFF = "off"  # the server's post was switched off, or has no channel: cancelled
+_MISSED = "missed"  # too late (the bot was down): dropped, the next one scheduled
+
+
 @dataclass
 class Posted:
     """What the request did."""
@@ -74,15 +80,57 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
         now = self.bot.clock.now()
         async with self.bot.database.read() as session:
             settings = await server_settings(session, post.guild_id)
-        if not settings.weekly_post_enabled or settings.channel_id is None:
+        decided = self._decide(post, settings, now)
+        if decided == _OFF:
             async with self.bot.database.transaction() as session:
                 await finish(session, WeeklyPost, post, JobState.CANCELLED)
-            return None
-        if missed(post.scheduled_at, now):
-            log.info("weekly post %s: %s late, skipped to next week", post.id, now - post.due_at)
+        elif decided == _MISSED:
             async with self.bot.database.transaction() as session:
                 await weekly_posts.record_dropped(session, post, now=now)
-            return None
+        return decided if isinstance(decided, Ready) else None
+
+    async def prepare_batch(self, jobs: list[WeeklyPost]) -> list[Ready | Exception | None]:
+        """`prepare` for a whole batch in two statements whatever its size: one read of the
+        servers' settings, and one transaction settling the posts that do not go out (off,
+        or missed). A server's second post in a batch (a server has one pending at a time,
+        so hardly ever) is prepared on its own afterwards, as the one-by-one path would."""
+        now = self.bot.clock.now()
+        async with self.bot.database.read() as session:
+            found = await weekly_posts.settings_of_many(session, [post.guild_id for post in jobs])
+        decided: list[Ready | str | Exception | None] = []
+        servers: set[int] = set()
+        for post in jobs:
+            if post.guild_id in servers:
+                decided.append(None)  # prepared on its own below
+                continue
+            servers.add(post.guild_id)
+            try:
+                settings = found.get(post.guild_id) or defaults(post.guild_id)
+                decided.append(self._decide(post, settings, now))
+            except Exception as error:  # a bug costs this post alone
+                decided.append(error)
+        off = [post for post, each in zip(jobs, decided, strict=True) if each == _OFF]
+        late = [post for post, each in zip(jobs, decided, strict=True) if each == _MISSED]
+        if off or late:
+            async with self.bot.database.transaction() as session:
+                await weekly_posts.record_unsent_many(session, cancelled=off, dropped=late, now=now)
+        prepared: list[Ready | Exception | None] = []
+        for post, each in zip(jobs, decided, strict=True):
+            if each is None:
+                try:
+                    each = await self.prepare(post)
+                except Exception as error:
+                    each = error
+            prepared.append(None if isinstance(each, str) else each)
+        return prepared
+
+    def _decide(self, post: WeeklyPost, settings: GuildSettings, now: datetime) -> Ready | str:
+        """What to post where, or why it is not posted (_OFF, _MISSED)."""
+        if not settings.weekly_post_enabled or settings.channel_id is None:
+            return _OFF
+        if missed(post.scheduled_at, now):
+            log.info("weekly post %s: %s late, skipped to next week", post.id, now - post.due_at)
+            return _MISSED
         point = point_of_the_week(list(self.bot.content.slugs), settings.weekly_posts_made)
         return Ready(post, point, settings.channel_id)
 
@@ -101,6 +149,34 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
         except Exception as error:  # judged in record, where the database is at hand
             return Posted(error=error)
         return Posted(message_id=message.id)
+
+    async def record_batch(self, results: list[tuple[Ready, Posted]]) -> dict[int, Outcome | None]:
+        """The batch's posts Discord accepted, in one transaction of a constant number of
+        statements (db.weekly_posts.record_posted_many); the rest (refusals, retries, a
+        server's second post) are recorded one by one with `record`."""
+        chosen: dict[int, int] = {}  # server -> index
+        for index, (ready, posted) in enumerate(results):
+            if posted.message_id is not None:
+                chosen.setdefault(ready.post.guild_id, index)
+        if not chosen:
+            return {}
+        accepted = [
+            weekly_posts.Accepted(
+                results[index][0].post,
+                results[index][0].point,
+                results[index][0].channel_id,
+                results[index][1].message_id or 0,
+            )
+            for index in chosen.values()
+        ]
+        now = self.bot.clock.now()
+        async with self.bot.database.transaction() as session:
+            recorded = await weekly_posts.record_posted_many(session, accepted, now=now)
+        return {
+            # None: another process took it over meanwhile, and counts it
+            index: Outcome.DELIVERED if results[index][0].post.id in recorded else None
+            for index in chosen.values()
+        }
 
     async def record(self, ready: Ready, result: Posted) -> Outcome | None:
         post, now = ready.post, self.bot.clock.now()
