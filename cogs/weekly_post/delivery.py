@@ -90,9 +90,9 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
         return decided if isinstance(decided, Ready) else None
 
     async def prepare_batch(self, jobs: list[WeeklyPost]) -> list[Ready | Exception | None]:
-        """`prepare` for a whole batch in two statements whatever its size: one read of the
-        servers' settings, and one transaction settling the posts that do not go out (off,
-        or missed). A server's second post in a batch (a server has one pending at a time,
+        """`prepare` for a whole batch in a constant number of statements whatever its size:
+        one read of the servers' settings, and one transaction settling the posts that do not
+        go out (off, or missed). A server's second post in a batch (a server has one pending at a time,
         so hardly ever) is prepared on its own afterwards, as the one-by-one path would."""
         now = self.bot.clock.now()
         async with self.bot.database.read() as session:
