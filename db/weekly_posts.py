@@ -319,6 +319,24 @@ async def retry(
     return await retry_later(session, WeeklyPost, post, at=now + after)
 
 
+async def retry_many(session: AsyncSession, retries: Sequence[tuple[WeeklyPost, datetime]]) -> None:
+    """`retry` for several posts in one statement: each claimable again from its time, if it
+    is still ours (the fence of db.jobs)."""
+    if not retries:
+        return
+    table = table_of(WeeklyPost)
+    await session.execute(
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.state == JobState.PENDING,
+            table.c.attempts == bindparam("b_attempts"),
+        )
+        .values(lease_until=bindparam("b_at")),
+        [{"b_id": post.id, "b_attempts": post.attempts, "b_at": at} for post, at in retries],
+    )
+
+
 async def pending_post(session: AsyncSession, guild_id: int) -> WeeklyPost | None:
     return await session.scalar(
         select(WeeklyPost).where(

@@ -92,8 +92,8 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
     async def prepare_batch(self, jobs: list[WeeklyPost]) -> list[Ready | Exception | None]:
         """`prepare` for a whole batch in a constant number of statements whatever its size:
         one read of the servers' settings, and one transaction settling the posts that do not
-        go out (off, or missed). A server's second post in a batch (a server has one pending at a time,
-        so hardly ever) is prepared on its own afterwards, as the one-by-one path would."""
+        go out (off, or missed). A server's second post in a batch (a server has one pending
+        at a time, so hardly ever) is prepared on its own afterwards, as one by one."""
         now = self.bot.clock.now()
         async with self.bot.database.read() as session:
             found = await weekly_posts.settings_of_many(session, [post.guild_id for post in jobs])
@@ -151,32 +151,43 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
         return Posted(message_id=message.id)
 
     async def record_batch(self, results: list[tuple[Ready, Posted]]) -> dict[int, Outcome | None]:
-        """The batch's posts Discord accepted, in one transaction of a constant number of
-        statements (db.weekly_posts.record_posted_many); the rest (refusals, retries, a
-        server's second post) are recorded one by one with `record`."""
-        chosen: dict[int, int] = {}  # server -> index
-        for index, (ready, posted) in enumerate(results):
-            if posted.message_id is not None:
-                chosen.setdefault(ready.post.guild_id, index)
-        if not chosen:
-            return {}
-        accepted = [
-            weekly_posts.Accepted(
-                results[index][0].post,
-                results[index][0].point,
-                results[index][0].channel_id,
-                results[index][1].message_id or 0,
-            )
-            for index in chosen.values()
-        ]
+        """The batch's posts Discord accepted, and those to try again after a back-off, in one
+        transaction of a constant number of statements (db.weekly_posts.record_posted_many,
+        retry_many). The rest are recorded one by one with `record`: refusals (they switch
+        the post off, rarely), posts given up on, bugs, and every post of a server whose
+        first post in the batch is one of those or that has a second one in it."""
         now = self.bot.clock.now()
+        accepted: dict[int, weekly_posts.Accepted] = {}  # by index
+        retrying: dict[int, tuple[WeeklyPost, str]] = {}
+        servers: set[int] = set()
+        for index, (ready, posted) in enumerate(results):
+            post = ready.post
+            if post.guild_id in servers:
+                continue
+            servers.add(post.guild_id)
+            why = self._retry_reason(ready, posted.error)
+            if posted.message_id is not None:
+                accepted[index] = weekly_posts.Accepted(
+                    post, ready.point, ready.channel_id, posted.message_id
+                )
+            elif why is not None and post.attempts < MAX_ATTEMPTS:
+                retrying[index] = (post, why)
+        if not accepted and not retrying:
+            return {}
+        for post, why in retrying.values():
+            self._warn_retry(post, why, give_up=False)
         async with self.bot.database.transaction() as session:
-            recorded = await weekly_posts.record_posted_many(session, accepted, now=now)
-        return {
+            recorded = await weekly_posts.record_posted_many(
+                session, list(accepted.values()), now=now
+            )
+            await weekly_posts.retry_many(
+                session, [(post, now + backoff(post.attempts)) for post, _ in retrying.values()]
+            )
+        outcomes: dict[int, Outcome | None] = dict.fromkeys(retrying, Outcome.FAILED)
+        for index, each in accepted.items():
             # None: another process took it over meanwhile, and counts it
-            index: Outcome.DELIVERED if results[index][0].post.id in recorded else None
-            for index in chosen.values()
-        }
+            outcomes[index] = Outcome.DELIVERED if each.post.id in recorded else None
+        return outcomes
 
     async def record(self, ready: Ready, result: Posted) -> Outcome | None:
         post, now = ready.post, self.bot.clock.now()
@@ -192,25 +203,49 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
                 )
             return Outcome.DELIVERED if posted else None  # None: another process took it over
         error = result.error
-        if isinstance(error, discord.HTTPException):
-            problem = problem_for(error, ready.channel_id)
-            if problem is not None:
-                log.info("weekly post of server %s switched off: %s", post.guild_id, problem)
-                async with self.bot.database.transaction() as session:
-                    await record_post_refused(session, post, problem=problem, now=now)
-                return Outcome.UNREACHABLE
-            await self._retry(post, f"Discord answered {error.status}")
-        elif isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
-            await self._retry(post, f"Discord could not be reached ({type(error).__name__})")
+        problem = (
+            problem_for(error, ready.channel_id)
+            if isinstance(error, discord.HTTPException)
+            else None
+        )
+        if problem is not None:
+            log.info("weekly post of server %s switched off: %s", post.guild_id, problem)
+            async with self.bot.database.transaction() as session:
+                await record_post_refused(session, post, problem=problem, now=now)
+            return Outcome.UNREACHABLE
+        why = self._retry_reason(ready, error)
+        if why is not None:
+            await self._retry(post, why)
         elif error is not None:
             raise error  # a bug: failed_unexpectedly hands it back for later
         return Outcome.FAILED
+
+    def _retry_reason(self, ready: Ready, error: Exception | None) -> str | None:
+        """Why a post failed that Discord may take later; None when it will refuse it every
+        time (problem_for), for a bug, or when nothing failed."""
+        if isinstance(error, discord.HTTPException):
+            if problem_for(error, ready.channel_id) is not None:
+                return None
+            return f"Discord answered {error.status}"
+        if isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
+            return f"Discord could not be reached ({type(error).__name__})"
+        return None
 
     async def failed_unexpectedly(self, post: WeeklyPost) -> None:
         await self._retry(post, "a bug; see the traceback above")
 
     async def _retry(self, post: WeeklyPost, why: str) -> None:
         give_up = post.attempts >= MAX_ATTEMPTS
+        self._warn_retry(post, why, give_up=give_up)
+        now = self.bot.clock.now()
+        async with self.bot.database.transaction() as session:
+            if give_up:
+                await weekly_posts.record_dropped(session, post, now=now)
+            else:
+                await weekly_posts.retry(session, post, after=backoff(post.attempts), now=now)
+
+    @staticmethod
+    def _warn_retry(post: WeeklyPost, why: str, *, give_up: bool) -> None:
         log.warning(
             "weekly post %s: attempt %d failed (%s)%s",
             post.id,
@@ -218,9 +253,3 @@ class WeeklyPostDelivery(BotDispatcher[WeeklyPost, Ready, Posted]):
             why,
             "; giving up on this week's" if give_up else "",
         )
-        now = self.bot.clock.now()
-        async with self.bot.database.transaction() as session:
-            if give_up:
-                await weekly_posts.record_dropped(session, post, now=now)
-            else:
-                await weekly_posts.retry(session, post, after=backoff(post.attempts), now=now)
