@@ -1,4 +1,4 @@
-"""Every setting, read from the environment and `.env`, each a bad value named in one line.
+"""Every setting, read from the environment and `.env`, and the logging they ask for.
 
 An operator with a bad setting sees `crossroads: <SETTING> is invalid: ...` and nothing else
 (ConfigError, printed by bot.main), so every check here names the variable it read.
