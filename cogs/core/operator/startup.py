@@ -1,4 +1,4 @@
-"""Starting the bot the way an operator runs it: the database migrated, the key checked against
+"""Starting the bot the way an operator runs it: the database migrated, the key checked against what
 is already sealed, the bot wired from the settings, metrics served when asked, and a clean
 stop on SIGINT or SIGTERM. Whatever the operator must fix is one ConfigError naming it.
 """
