@@ -38,8 +38,9 @@ Reserve = Callable[[int], Awaitable[float]]
 class Pacer:
     """Request start times at most `per_second` apart.
 
-    Each caller takes the next time in the moment it asks, so requests stay evenly spaced
-    even when callers arrive late: a late one starts now and the rest follow it, never a burst.
+    Each caller takes the next time when the caller before it has gone, so requests stay
+    evenly spaced even when the event loop runs late: a late one starts now and the rest
+    follow it, never a burst.
 
     With `reserve`, only the times it reserved are used: it is asked for up to a second's worth
     of the requests announced with `expect` (never more, so nothing reserved goes unused), the
@@ -67,30 +68,46 @@ class Pacer:
         self._owed += requests
 
     async def wait(self) -> None:
+        # The lock is held through the sleep: each caller's time is taken when the one before
+        # it has gone, from the clock as it is then. Times handed out ahead to every caller of
+        # a batch at once would, after the event loop stalled (a busy machine, a long
+        # statement), all be past together and go out as one burst.
         async with self._lock:
-            at = max(self._next, time.time())
-            if self._left > 0 and at >= self._end - self._gap + self._late:
-                # Too late for what is left of our slots (the event loop was busy): those
-                # times are past, and later ones are another process's. Reserve afresh.
-                self._owed += int(self._left)
-                self._left = 0
-            while self._left <= 0:
-                start, count = await self._next_slots()
-                at = max(start, time.time())
-                if at < start + (count - 1) * self._gap + self._late:
-                    self._left, self._end = count, start + count * self._gap
-                else:  # reserved ahead, and its times passed before it was needed
-                    self._owed += count
-            self._next = at + self._gap
-            self._left -= 1
-            if (
-                self._reserve is not None
-                and self._ahead is None
-                and self._owed > 0
-                and self._left <= self._chunk // 2
-            ):
-                self._ahead = asyncio.create_task(self._take(min(self._chunk, self._owed)))
-        await asyncio.sleep(max(0.0, at - time.time()))
+            while True:
+                at = max(self._next, time.time())
+                if self._left > 0 and at >= self._last_usable():
+                    # Too late for what is left of our slots (the event loop was busy): those
+                    # times are past, and later ones are another process's. Reserve afresh.
+                    self._owed += int(self._left)
+                    self._left = 0
+                while self._left <= 0:
+                    start, count = await self._next_slots()
+                    at = max(start, time.time())
+                    if at < start + (count - 1) * self._gap + self._late:
+                        self._left, self._end = count, start + count * self._gap
+                    else:  # reserved ahead, and its times passed before it was needed
+                        self._owed += count
+                if (
+                    self._reserve is not None
+                    and self._ahead is None
+                    and self._owed > 0
+                    and self._left - 1 <= self._chunk // 2
+                ):
+                    self._ahead = asyncio.create_task(self._take(min(self._chunk, self._owed)))
+                await asyncio.sleep(max(0.0, at - time.time()))
+                now = time.time()
+                if now < self._last_usable():
+                    # Woken a little late (timers, a busy loop): the next keeps its time, or
+                    # every such delay would be lost from the pace. Woken a gap or more late
+                    # (a stall): the times start again from now, never two at once.
+                    self._next = at + self._gap if now < at + self._gap else now + self._gap
+                    self._left -= 1
+                    return
+                # The event loop stalled past our last slot while this caller slept.
+
+    def _last_usable(self) -> float:
+        """The latest time our reserved slots may still be used (LATE_SECONDS)."""
+        return self._end - self._gap + self._late
 
     async def close(self) -> None:
         """Settle a reservation still on its way (its slots go unused)."""
