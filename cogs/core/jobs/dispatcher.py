@@ -103,17 +103,16 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
         recording: asyncio.Task[int] | None = None
         upcoming: asyncio.Task[list[tuple[Job, Ready]] | None] | None = None
         try:
-            upcoming = asyncio.create_task(self._claim_and_prepare(first=True))
+            upcoming = asyncio.create_task(self._claim_and_prepare(pacer, first=True))
             while upcoming is not None:
                 ready = await upcoming
                 upcoming = None
                 if ready is None:  # nothing left to claim
                     break
                 if not stopping():  # claimed and prepared while this batch goes out
-                    upcoming = asyncio.create_task(self._claim_and_prepare(first=False))
+                    upcoming = asyncio.create_task(self._claim_and_prepare(pacer, first=False))
                 elif not ready:
                     break
-                pacer.expect(sum(self.requests(each) for _, each in ready))
                 results = await asyncio.gather(
                     *(self._send(job, each, pacer) for job, each in ready)
                 )
@@ -150,13 +149,21 @@ class Dispatcher(ABC, Generic[Job, Ready, Result]):
             await self._hand_back()
         return delivered
 
-    async def _claim_and_prepare(self, *, first: bool) -> list[tuple[Job, Ready]] | None:
-        """The next batch, claimed and prepared: what is to be sent; None when nothing was due."""
+    async def _claim_and_prepare(
+        self, pacer: Pacer, *, first: bool
+    ) -> list[tuple[Job, Ready]] | None:
+        """The next batch, claimed and prepared: what is to be sent; None when nothing was due.
+
+        Its requests are announced to the pacer at once, while the batch before it still goes
+        out, so their slots are reserved ahead, not by its first send: that reservation would
+        wait for the last batch's record (SQLite's one writer) and leave the pace idle."""
         jobs = await self._claim(first=first)
         if not jobs:
             return None
         prepared = await self._prepare_batch(jobs)
-        return [(job, each) for job, each in zip(jobs, prepared, strict=True) if each is not None]
+        ready = [(job, each) for job, each in zip(jobs, prepared, strict=True) if each is not None]
+        pacer.expect(sum(self.requests(each) for _, each in ready))
+        return ready
 
     async def _send(self, job: Job, ready: Ready, pacer: Pacer) -> Result | object:
         try:
