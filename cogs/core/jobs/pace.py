@@ -74,7 +74,11 @@ class Pacer:
         # statement), all be past together and go out as one burst.
         async with self._lock:
             while True:
-                at = max(self._next, time.time())
+                arrived = time.time()
+                # A caller a little late for the next time (a batch waiting on the last answer
+                # of the one before) keeps it, as one woken a little late does.
+                late_by = arrived - self._next
+                at = self._next if 0 <= late_by < self._late else max(self._next, arrived)
                 if self._left > 0 and at >= self._last_usable():
                     # Too late for what is left of our slots (the event loop was busy): those
                     # times are past, and later ones are another process's. Reserve afresh.
@@ -96,14 +100,19 @@ class Pacer:
                     self._ahead = asyncio.create_task(self._take(min(self._chunk, self._owed)))
                 await asyncio.sleep(max(0.0, at - time.time()))
                 now = time.time()
-                if now < self._last_usable():
-                    # Woken a little late (timers, a busy loop): the next keeps its time, or
-                    # every such delay would be lost from the pace. Woken a gap or more late
-                    # (a stall): the times start again from now, never two at once.
-                    self._next = at + self._gap if now < at + self._gap else now + self._gap
-                    self._left -= 1
-                    return
-                # The event loop stalled past our last slot while this caller slept.
+                if now >= self._last_usable():
+                    continue  # the event loop stalled past our last slot: reserve afresh
+                if now - max(at, arrived) >= self._late:
+                    # The event loop stalled: the times start again a gap from now. (The
+                    # request before, let go on time, may have been held up too and go out
+                    # with this one: two at once, then the pace, stays within the limit;
+                    # putting this one back a gap would lose that gap at every stall.)
+                    self._next = now + self._gap
+                else:  # woken a little late (timers): the next keeps its time, or every
+                    # such delay would be lost from the pace
+                    self._next = at + self._gap
+                self._left -= 1
+                return
 
     def _last_usable(self) -> float:
         """The latest time our reserved slots may still be used (LATE_SECONDS)."""
