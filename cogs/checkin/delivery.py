@@ -19,7 +19,13 @@ from advice.checkins import SUMMARY, CheckinKind, Offer, YearHistory, offer_at
 from advice.journey import PromptKind
 from advice.schedule import first_slot_from, is_late, latest_slot, out_of_quiet_hours, quiet
 from cogs.checkin import render
-from cogs.checkin.dm import UNREACHABLE_PROBLEM, dm_channel, open_dm, refused
+from cogs.checkin.dm import (
+    UNREACHABLE_PROBLEM,
+    dm_channel,
+    open_dm,
+    refused,
+    release_rate_limit,
+)
 from cogs.checkin.notices import Notices
 from cogs.core.bot import CrossroadsBot
 from cogs.core.jobs.cog import BotDispatcher
@@ -242,6 +248,7 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                 nonce=nonce_for(outgoing.job.id), **outgoing.message
             )
             sent.message_id = message.id
+            release_rate_limit(self.bot, channel_id)
         except StorageUnavailable:
             raise  # the pace could not be reserved: not sent, handed back
         except Exception as error:  # judged in _record, where the database is at hand
