@@ -24,13 +24,13 @@ from cogs.checkin.dm import (
     dm_channel,
     open_dm,
     refused,
-    release_rate_limit,
 )
 from cogs.checkin.notices import Notices
 from cogs.core.bot import CrossroadsBot
 from cogs.core.jobs.cog import BotDispatcher
 from cogs.core.jobs.dispatcher import MAX_ATTEMPTS, Outcome
 from cogs.core.jobs.pace import Pacer, backoff
+from cogs.core.ratelimits import release_channel_bucket
 from db import StorageUnavailable
 from db import checkins as store
 from db.checkins import PlanStatus
@@ -248,7 +248,8 @@ class Delivery(BotDispatcher[Checkin, Outgoing, Sent]):
                 nonce=nonce_for(outgoing.job.id), **outgoing.message
             )
             sent.message_id = message.id
-            release_rate_limit(self.bot, channel_id)
+            # Its next message is a week away: discord.py need not keep its bucket.
+            release_channel_bucket(self.bot.http, channel_id)
         except StorageUnavailable:
             raise  # the pace could not be reserved: not sent, handed back
         except Exception as error:  # judged in _record, where the database is at hand

@@ -1,7 +1,8 @@
 """The command tree: every slash-command error ends in an answer the member can read.
 
-This is the one module that relies on discord.py beyond its public API (each reliance is
-guarded by a test in tests/cogs/test_tree.py that fails when a discord.py release changes it):
+This module relies on discord.py beyond its public API, as only cogs/core/ratelimits.py also
+does (each reliance is guarded by a test in tests/cogs/test_tree.py that fails when a
+discord.py release changes it):
 
 - ``CommandTree._call``, to give every autocomplete a time budget and an answer whatever
   happened; no public hook sees an autocomplete that raised, hung or was forged.
