@@ -114,6 +114,11 @@ BARE_SENDER = BENCH / "bare_sender.py"
 BARE_CONCURRENCY = 500  # the bot's batch size at LIFTED (cogs/_dispatch.py)
 GOAL_RATE_SHARE = 0.95
 GOAL_REQUESTS_PER_CHECKIN = 1.0
+# Issue 17 at a lifted limit, judged with 10,000 members due at once: check-ins a second, by
+# the processes of each run, and CPU per 1,000 check-ins against the bare bot of the same run.
+GOAL_CEILING = {"sqlite": 500.0, "postgresql": 1000.0}
+GOAL_CPU_X_BARE = 3.0
+GOAL_MEMBERS = 10_000
 RUNS = ("bare", "sqlite", "postgresql", "paced-postgresql", "paced-sqlite")
 
 
@@ -293,6 +298,33 @@ def ceiling_table(results: Sequence[Result], baseline: Result | None) -> None:
         if r.failed:
             continue
         print(f"  {r.name}: {notes(r)}")
+    ceiling_goals(results, baseline)
+
+
+def ceiling_goals(results: Sequence[Result], baseline: Result | None) -> None:
+    """The ceiling and CPU goals, judged only at their size (fewer members: figures only)."""
+    for r in results:
+        if r.failed or r is baseline:
+            continue
+        judged = r.count >= GOAL_MEMBERS
+        database = "postgresql" if "PostgreSQL" in r.name else "sqlite"
+        least = GOAL_CEILING[database]
+        size = f", {r.count:,} members" + ("" if judged else " (judged at 10,000)")
+        goals.goal(
+            f"check-ins, {r.name}: ceiling per second{size}",
+            f"{r.rate:.0f}",
+            f">= {least:g}",
+            r.rate >= least if judged else None,
+        )
+        if baseline is None or baseline.failed:
+            continue
+        ratio = r.cpu_per_1000 / baseline.cpu_per_1000
+        goals.goal(
+            f"check-ins, {r.name}: CPU per 1,000 x bare{size}",
+            f"{ratio:.2f}x",
+            f"<= {GOAL_CPU_X_BARE:g}x",
+            ratio <= GOAL_CPU_X_BARE if judged else None,
+        )
 
 
 def paced_table(results: Sequence[Result]) -> None:
