@@ -13,7 +13,8 @@ from db.models import User
 USERS = table_of(User)
 
 
-def _upsert(dialect: str) -> Any:
+def user_upsert(dialect: str) -> Any:
+    """The member's row inserted, or locked when it exists (see lock_user)."""
     statement = insert_for(dialect)(USERS).values(id=bindparam("id"), created_at=bindparam("now"))
     return statement.on_conflict_do_update(
         index_elements=[USERS.c.id],
@@ -22,7 +23,7 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-LOCK_USER = Prebuilt(_upsert)
+LOCK_USER = Prebuilt(user_upsert)
 
 
 async def lock_user(session: AsyncSession, user_id: int, *, now: datetime) -> None:

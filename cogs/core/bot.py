@@ -147,8 +147,11 @@ class CrossroadsBot(commands.AutoShardedBot):
         writes. So two of a member's actions at once take turns instead of deadlocking."""
         async with self.database.transaction() as session:
             now = self.clock.now()
-            await lock_member(session, user_id, now=now)
-            if guild_id is not None:
+            if guild_id is None:
+                await lock_member(session, user_id, now=now)
+            else:
+                # Locks the member's row first, then records the server: on PostgreSQL in one
+                # statement, a round trip fewer on every command in a server.
                 await remember_member(session, guild_id=guild_id, user_id=user_id, now=now)
             yield session
 
