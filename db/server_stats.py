@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from advice.stats import ServerStats
-from db._sql import Prebuilt, insert_for, table_of
+from db._sql import Prebuilt, execute_first, insert_for, table_of
 from db.checkins import PlanStatus
 from db.models import CheckinPlan, Decision, GuildMember, Reflection
 from db.users import USERS, lock_user, locked_users, user_upsert
@@ -66,9 +66,8 @@ async def remember_member(
     connection = await session.connection()
     locked = locked_users(session)
     if user_id not in locked and connection.dialect.name == "postgresql":
-        await connection.execute(
-            LOCK_AND_RECORD_MEMBER.on(connection), {"guild_id": guild_id, "id": user_id, "now": now}
-        )
+        values: dict[str, int | datetime] = {"guild_id": guild_id, "id": user_id, "now": now}
+        await execute_first(connection, LOCK_AND_RECORD_MEMBER.on(connection), values)
         locked.add(user_id)
         return
     await lock_user(session, user_id, now=now)
