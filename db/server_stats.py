@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from advice.stats import ServerStats
 from db._sql import Prebuilt, execute_first, insert_for, table_of
 from db.checkins import PlanStatus
 from db.models import CheckinPlan, Decision, GuildMember, Reflection
-from db.users import USERS, lock_user, locked_users, user_upsert
+from db.users import LOCK_USER, USERS, locked_users, user_upsert
 
 GUILD_MEMBERS = table_of(GuildMember)
 RECORD_MEMBER = Prebuilt(
@@ -65,15 +65,30 @@ async def remember_member(
     db.locks orders it; free when this transaction locked it already)."""
     connection = await session.connection()
     locked = locked_users(session)
-    if user_id not in locked and connection.dialect.name == "postgresql":
+    if user_id in locked:
+        await connection.execute(
+            RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}
+        )
+        return
+    await lock_and_remember(connection, user_id=user_id, guild_id=guild_id, now=now)
+    locked.add(user_id)
+
+
+async def lock_and_remember(
+    connection: AsyncConnection, *, user_id: int, guild_id: int | None, now: datetime
+) -> None:
+    """Steps 1 and 2 of db.locks, first in a transaction: the member's row, created on first
+    use, locked (db.users.lock_user); then, when they wrote in a server (`guild_id`), that
+    they used the bot there. One statement on PostgreSQL, begun with its transaction."""
+    if guild_id is not None and connection.dialect.name == "postgresql":
         values: dict[str, int | datetime] = {"guild_id": guild_id, "id": user_id, "now": now}
         await execute_first(connection, LOCK_AND_RECORD_MEMBER.on(connection), values)
-        locked.add(user_id)
         return
-    await lock_user(session, user_id, now=now)
-    await connection.execute(
-        RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}
-    )
+    await execute_first(connection, LOCK_USER.on(connection), {"id": user_id, "now": now})
+    if guild_id is not None:
+        await connection.execute(
+            RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}
+        )
 
 
 async def server_stats(session: AsyncSession, guild_id: int) -> ServerStats:
