@@ -15,7 +15,7 @@ from cogs.core.reply import in_time, reply
 from cogs.core.routing import button, form, parse_id
 from cogs.core.tree import fill_choices
 from db.checkins import link_reflection
-from db.journal import Saved, first_reflection_at, save_reflection
+from db.journal import Draft, Saved, first_reflection_at, save_reflection, save_reflection_on
 
 
 def _id_arg(args: list[str], index: int) -> int | None:
@@ -101,19 +101,21 @@ class Reflect(FeatureCog):
         comfort: int | None,
         args: list[str],
     ) -> Saved:
+        reflection: Draft = {
+            "user_id": interaction.user.id,
+            "point": point.slug,
+            "text": text,
+            "comfort": comfort,
+            "submission_key": submission_key_from(args),
+            "now": self.bot.clock.now(),
+        }
+        checkin_id = checkin_from(args)
+        if checkin_id is None:  # most forms: Core statements only, no ORM Session to pay for
+            async with self.bot.member_core_write(interaction) as connection:
+                return await save_reflection_on(connection, self.bot.cipher, **reflection)
         async with self.bot.member_transaction(interaction) as session:
-            saved = await save_reflection(
-                session,
-                self.bot.cipher,
-                user_id=interaction.user.id,
-                point=point.slug,
-                text=text,
-                comfort=comfort,
-                submission_key=submission_key_from(args),
-                now=self.bot.clock.now(),
-            )
-            checkin_id = checkin_from(args)
-            if saved.created and checkin_id is not None:
+            saved = await save_reflection(session, self.bot.cipher, **reflection)
+            if saved.created:
                 # Only the member's own check-in can be linked; a forged id links nothing.
                 await link_reflection(
                     session,

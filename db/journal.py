@@ -7,10 +7,10 @@ cipher and hand back plain text, so nothing above this layer sees ciphertext.
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
 from sqlalchemy import Column, Select, bindparam, case, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from advice.errors import NotFound
 from advice.journey import PromptKind, revisited_if_first_by
@@ -19,6 +19,9 @@ from db.crypto import TextCipher
 from db.database import ConcurrentChange
 from db.models import Reflection, User
 from db.users import lock_user
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.12
 
 ENTRY_NOT_FOUND = "Entry not found. It may have been deleted, or it isn't yours."
 
@@ -174,8 +177,27 @@ async def add_reflection(
     return saved.entry, saved.created
 
 
+class Draft(TypedDict):
+    """A reflection to save, as save_reflection and save_reflection_on take it."""
+
+    user_id: int
+    point: str
+    text: str
+    comfort: int | None
+    submission_key: str | None
+    now: datetime
+
+
 async def save_reflection(
-    session: AsyncSession,
+    session: AsyncSession, cipher: TextCipher, **draft: "Unpack[Draft]"
+) -> Saved:
+    """add_reflection, also telling which points the member has now written on."""
+    await lock_user(session, draft["user_id"], now=draft["now"])
+    return await save_reflection_on(await session.connection(), cipher, **draft)
+
+
+async def save_reflection_on(
+    connection: AsyncConnection,
     cipher: TextCipher,
     *,
     user_id: int,
@@ -185,9 +207,8 @@ async def save_reflection(
     submission_key: str | None,
     now: datetime,
 ) -> Saved:
-    """add_reflection, also telling which points the member has now written on."""
-    await lock_user(session, user_id, now=now)
-    connection = await session.connection()
+    """save_reflection on a Core connection (db.Database.write) whose transaction holds the
+    member's lock already (db.server_stats.lock_and_remember)."""
     body, key_id = cipher.seal(text, owner_id=user_id)
     values = {
         "user_id": user_id,
@@ -211,7 +232,7 @@ async def save_reflection(
     ).scalar()
     if reflection_id is None:  # the submission this one repeats was deleted meanwhile
         raise ConcurrentChange()
-    entry = await get_entry(session, cipher, user_id=user_id, entry_id=reflection_id)
+    entry = await _entry_on(connection, cipher, user_id=user_id, entry_id=reflection_id)
     points = (await connection.execute(POINTS, {"user_id": user_id})).scalars()
     return Saved(entry, False, frozenset(points))
 
@@ -225,6 +246,12 @@ async def get_entry(
     session: AsyncSession, cipher: TextCipher, *, user_id: int, entry_id: int
 ) -> Entry:
     connection = await session.connection()
+    return await _entry_on(connection, cipher, user_id=user_id, entry_id=entry_id)
+
+
+async def _entry_on(
+    connection: AsyncConnection, cipher: TextCipher, *, user_id: int, entry_id: int
+) -> Entry:
     row = (await connection.execute(ENTRY, {"user_id": user_id, "entry_id": entry_id})).first()
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)

@@ -7,15 +7,16 @@ a decision, a setting), not by the server's member list, which the bot never ask
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from advice.stats import ServerStats
-from db._sql import Prebuilt, insert_for, table_of
+from db._sql import Prebuilt, execute_first, insert_for, table_of
 from db.checkins import PlanStatus
 from db.models import CheckinPlan, Decision, GuildMember, Reflection
-from db.users import lock_user
+from db.users import LOCK_USER, USERS, locked_users, user_upsert
 
 GUILD_MEMBERS = table_of(GuildMember)
 RECORD_MEMBER = Prebuilt(
@@ -31,14 +32,63 @@ RECORD_MEMBER = Prebuilt(
 )
 
 
+def _lock_and_record(dialect: str) -> Any:
+    """PostgreSQL: steps 1 and 2 of db.locks in one statement (one round trip, not two): the
+    member's row locked as db.users.lock_user locks it, then their membership recorded.
+
+    The order is kept: the membership's source waits for an aggregate over the lock's
+    RETURNING, so the users row is inserted or locked to the end before the guild_members
+    row is touched. (A data-modifying WITH that nothing reads runs after the main statement.)
+    """
+    columns = GUILD_MEMBERS.c
+    locked = user_upsert(dialect).returning(USERS.c.id).cte("locked")
+    lock_taken = select(func.count()).select_from(locked).scalar_subquery()
+    membership = select(
+        bindparam("guild_id", type_=columns.guild_id.type),
+        bindparam("id", type_=columns.user_id.type),
+        bindparam("now", type_=columns.first_seen_at.type),
+    ).where(lock_taken >= literal_column("0"))
+    return (
+        insert_for(dialect)(GUILD_MEMBERS)
+        .from_select(["guild_id", "user_id", "first_seen_at"], membership)
+        .on_conflict_do_nothing()
+    )
+
+
+LOCK_AND_RECORD_MEMBER = Prebuilt(_lock_and_record)
+
+
 async def remember_member(
     session: AsyncSession, *, guild_id: int, user_id: int, now: datetime
 ) -> None:
-    await lock_user(session, user_id, now=now)  # free when the caller locked it already
+    """That the member used the bot in this server, after their row is locked (first, as
+    db.locks orders it; free when this transaction locked it already)."""
     connection = await session.connection()
-    await connection.execute(
-        RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}
-    )
+    locked = locked_users(session)
+    if user_id in locked:
+        await connection.execute(
+            RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}
+        )
+        return
+    await lock_and_remember(connection, user_id=user_id, guild_id=guild_id, now=now)
+    locked.add(user_id)
+
+
+async def lock_and_remember(
+    connection: AsyncConnection, *, user_id: int, guild_id: int | None, now: datetime
+) -> None:
+    """Steps 1 and 2 of db.locks, first in a transaction: the member's row, created on first
+    use, locked (db.users.lock_user); then, when they wrote in a server (`guild_id`), that
+    they used the bot there. One statement on PostgreSQL, begun with its transaction."""
+    if guild_id is not None and connection.dialect.name == "postgresql":
+        values: dict[str, int | datetime] = {"guild_id": guild_id, "id": user_id, "now": now}
+        await execute_first(connection, LOCK_AND_RECORD_MEMBER.on(connection), values)
+        return
+    await execute_first(connection, LOCK_USER.on(connection), {"id": user_id, "now": now})
+    if guild_id is not None:
+        await connection.execute(
+            RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}
+        )
 
 
 async def server_stats(session: AsyncSession, guild_id: int) -> ServerStats:

@@ -6,14 +6,15 @@ from typing import Any
 from sqlalchemy import bindparam, false
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db._sql import Prebuilt, insert_for, table_of
+from db._sql import Prebuilt, execute_first, insert_for, table_of
 from db.database import ConcurrentChange
 from db.models import User
 
 USERS = table_of(User)
 
 
-def _upsert(dialect: str) -> Any:
+def user_upsert(dialect: str) -> Any:
+    """The member's row inserted, or locked when it exists (see lock_user)."""
     statement = insert_for(dialect)(USERS).values(id=bindparam("id"), created_at=bindparam("now"))
     return statement.on_conflict_do_update(
         index_elements=[USERS.c.id],
@@ -22,7 +23,7 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-LOCK_USER = Prebuilt(_upsert)
+LOCK_USER = Prebuilt(user_upsert)
 
 
 async def lock_user(session: AsyncSession, user_id: int, *, now: datetime) -> None:
@@ -43,7 +44,7 @@ async def lock_user(session: AsyncSession, user_id: int, *, now: datetime) -> No
     if user_id in locked:
         return
     connection = await session.connection()
-    await connection.execute(LOCK_USER.on(connection), {"id": user_id, "now": now})
+    await execute_first(connection, LOCK_USER.on(connection), {"id": user_id, "now": now})
     locked.add(user_id)
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import discord
 from discord.ext import commands
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from advice.clock import Clock
 from advice.content import Content
@@ -24,7 +24,7 @@ from db import Database
 from db.crypto import TextCipher
 from db.database import BEFORE_ANSWER_S
 from db.locks import lock_member
-from db.server_stats import remember_member
+from db.server_stats import lock_and_remember, remember_member
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,13 @@ def bot_intents() -> discord.Intents:
     # arrives, but without its text unless it mentions the bot: no privileged intent needed.
     intents.guild_messages = True
     return intents
+
+
+def _server_written_in(interaction: discord.Interaction) -> int | None:
+    """The server a member's write counts for in /stats: where they wrote, unless that server
+    never installed the bot (a member using their own install there)."""
+    in_server = interaction.guild_id is not None and interaction.is_guild_integration()
+    return interaction.guild_id if in_server else None
 
 
 class CrossroadsBot(commands.AutoShardedBot):
@@ -133,12 +140,25 @@ class CrossroadsBot(commands.AutoShardedBot):
         self, interaction: discord.Interaction
     ) -> AsyncIterator[AsyncSession]:
         """A write on behalf of the member who pressed or typed. In a server it also records
-        that they used the bot there: /stats counts members by where they wrote. (Not in a
-        server that never installed the bot, where a member uses their own install.)"""
-        in_server = interaction.guild_id is not None and interaction.is_guild_integration()
-        guild_id = interaction.guild_id if in_server else None
+        that they used the bot there: /stats counts members by where they wrote."""
+        guild_id = _server_written_in(interaction)
         async with self.member_write(interaction.user.id, guild_id=guild_id) as session:
             yield session
+
+    @asynccontextmanager
+    async def member_core_write(
+        self, interaction: discord.Interaction
+    ) -> AsyncIterator[AsyncConnection]:
+        """member_transaction on a Core connection, without the ORM Session: for hot paths
+        whose statements are all Core (a reflection saved). The same locks, in the same order."""
+        async with self.database.write() as connection:
+            await lock_and_remember(
+                connection,
+                user_id=interaction.user.id,
+                guild_id=_server_written_in(interaction),
+                now=self.clock.now(),
+            )
+            yield connection
 
     @asynccontextmanager
     async def member_write(
@@ -149,8 +169,11 @@ class CrossroadsBot(commands.AutoShardedBot):
         writes. So two of a member's actions at once take turns instead of deadlocking."""
         async with self.database.transaction() as session:
             now = self.clock.now()
-            await lock_member(session, user_id, now=now)
-            if guild_id is not None:
+            if guild_id is None:
+                await lock_member(session, user_id, now=now)
+            else:
+                # Locks the member's row first, then records the server: on PostgreSQL in one
+                # statement, a round trip fewer on every command in a server.
                 await remember_member(session, guild_id=guild_id, user_id=user_id, now=now)
             yield session
 

@@ -461,3 +461,40 @@ async def test_a_member_forgetting_their_data_leaves_the_servers_audit_trail(
         assert await session.get(User, MOD) is None
         assert await session.scalar(select(func.count()).select_from(GuildMember)) == 0
         assert len(await recent_changes(session, GUILD)) == 2
+
+
+async def test_a_membership_is_recorded_only_once_the_members_row_is_locked(
+    database: Database,
+) -> None:
+    """The lock order (db.locks) inside remember_member's one statement on PostgreSQL: while
+    another transaction holds the member's row, nothing of the server's is taken yet, so that
+    transaction can go on to record the same membership without a deadlock."""
+    async with database.transaction() as session:
+        await remember_member(session, guild_id=OTHER, user_id=MEMBER, now=NOW)
+    holder, other = Database(database.url), Database(database.url)
+    locked, recorded = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_member() -> None:
+        async with holder.transaction() as session:
+            await session.execute(select(User.id).where(User.id == MEMBER).with_for_update())
+            locked.set()
+            await asyncio.sleep(0.3)  # time for the other to reach the member's row and wait
+            assert not recorded.is_set()  # it waits for the row before the membership
+            await remember_member(session, guild_id=GUILD, user_id=MEMBER, now=NOW)
+
+    async def record() -> None:
+        await locked.wait()
+        async with other.transaction() as session:
+            await remember_member(session, guild_id=GUILD, user_id=MEMBER, now=NOW)
+            recorded.set()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(hold_the_member(), record()), timeout=10)
+    finally:
+        await holder.dispose()
+        await other.dispose()
+    async with database.read() as session:
+        members = await session.scalars(
+            select(GuildMember.guild_id).where(GuildMember.user_id == MEMBER)
+        )
+        assert sorted(members) == [GUILD, OTHER]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db import Database
 from sandbox import Interaction
@@ -90,7 +90,7 @@ async def test_every_write_acknowledges_before_touching_a_slow_database(
     [entry] = await entries(world, world.alice)
     modal = await open_reflect(world, world.alice, "money")
     database = world.bot.database
-    fast_transaction = database.transaction
+    fast_transaction, fast_write = database.transaction, database.write
     database_free = asyncio.Event()
 
     @asynccontextmanager
@@ -99,7 +99,14 @@ async def test_every_write_acknowledges_before_touching_a_slow_database(
         async with fast_transaction() as session:
             yield session
 
+    @asynccontextmanager
+    async def held_write() -> AsyncIterator[AsyncConnection]:  # a write without the ORM
+        await database_free.wait()
+        async with fast_write() as connection:
+            yield connection
+
     monkeypatch.setattr(database, "transaction", held_transaction)
+    monkeypatch.setattr(database, "write", held_write)
 
     async def answered_after_acknowledging(ix: Interaction) -> str:
         database_free.clear()

@@ -252,7 +252,7 @@ async def test_forget_racing_a_reflection_ends_consistently(
     modal = await open_reflect(world, world.alice, "money")
     ask = await (await world.slash(world.alice, "mydata forget")).message()
     mydata, reflect = sys.modules["cogs.mydata.cog"], sys.modules["cogs.reflect"]
-    forget, save_reflection = mydata.forget, reflect.save_reflection
+    forget, save_reflection = mydata.forget, reflect.save_reflection_on
     reflect_started, forget_started = asyncio.Event(), asyncio.Event()
 
     async def reflect_holding(*args: Any, **kwargs: Any) -> Any:
@@ -271,7 +271,7 @@ async def test_forget_racing_a_reflection_ends_consistently(
             await asyncio.sleep(0.3)
         return removed
 
-    monkeypatch.setattr(reflect, "save_reflection", reflect_holding)
+    monkeypatch.setattr(reflect, "save_reflection_on", reflect_holding)
     monkeypatch.setattr(mydata, "forget", forget_holding)
     forget_id = f"cr:mydata-forget:{world.alice}"
     if first == "reflect":

@@ -1,0 +1,69 @@
+"""A member's lock as a transaction's first statement, begun in the same round trip on
+PostgreSQL (db._sql.begin_with): still one transaction, committed or rolled back whole."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, insert, select
+
+from db import Database
+from db._sql import begin_with, table_of
+from db.database import ConcurrentChange
+from db.models import GuildMember, User
+from db.server_stats import remember_member
+from db.users import lock_user
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+GUILD, MEMBER, OTHER = 7001, 202, 303
+
+
+class Undone(Exception):
+    pass
+
+
+async def users(database: Database) -> list[int]:
+    async with database.read() as session:
+        return sorted(await session.scalars(select(User.id)))
+
+
+async def test_a_write_undone_after_its_lock_leaves_nothing_and_its_connection_clean(
+    database: Database,
+) -> None:
+    with pytest.raises(Undone):
+        async with database.transaction() as session:
+            await remember_member(session, guild_id=GUILD, user_id=MEMBER, now=NOW)
+            raise Undone
+    assert await users(database) == []
+    # The same pooled connection (one caller at a time) begins the next transaction afresh.
+    for user_id in (MEMBER, OTHER):
+        async with database.transaction() as session:
+            await lock_user(session, user_id, now=NOW)
+    assert await users(database) == [MEMBER, OTHER]
+
+
+async def test_the_lock_is_inside_the_transaction_not_before_it(database: Database) -> None:
+    """Uncommitted, the member's new row is the transaction's alone."""
+    async with database.transaction() as session:
+        connection = await session.connection()
+        await lock_user(session, MEMBER, now=NOW)
+        assert not await begin_with(connection, select(User.id), {})  # begun already
+        assert await users(database) == []
+    assert await users(database) == [MEMBER]
+
+
+async def test_a_first_statement_that_fails_is_told_as_any_statement(database: Database) -> None:
+    """A constraint broken by the statement begun with: ConcurrentChange, as db.database tells
+    any, and nothing of the transaction is kept."""
+    statement = insert(table_of(GuildMember)).values(
+        guild_id=bindparam("guild_id"), user_id=bindparam("id"), first_seen_at=bindparam("now")
+    )
+    values = {"guild_id": GUILD, "id": MEMBER, "now": NOW}  # no such member: a foreign key
+    with pytest.raises(ConcurrentChange):
+        async with database.transaction() as session:
+            connection = await session.connection()
+            if not await begin_with(connection, statement, values):  # SQLite: as usual
+                await connection.execute(statement, values)
+    async with database.transaction() as session:
+        await remember_member(session, guild_id=GUILD, user_id=MEMBER, now=NOW)
+    async with database.read() as session:
+        assert list(await session.scalars(select(GuildMember.user_id))) == [MEMBER]
