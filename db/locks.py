@@ -21,8 +21,8 @@ On SQLite, BEGIN IMMEDIATE takes the whole database for every write, so the orde
 matter there; the code is the same on both.
 
 On PostgreSQL, steps 1 and 2 of a command in a server are one statement
-(``db.server_stats.remember_member``), and a transaction's first lock is sent with its BEGIN
-(``db._sql.begin_with``): round trips are most of a command's time on a busy machine.
+(``db.server_stats.remember_member``): round trips are most of a command's time on a busy
+machine.
 """
 
 from datetime import datetime

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from advice.stats import ServerStats
-from db._sql import Prebuilt, execute_first, insert_for, table_of
+from db._sql import Prebuilt, insert_for, table_of
 from db.checkins import PlanStatus
 from db.models import CheckinPlan, Decision, GuildMember, Reflection
 from db.users import LOCK_USER, USERS, locked_users, user_upsert
@@ -79,12 +79,12 @@ async def lock_and_remember(
 ) -> None:
     """Steps 1 and 2 of db.locks, first in a transaction: the member's row, created on first
     use, locked (db.users.lock_user); then, when they wrote in a server (`guild_id`), that
-    they used the bot there. One statement on PostgreSQL, begun with its transaction."""
+    they used the bot there. One statement on PostgreSQL."""
     if guild_id is not None and connection.dialect.name == "postgresql":
         values: dict[str, int | datetime] = {"guild_id": guild_id, "id": user_id, "now": now}
-        await execute_first(connection, LOCK_AND_RECORD_MEMBER.on(connection), values)
+        await connection.execute(LOCK_AND_RECORD_MEMBER.on(connection), values)
         return
-    await execute_first(connection, LOCK_USER.on(connection), {"id": user_id, "now": now})
+    await connection.execute(LOCK_USER.on(connection), {"id": user_id, "now": now})
     if guild_id is not None:
         await connection.execute(
             RECORD_MEMBER.on(connection), {"guild_id": guild_id, "user_id": user_id, "now": now}

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import bindparam, false
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db._sql import Prebuilt, execute_first, insert_for, table_of
+from db._sql import Prebuilt, insert_for, table_of
 from db.database import ConcurrentChange
 from db.models import User
 
@@ -44,7 +44,7 @@ async def lock_user(session: AsyncSession, user_id: int, *, now: datetime) -> No
     if user_id in locked:
         return
     connection = await session.connection()
-    await execute_first(connection, LOCK_USER.on(connection), {"id": user_id, "now": now})
+    await connection.execute(LOCK_USER.on(connection), {"id": user_id, "now": now})
     locked.add(user_id)
 
 

@@ -1,5 +1,5 @@
-"""A member's lock as a transaction's first statement, begun in the same round trip on
-PostgreSQL (db._sql.begin_with): still one transaction, committed or rolled back whole."""
+"""A member's lock as a transaction's first statement: one transaction with what follows it,
+committed or rolled back whole, its failures told as any statement's."""
 
 from datetime import UTC, datetime
 
@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, insert, select
 
 from db import Database
-from db._sql import begin_with, table_of
+from db._sql import table_of
 from db.database import ConcurrentChange
 from db.models import GuildMember, User
 from db.server_stats import remember_member
@@ -41,19 +41,9 @@ async def test_a_write_undone_after_its_lock_leaves_nothing_and_its_connection_c
     assert await users(database) == [MEMBER, OTHER]
 
 
-async def test_the_lock_is_inside_the_transaction_not_before_it(database: Database) -> None:
-    """Uncommitted, the member's new row is the transaction's alone."""
-    async with database.transaction() as session:
-        connection = await session.connection()
-        await lock_user(session, MEMBER, now=NOW)
-        assert not await begin_with(connection, select(User.id), {})  # begun already
-        assert await users(database) == []
-    assert await users(database) == [MEMBER]
-
-
 async def test_a_first_statement_that_fails_is_told_as_any_statement(database: Database) -> None:
-    """A constraint broken by the statement begun with: ConcurrentChange, as db.database tells
-    any, and nothing of the transaction is kept."""
+    """A constraint broken by a transaction's first statement: ConcurrentChange, as
+    db.database tells any, and nothing of the transaction is kept."""
     statement = insert(table_of(GuildMember)).values(
         guild_id=bindparam("guild_id"), user_id=bindparam("id"), first_seen_at=bindparam("now")
     )
@@ -61,8 +51,7 @@ async def test_a_first_statement_that_fails_is_told_as_any_statement(database: D
     with pytest.raises(ConcurrentChange):
         async with database.transaction() as session:
             connection = await session.connection()
-            if not await begin_with(connection, statement, values):  # SQLite: as usual
-                await connection.execute(statement, values)
+            await connection.execute(statement, values)
     async with database.transaction() as session:
         await remember_member(session, guild_id=GUILD, user_id=MEMBER, now=NOW)
     async with database.read() as session:
