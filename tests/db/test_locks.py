@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import bindparam, insert, select
 
 from db import Database
-from db._sql import table_of
 from db.database import ConcurrentChange
 from db.models import GuildMember, User
 from db.server_stats import remember_member
@@ -44,7 +43,7 @@ async def test_a_write_undone_after_its_lock_leaves_nothing_and_its_connection_c
 async def test_a_first_statement_that_fails_is_told_as_any_statement(database: Database) -> None:
     """A constraint broken by a transaction's first statement: ConcurrentChange, as
     db.database tells any, and nothing of the transaction is kept."""
-    statement = insert(table_of(GuildMember)).values(
+    statement = insert(GuildMember.__table__).values(
         guild_id=bindparam("guild_id"), user_id=bindparam("id"), first_seen_at=bindparam("now")
     )
     values = {"guild_id": GUILD, "id": MEMBER, "now": NOW}  # no such member: a foreign key
