@@ -127,10 +127,31 @@ async def next_slot(
             slot = first_slot_from(rule, slot, not_before=plan.last_delivered_at + MIN_GAP)
     else:
         slot = following(rule, previous, after=now + MIN_GAP)
+    return _carrying(history, order, rule, slot)
+
+
+def _carrying(
+    history: YearHistory, order: Sequence[str], rule: Rule, slot: datetime
+) -> tuple[datetime, CheckinKind]:
+    """The first slot from `slot` with something to carry, and whether it ends the year."""
     wanted = next_due(history, order, slot)
     if wanted > slot:
         slot = first_slot_from(rule, slot, not_before=wanted)
     return slot, CheckinKind.SUMMARY if slot >= history.ends_at else CheckinKind.POINT
+
+
+def _pending(user_id: int, kind: CheckinKind, at: datetime, point: str | None = None) -> Checkin:
+    """A new check-in, due at `at` and not tried yet."""
+    return Checkin(
+        user_id=user_id,
+        kind=kind,
+        point=point,
+        scheduled_at=at,
+        due_at=at,
+        state=JobState.PENDING,
+        attempts=0,
+        late=False,
+    )
 
 
 async def _schedule(
@@ -141,16 +162,7 @@ async def _schedule(
     *,
     point: str | None = None,
 ) -> Checkin:
-    checkin = Checkin(
-        user_id=user_id,
-        kind=kind,
-        point=point,
-        scheduled_at=at,
-        due_at=at,
-        state=JobState.PENDING,
-        attempts=0,
-        late=False,
-    )
+    checkin = _pending(user_id, kind, at, point)
     session.add(checkin)
     await session.flush()
     return checkin
@@ -647,24 +659,9 @@ async def _schedule_after_many(
         if plan.user_id in waiting:
             continue
         rule = rule_of(plan, user.timezone)
-        history = histories[plan.user_id]
-        slot = following(rule, checkin.scheduled_at, after=now + MIN_GAP)
-        wanted = next_due(history, order, slot)
-        if wanted > slot:
-            slot = first_slot_from(rule, slot, not_before=wanted)
-        kind = CheckinKind.SUMMARY if slot >= history.ends_at else CheckinKind.POINT
-        made.append(
-            Checkin(
-                user_id=plan.user_id,
-                kind=kind,
-                point=None,
-                scheduled_at=slot,
-                due_at=slot,
-                state=JobState.PENDING,
-                attempts=0,
-                late=False,
-            )
-        )
+        following_slot = following(rule, checkin.scheduled_at, after=now + MIN_GAP)
+        slot, kind = _carrying(histories[plan.user_id], order, rule, following_slot)
+        made.append(_pending(plan.user_id, kind, slot))
     session.add_all(made)
     await session.flush()
 
